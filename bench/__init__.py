@@ -1,0 +1,1 @@
+"""Runtimes and measurement. TensorFlow is imported only when the Keras runtime is used."""

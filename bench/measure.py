@@ -1,0 +1,75 @@
+"""One latency method for every runtime.
+
+Inputs are prepared before timing; the timed call is the runtime's predict on a
+pre-allocated batch. Warm-up runs until both a minimum count and a minimum time have
+passed, then timed runs until both a minimum count and a minimum duration are reached
+(defaults comparable to TFLite's benchmark_model: 50 runs, 1 s).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass
+class LatencyStats:
+    """Latency of one call, in milliseconds, over ``n`` timed runs of ``batch_size`` images."""
+
+    p50: float
+    p90: float
+    p99: float
+    mean: float
+    std: float
+    min: float
+    n: int
+    batch_size: int
+    first_ms: float
+    throughput: float
+
+    def to_dict(self) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def measure(fn: Callable[[], object], *, batch_size: int = 1, warmup_runs: int = 5,
+            warmup_seconds: float = 0.2, min_runs: int = 50, min_seconds: float = 1.0,
+            max_seconds: float = 30.0) -> LatencyStats:
+    """Time ``fn()`` (one inference on a prepared batch).
+
+    Args:
+        fn: zero-argument callable running one inference.
+        batch_size: images per call, for throughput.
+        warmup_runs, warmup_seconds: both must be reached before timing starts.
+        min_runs, min_seconds: both must be reached before timing stops
+            (unless ``max_seconds`` of timed runs have passed).
+
+    Example:
+        >>> s = measure(lambda: sum(range(100)), min_runs=10, min_seconds=0.01)
+        >>> s.n >= 10
+        True
+    """
+    t0 = time.perf_counter()
+    fn()
+    first_ms = (time.perf_counter() - t0) * 1e3
+    start, runs = time.perf_counter(), 0
+    while runs < warmup_runs or time.perf_counter() - start < warmup_seconds:
+        fn()
+        runs += 1
+    times = []
+    clock = time.perf_counter
+    begin = clock()
+    while len(times) < min_runs or clock() - begin < min_seconds:
+        t = clock()
+        fn()
+        times.append(clock() - t)
+        if clock() - begin > max_seconds and len(times) >= 3:
+            break
+    ms = np.asarray(times) * 1e3
+    mean = float(ms.mean())
+    return LatencyStats(p50=float(np.percentile(ms, 50)), p90=float(np.percentile(ms, 90)),
+                        p99=float(np.percentile(ms, 99)), mean=mean, std=float(ms.std()),
+                        min=float(ms.min()), n=int(len(ms)), batch_size=batch_size,
+                        first_ms=first_ms, throughput=batch_size * 1e3 / float(np.median(ms)))

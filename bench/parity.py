@@ -1,0 +1,66 @@
+"""Parity of a candidate artifact against its reference model, at the level users care about.
+
+Top-1 agreement, accuracy and its delta (overall and per class), max/mean absolute
+difference of probabilities and KL divergence; ``gate()`` turns them into pass/fail.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPS = 1e-7
+
+
+def accuracy(probs: np.ndarray, y: np.ndarray) -> float:
+    return float((np.argmax(probs, axis=1) == y).mean()) if len(y) else float("nan")
+
+
+def per_class_accuracy(probs: np.ndarray, y: np.ndarray, num_classes: int) -> list[float | None]:
+    pred = np.argmax(probs, axis=1)
+    return [float((pred[y == c] == c).mean()) if (y == c).any() else None
+            for c in range(num_classes)]
+
+
+def compare(ref: np.ndarray, cand: np.ndarray, y: np.ndarray | None = None) -> dict:
+    """Parity numbers of candidate probabilities ``cand`` against reference ``ref``.
+
+    Args:
+        ref, cand: (N, classes) probabilities on the same images.
+        y: true labels, for accuracy and per-class deltas (optional).
+
+    Example:
+        >>> p = np.array([[0.9, 0.1], [0.2, 0.8]])
+        >>> compare(p, p, np.array([0, 1]))["top1_agreement"]
+        1.0
+    """
+    ref, cand = np.asarray(ref, np.float64), np.asarray(cand, np.float64)
+    if ref.shape != cand.shape:
+        raise ValueError(f"reference {ref.shape} and candidate {cand.shape} differ in shape")
+    diff = np.abs(ref - cand)
+    p, q = np.clip(ref, EPS, 1.0), np.clip(cand, EPS, 1.0)
+    kl = (p * (np.log(p) - np.log(q))).sum(axis=1)
+    out = {"top1_agreement": float((ref.argmax(1) == cand.argmax(1)).mean()),
+           "max_abs_diff": float(diff.max()) if diff.size else 0.0,
+           "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
+           "kl_divergence": float(kl.mean()) if kl.size else 0.0}
+    if y is not None:
+        y = np.asarray(y)
+        n = ref.shape[1]
+        ref_acc, acc = accuracy(ref, y), accuracy(cand, y)
+        pc_ref, pc = per_class_accuracy(ref, y, n), per_class_accuracy(cand, y, n)
+        out.update({"accuracy": acc, "reference_accuracy": ref_acc, "accuracy_delta": acc - ref_acc,
+                    "per_class_accuracy_delta": [None if a is None else a - b
+                                                 for a, b in zip(pc, pc_ref)]})
+    return out
+
+
+def gate(result: dict, min_agreement: float | None = None,
+         max_accuracy_drop: float | None = None) -> list[str]:
+    """Reasons the parity ``result`` fails the gate (empty list: it passes)."""
+    fails = []
+    if min_agreement is not None and result["top1_agreement"] < min_agreement:
+        fails.append(f"top-1 agreement {result['top1_agreement']:.4f} < {min_agreement}")
+    if max_accuracy_drop is not None and "accuracy_delta" in result \
+            and -result["accuracy_delta"] > max_accuracy_drop:
+        fails.append(f"accuracy drop {-result['accuracy_delta']:.4f} > {max_accuracy_drop}")
+    return fails

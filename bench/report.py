@@ -1,0 +1,100 @@
+"""report.json (the contract other tools read), report.md and the console table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from export.artifact import atomic_write_bytes
+
+_COLUMNS = [("format", "format"), ("runtime", "runtime"), ("providers", "providers"),
+            ("size", "size"), ("accuracy", "accuracy"), ("Δacc", "accuracy_delta"),
+            ("top-1 agree", "top1_agreement"), ("max |Δp|", "max_abs_diff"),
+            ("p50 ms", "p50"), ("p90 ms", "p90"), ("status", "status")]
+
+
+def _fmt_size(n):
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def _cell(row: dict, key: str) -> str:
+    lat = row.get("latency_ms") or {}
+    if key == "size":
+        return _fmt_size(row.get("size_bytes"))
+    v = lat.get(key) if key in ("p50", "p90") else row.get(key)
+    if v is None or v == []:
+        return "-"
+    if key == "providers":
+        return ",".join(p.replace("ExecutionProvider", "") for p in v)
+    if key in ("accuracy", "top1_agreement"):
+        return f"{100 * v:.2f}%"
+    if key == "accuracy_delta":
+        return f"{100 * v:+.2f} pt"
+    if key == "max_abs_diff":
+        return f"{v:.1e}"
+    if key in ("p50", "p90"):
+        return f"{v:.3f}"
+    if key == "status" and row.get("error"):
+        return f"failed: {row['error'][:60]}"
+    return str(v)
+
+
+def table_rows(results: list[dict]) -> list[list[str]]:
+    return [[_cell(r, key) for _, key in _COLUMNS] for r in results]
+
+
+def to_markdown(report: dict) -> str:
+    ds, model, env = report["dataset"], report["model"], report["env"]
+    lines = [f"# edgekit report — {model.get('name')} on {ds.get('name')}", "",
+             f"- dataset: {ds.get('name')}, {ds.get('num_classes')} classes, split "
+             f"{ds.get('split')}",
+             f"- model: {model.get('name')}, {model.get('params')} params, input "
+             f"{model.get('input_shape')}",
+             f"- machine: {env.get('cpu')}, {env.get('cores')} cores, threads {env.get('threads')}, "
+             f"GPU {env.get('gpu') or 'none'}",
+             f"- versions: TensorFlow {env.get('tensorflow')}, ONNX Runtime {env.get('onnxruntime')}, "
+             f"LiteRT {env.get('ai_edge_litert')}, Python {env.get('python')}", ""]
+    if report.get("command"):
+        lines += [f"Command: `{report['command']}`", ""]
+    lines += ["| " + " | ".join(h for h, _ in _COLUMNS) + " |",
+              "|" + "---|" * len(_COLUMNS)]
+    lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |"
+              for row in table_rows(report["results"])]
+    lines += ["", "Latency: batch 1, one measurement method for every runtime "
+              "(warm-up, then ≥50 runs and ≥1 s); accuracy on the test split; Δacc and "
+              "agreement against the Keras model on the same images."]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``report.json`` and ``report.md`` atomically into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    j = atomic_write_bytes(out / "report.json", json.dumps(report, indent=2, default=str).encode())
+    m = atomic_write_bytes(out / "report.md", to_markdown(report).encode())
+    return j, m
+
+
+def print_table(results: list[dict], title: str | None = None, console=None) -> None:
+    """The results table on the console (rich)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for header, _ in _COLUMNS:
+        table.add_column(header, overflow="fold")
+    for row in table_rows(results):
+        table.add_row(*row)
+    console = console or Console(stderr=False, width=None if _isatty() else 160)
+    console.print(table)
+
+
+def _isatty() -> bool:
+    import sys
+
+    return sys.stdout.isatty()

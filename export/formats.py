@@ -1,0 +1,107 @@
+"""The table of export formats: each row is a name, a suffix, its options and a function.
+
+Example:
+    >>> [f.name for f in list_formats()][:3]
+    ['keras', 'tflite-fp32', 'tflite-dynamic']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from toolkit.errors import UsageError
+from toolkit.validation import check_choice
+
+
+@dataclass(frozen=True)
+class Format:
+    """One export format.
+
+    Attributes:
+        name: the format's name (``tflite-int8``).
+        suffix: the artifact's file suffix.
+        runtime: the runtime that runs it by default.
+        convert: ``convert(model, ctx, fmt=name, **options) -> Artifact``.
+        options: accepted options and their defaults.
+        choices: allowed values of options that take one of a set.
+        needs_calibration: whether a representative dataset is required.
+    """
+
+    name: str
+    suffix: str
+    runtime: str
+    convert: Callable
+    description: str
+    options: dict = field(default_factory=dict)
+    choices: dict = field(default_factory=dict)
+    needs_calibration: bool = False
+
+    def resolve_options(self, given: dict | None) -> dict:
+        """Defaults overlaid with ``given``; unknown options and bad choices are errors."""
+        given = dict(given or {})
+        unknown = sorted(set(given) - set(self.options))
+        if unknown:
+            valid = ", ".join(sorted(self.options)) or "none"
+            raise UsageError(f"Format {self.name} does not take option(s) {', '.join(unknown)}. "
+                             f"Valid options: {valid}.")
+        opts = {**self.options, **given}
+        for key, allowed in self.choices.items():
+            check_choice(f"value of option '{key}'", str(opts[key]), allowed, self.name)
+        return opts
+
+
+def _lazy(module: str, func: str, **bound):
+    """Import converters on call so `edgekit formats` does not import TensorFlow."""
+
+    def call(model, ctx, **kw):
+        import importlib
+
+        return getattr(importlib.import_module(module), func)(model, ctx, **bound, **kw)
+
+    return call
+
+
+_ROWS = [
+    Format("keras", ".keras", "keras", _lazy("export.keras_export", "convert_keras"),
+           "the trained Keras model (.keras archive)"),
+    Format("tflite-fp32", ".tflite", "litert", _lazy("export.tflite", "convert_tflite", mode="fp32"),
+           "TFLite, float32"),
+    Format("tflite-dynamic", ".tflite", "litert",
+           _lazy("export.tflite", "convert_tflite", mode="dynamic"),
+           "TFLite dynamic-range quantization (int8 weights, float activations)"),
+    Format("tflite-fp16", ".tflite", "litert", _lazy("export.tflite", "convert_tflite", mode="fp16"),
+           "TFLite with float16 weights"),
+    Format("tflite-int8", ".tflite", "litert", _lazy("export.tflite", "convert_tflite", mode="int8"),
+           "TFLite full-integer int8 (representative dataset from the train split)",
+           options={"io_type": "int8"}, choices={"io_type": ("int8", "uint8", "float32")},
+           needs_calibration=True),
+    Format("tflite-int16x8", ".tflite", "litert",
+           _lazy("export.tflite", "convert_tflite", mode="int16x8"),
+           "TFLite 16-bit activations, 8-bit weights", needs_calibration=True),
+    Format("onnx-fp32", ".onnx", "onnxruntime", _lazy("export.onnx_export", "convert_onnx"),
+           "ONNX float32 via tf2onnx, NHWC input, dynamic batch", options={"opset": 17}),
+]
+FORMATS: dict[str, Format] = {f.name: f for f in _ROWS}
+DEFAULT_FORMATS = ("keras", "tflite-fp32", "tflite-int8", "onnx-fp32")
+
+
+def list_formats() -> list[Format]:
+    return list(FORMATS.values())
+
+
+def get_format(name: str) -> Format:
+    check_choice("format", name, FORMATS, "export")
+    return FORMATS[name]
+
+
+def export_model(model, fmt: str, ctx, options: dict | None = None):
+    """Convert ``model`` to format ``fmt``; returns an ``Artifact`` (nothing is written).
+
+    Example:
+        >>> art = export_model(model, "tflite-int8", ctx)  # doctest: +SKIP
+        >>> write_artifact(art, "out/models", "model.int8")  # doctest: +SKIP
+    """
+    f = get_format(fmt)
+    opts = f.resolve_options(options)
+    return f.convert(model, ctx, fmt=f.name, **opts)

@@ -1,0 +1,51 @@
+"""The Keras format: the trained model itself, loadable again."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from export.artifact import Artifact
+from export.context import ExportContext, base_manifest
+from toolkit.errors import ExportError, ModelError
+
+
+def convert_keras(model, ctx: ExportContext, *, fmt: str, **options) -> Artifact:
+    """Serialize the model as a ``.keras`` archive."""
+    manifest = base_manifest(model, ctx, fmt, options)
+    manifest.calibration = None
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "model.keras"
+        try:
+            model.save(path)
+        except Exception as e:
+            raise ExportError(f"Cannot save the Keras model: {str(e).splitlines()[0]}") from None
+        return Artifact(path.read_bytes(), ".keras", manifest)
+
+
+def load_keras_model(path: str | Path, safe_mode: bool = True):
+    """Load a user's Keras model (``.keras``, ``.h5`` or a SavedModel folder).
+
+    ``safe_mode`` refuses ``.keras`` files with Lambda layers (arbitrary code); pass
+    ``safe_mode=False`` (``--unsafe``) only for files you trust.
+    """
+    from toolkit.tfcompat import keras
+
+    k = keras()
+    p = Path(path)
+    if not p.exists():
+        raise ModelError(f"Model not found: {p}")
+    if p.is_file() and p.suffix not in (".keras", ".h5", ".hdf5"):
+        raise ModelError(f"{p} is not a Keras model: expected .keras, .h5 or a SavedModel folder.")
+    if p.is_dir() and not (p / "saved_model.pb").exists():
+        raise ModelError(f"{p} is a folder without saved_model.pb; not a SavedModel.")
+    try:
+        kw = {"safe_mode": safe_mode} if p.suffix == ".keras" else {}
+        return k.models.load_model(os.fspath(p), compile=False, **kw)
+    except Exception as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "lambda" in msg.lower() or "safe_mode" in msg.lower():
+            raise ModelError(f"{p} contains a Lambda layer (arbitrary code); refused. Pass --unsafe "
+                             "only if you trust the file.") from None
+        raise ModelError(f"Cannot load {p} as a Keras model: {msg[:200]}") from None

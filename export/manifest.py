@@ -1,0 +1,182 @@
+"""The manifest that travels with every artifact, as ``<artifact>.json`` beside it.
+
+It holds everything a runtime needs to feed the artifact the same pixels the Keras
+model saw (preprocessing, input/output dtype and quantization) and everything a user
+needs to trust it (class names, source model hash, library versions, the artifact's
+sha256). It is TensorFlow-free so that ``bench/`` can read it on an edge box.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from toolkit import __version__
+from toolkit.errors import ModelError
+
+SCHEMA_VERSION = 1
+_LIBS = ("tensorflow", "tf-keras", "tf2onnx", "onnx", "onnxruntime-gpu", "onnxruntime",
+         "ai-edge-litert", "tensorflow-model-optimization", "numpy")
+
+
+def library_versions(names=_LIBS) -> dict[str, str]:
+    """Versions of the installed libraries that matter for conversion, without importing them."""
+    out = {"python": platform.python_version(), "edgekit": __version__}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    p = Path(path)
+    files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+    for f in files:
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Preprocessing:
+    """How raw uint8 pixels become the model's float input: ``x * scale + offset``.
+
+    Args:
+        size: target ``[height, width]``; images of another size are resized.
+        color: ``"grayscale"`` (1 channel) or ``"rgb"`` (3 channels).
+        scale, offset: affine map applied to uint8 pixel values.
+        channel_order: ``"RGB"`` or ``"BGR"`` (caffe-style models).
+        interpolation: resize filter (``"bilinear"``, ``"nearest"``, ``"bicubic"``).
+    """
+
+    size: list[int]
+    color: str = "rgb"
+    scale: float = 1.0 / 255.0
+    offset: float = 0.0
+    channel_order: str = "RGB"
+    interpolation: str = "bilinear"
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.color == "grayscale" else 3
+
+
+@dataclass
+class TensorInfo:
+    """One model input or output: name, shape (-1 = dynamic batch), dtype, layout, quantization.
+
+    ``quantization`` is ``{"scale": s, "zero_point": z}`` for integer tensors, else None.
+    """
+
+    name: str
+    shape: list[int]
+    dtype: str = "float32"
+    layout: str = "NHWC"
+    quantization: dict | None = None
+
+
+@dataclass
+class Manifest:
+    """Everything a runtime and a user need to know about one artifact.
+
+    Example:
+        >>> m = Manifest(format="onnx-fp32", class_names=["a", "b"],
+        ...              input=TensorInfo("input", [-1, 32, 32, 1]),
+        ...              output=TensorInfo("probs", [-1, 2]),
+        ...              preprocessing=Preprocessing(size=[32, 32], color="grayscale"))
+        >>> Manifest.from_dict(m.to_dict()) == m
+        True
+    """
+
+    format: str
+    class_names: list[str]
+    input: TensorInfo
+    output: TensorInfo
+    preprocessing: Preprocessing
+    sha256: str | None = None
+    size_bytes: int | None = None
+    source: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    calibration: dict | None = None
+    versions: dict = field(default_factory=library_versions)
+    edgekit_version: str = __version__
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Manifest":
+        try:
+            d = dict(d)
+            d["input"] = TensorInfo(**d["input"])
+            d["output"] = TensorInfo(**d["output"])
+            d["preprocessing"] = Preprocessing(**d["preprocessing"])
+            known = set(cls.__dataclass_fields__)
+            return cls(**{k: v for k, v in d.items() if k in known})
+        except (KeyError, TypeError) as e:
+            raise ModelError(f"Manifest is malformed ({e}); re-export the artifact with edgekit export.") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Manifest":
+        """Read a manifest JSON file."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except FileNotFoundError:
+            raise ModelError(f"No manifest at {path}; export the model with edgekit export, "
+                             "which writes <artifact>.json beside the artifact.") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ModelError(f"Manifest {path} is not valid JSON ({e}).") from None
+
+
+def manifest_path(artifact: str | Path) -> Path:
+    """The sidecar path ``<artifact>.json`` of an artifact file or folder."""
+    p = Path(artifact)
+    return p.with_name(p.name + ".json")
+
+
+def find_manifest(artifact: str | Path) -> Manifest:
+    """Load the manifest beside ``artifact``, or from the ONNX metadata when embedded."""
+    side = manifest_path(artifact)
+    if side.exists():
+        return Manifest.load(side)
+    embedded = _embedded_manifest(artifact)
+    if embedded is not None:
+        return embedded
+    raise ModelError(f"No manifest for {artifact}: expected {side.name} beside it. "
+                     "Export with edgekit export, or pass the manifest next to the file.")
+
+
+def _embedded_manifest(artifact: str | Path) -> Manifest | None:
+    p = Path(artifact)
+    if p.suffix != ".onnx" or not p.is_file():
+        return None
+    try:
+        import onnx
+
+        model = onnx.load(str(p), load_external_data=False)
+    except Exception:
+        return None
+    for prop in model.metadata_props:
+        if prop.key == "edgekit_manifest":
+            return Manifest.from_dict(json.loads(prop.value))
+    return None

@@ -1,0 +1,94 @@
+"""TFLite converters: float32, dynamic-range, float16, full-integer int8 and int16x8."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from export.artifact import Artifact
+from export.context import ExportContext, base_manifest
+from toolkit.errors import ExportError
+from toolkit.tfcompat import tf
+
+_IO_TYPES = {"int8": "int8", "uint8": "uint8", "float32": "float32"}
+
+
+def _converter(model):
+    return tf().lite.TFLiteConverter.from_keras_model(model)
+
+
+def _representative(ctx: ExportContext, fmt: str):
+    if ctx.calibration is None or len(ctx.calibration) == 0:
+        raise ExportError(f"{fmt} needs calibration data: pass --calib DATA (a dataset the "
+                          "model was trained on; a few hundred images are drawn from its train split).")
+    x = ctx.calibration_float()
+
+    def gen():
+        for i in range(len(x)):
+            yield [x[i:i + 1]]
+
+    return gen
+
+
+def _convert(conv, fmt: str) -> bytes:
+    from toolkit.quiet import quiet_native
+
+    try:
+        with quiet_native():
+            return conv.convert()
+    except Exception as e:
+        first = str(e).strip().splitlines()
+        msg = next((ln for ln in first if "error" in ln.lower()), first[0] if first else type(e).__name__)
+        raise ExportError(f"{fmt} conversion failed: {msg[:300]}. Try tflite-fp32 or check the "
+                          "model's custom layers (SELECT_TF_OPS are not enabled).") from None
+
+
+def _io_quantization(data: bytes, manifest) -> None:
+    """Read the converted model's real input/output dtype and quantization into the manifest."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from toolkit.quiet import quiet_native
+
+    with quiet_native():
+        interp = Interpreter(model_content=data)
+    for spec, det in ((manifest.input, interp.get_input_details()[0]),
+                      (manifest.output, interp.get_output_details()[0])):
+        spec.dtype = np.dtype(det["dtype"]).name
+        scale, zp = det["quantization"]
+        spec.quantization = {"scale": float(scale), "zero_point": int(zp)} if scale else None
+        spec.name = det["name"]
+
+
+def convert_tflite(model, ctx: ExportContext, *, fmt: str, mode: str, io_type: str = "int8",
+                   **options) -> Artifact:
+    """Convert a Keras model to TFLite.
+
+    Args:
+        mode: ``fp32``, ``dynamic`` (int8 weights), ``fp16`` (float16 weights), ``int8``
+            (full integer, needs calibration) or ``int16x8`` (16-bit activations).
+        io_type: input/output type of ``int8``: ``int8``, ``uint8`` or ``float32``.
+    """
+    t = tf()
+    conv = _converter(model)
+    if mode != "fp32":
+        conv.optimizations = [t.lite.Optimize.DEFAULT]
+    if mode == "fp16":
+        conv.target_spec.supported_types = [t.float16]
+    elif mode in ("int8", "int16x8"):
+        conv.representative_dataset = _representative(ctx, fmt)
+        if mode == "int8":
+            conv.target_spec.supported_ops = [t.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            dtype = getattr(t, _IO_TYPES[io_type])
+            conv.inference_input_type = dtype
+            conv.inference_output_type = dtype
+        else:
+            conv.target_spec.supported_ops = [
+                t.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    data = _convert(conv, fmt)
+    opts = dict(options)
+    if mode == "int8":
+        opts["io_type"] = io_type
+    manifest = base_manifest(model, ctx, fmt, opts)
+    if mode not in ("int8", "int16x8"):
+        manifest.calibration = None
+    _io_quantization(data, manifest)
+    return Artifact(data, ".tflite", manifest)

@@ -1,0 +1,61 @@
+"""`edgekit parity`: does CANDIDATE answer like REFERENCE? Exit 1 when the gate fails."""
+
+from __future__ import annotations
+
+import json
+
+from toolkit.cli.common import add_dataset_args, fraction, out, positive_int
+
+
+def register(sub) -> None:
+    p = sub.add_parser("parity", help="compare a candidate artifact with its reference",
+                       description="Run REFERENCE and CANDIDATE on the same test images (each "
+                       "preprocessed from its own manifest) and report top-1 agreement, accuracy "
+                       "delta overall and per class, max/mean |Δp| and KL divergence. Exits 1 when "
+                       "the gate fails.")
+    p.add_argument("reference", metavar="REFERENCE")
+    p.add_argument("candidate", metavar="CANDIDATE")
+    add_dataset_args(p, required=True)
+    p.add_argument("--min-agreement", type=fraction, default=0.99,
+                   help="minimum top-1 agreement (default 0.99)")
+    p.add_argument("--max-accuracy-drop", type=fraction, default=None,
+                   help="maximum accuracy drop, as a fraction (e.g. 0.01 = 1 point)")
+    p.add_argument("--limit", type=positive_int, default=None)
+    p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from bench.core import bench_artifact, evaluation_split
+    from bench.parity import compare, gate
+    from export.manifest import find_manifest
+    from toolkit.errors import BackendError, GateFailed
+
+    ds, x, y = evaluation_split(args.dataset, find_manifest(args.reference), args.seed, args.limit)
+    probs = {}
+    for role, path in (("reference", args.reference), ("candidate", args.candidate)):
+        row, probs[role] = bench_artifact(path, images=x, labels=y, latency=False)
+        if row["status"] != "ok":
+            raise BackendError(f"{role} {path} failed: {row['error']}")
+    result = compare(probs["reference"], probs["candidate"], y)
+    result["n"] = int(len(y))
+    fails = gate(result, args.min_agreement, args.max_accuracy_drop)
+    result["gate"] = {"min_agreement": args.min_agreement,
+                      "max_accuracy_drop": args.max_accuracy_drop, "passed": not fails,
+                      "failures": fails}
+    if args.json:
+        out(json.dumps(result, indent=2))
+    else:
+        out(f"images: {len(y)} ({ds.name} test split)")
+        out(f"accuracy: reference {result['reference_accuracy']:.4f}, candidate "
+            f"{result['accuracy']:.4f} (delta {100 * result['accuracy_delta']:+.2f} pt)")
+        out(f"top-1 agreement: {result['top1_agreement']:.4f}")
+        out(f"max |Δp|: {result['max_abs_diff']:.3e}, mean |Δp|: {result['mean_abs_diff']:.3e}, "
+            f"KL: {result['kl_divergence']:.3e}")
+        worst = sorted((d, ds.class_names[i]) for i, d in enumerate(result["per_class_accuracy_delta"])
+                       if d is not None)[:3]
+        out("worst classes: " + ", ".join(f"{n} {100 * d:+.1f} pt" for d, n in worst))
+        out("gate: " + ("passed" if not fails else "FAILED (" + "; ".join(fails) + ")"))
+    if fails:
+        raise GateFailed("Parity gate failed: " + "; ".join(fails))
+    return 0

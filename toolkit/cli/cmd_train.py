@@ -1,0 +1,67 @@
+"""`edgekit train`: train a registered model on a dataset, with checkpoints and resume."""
+
+from __future__ import annotations
+
+import json
+
+from toolkit.cli.common import add_dataset_args, out, positive_int, status_printer
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a registered model",
+                       description="Train a registered model; writes OUT/model.keras (+ manifest), "
+                       "OUT/history.csv and OUT/train.json. A checkpoint (weights + optimizer) is "
+                       "kept every epoch: after an interrupt, rerun with --resume.")
+    add_dataset_args(p, default="digits")
+    p.add_argument("--model", default="small_cnn")
+    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument("--image-size", type=positive_int, default=None)
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    p.add_argument("--optimizer", default="adam", help="adam | sgd | rmsprop")
+    p.add_argument("--patience", type=positive_int, default=None,
+                   help="early stopping on val_loss after N epochs without improvement")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--force", action="store_true", help="overwrite OUT/model.keras")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from export.artifact import atomic_write_bytes, write_artifact
+    from export.context import ExportContext, model_fingerprint
+    from export.formats import export_model
+    from toolkit.data import load_dataset
+    from toolkit.errors import UsageError
+    from toolkit.models import create_model
+    from toolkit.tfcompat import set_seed
+    from toolkit.train import TrainConfig, train_model
+
+    say = status_printer(args.quiet)
+    outdir = Path(args.out)
+    if (outdir / "model.keras").exists() and not (args.force or args.resume):
+        raise UsageError(f"{outdir / 'model.keras'} already exists; pass --force to overwrite or "
+                         "--resume to continue training.")
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                      optimizer=args.optimizer, seed=args.seed, patience=args.patience).validate()
+    say(f"loading dataset {args.dataset}")
+    ds = load_dataset(args.dataset, args.image_size, args.seed)
+    set_seed(args.seed)
+    model = create_model(args.model, ds.num_classes, ds.input_shape)
+    say(f"training {args.model} ({model.count_params():,} params) on {ds.split_sizes}")
+    result = train_model(model, ds, cfg, workdir=outdir, resume=args.resume)
+    ctx = ExportContext(ds.class_names, ds.preprocessing,
+                        source={"model_name": args.model, "sha256": model_fingerprint(model),
+                                "dataset": ds.name})
+    path = write_artifact(export_model(model, "keras", ctx), outdir, "model", force=True)
+    summary = {"model": args.model, "dataset": ds.summary(), "epochs_run": result.epochs_run,
+               "seconds": round(result.seconds, 2), "config": result.config,
+               "final": {k: v[-1] for k, v in result.history.items()}, "model_path": str(path)}
+    atomic_write_bytes(outdir / "train.json", json.dumps(summary, indent=2).encode())
+    fin = summary["final"]
+    out(f"trained {args.model}: val_accuracy {fin.get('val_accuracy', float('nan')):.4f} after "
+        f"{result.epochs_run} epochs ({result.seconds:.1f} s) -> {path}")
+    return 0

@@ -1,0 +1,71 @@
+"""Argument helpers and console output shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from toolkit.errors import UsageError
+
+
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {v}")
+    return v
+
+
+def nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an int >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be an int >= 0, got {v}")
+    return v
+
+
+def fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {v}")
+    return v
+
+
+def parse_options(items: list[str] | None) -> dict:
+    """``["io_type=uint8", "opset=13"]`` -> ``{"io_type": "uint8", "opset": 13}``."""
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"Option {item!r} must look like KEY=VALUE (e.g. io_type=uint8).")
+        out[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value.strip()
+    return out
+
+
+def add_dataset_args(p: argparse.ArgumentParser, required: bool = False, default=None) -> None:
+    p.add_argument("--dataset", required=required, default=default, metavar="D",
+                   help="digits | mnist | cifar10 | flowers | PATH (folder with one subfolder per "
+                        "class, or .npz with x_train/y_train/x_test/y_test)")
+    p.add_argument("--seed", type=nonneg_int, default=0,
+                   help="seed of the split (and of training): same seed, same split (default 0)")
+
+
+def status_printer(quiet: bool = False):
+    """A ``status(msg)`` callable printing progress lines on stderr."""
+    if quiet:
+        return lambda msg: None
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    return lambda msg: console.print(f"[dim]·[/dim] {msg}", highlight=False)
+
+
+def out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
