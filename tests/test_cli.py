@@ -1,0 +1,180 @@
+"""`edgekit` end to end, as a user runs it: a real subprocess for every command."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import run_cli, shared_path
+
+RESULT_KEYS = {"format", "runtime", "device", "providers", "artifact", "size_bytes", "accuracy",
+               "accuracy_delta", "top1_agreement", "max_abs_diff", "batch_size", "threads",
+               "latency_ms", "status", "error"}
+
+
+def _ok(proc):
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
+    return proc
+
+
+def _one_line_error(proc, *needles):
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if "error" in ln]
+    assert lines, proc.stderr
+    for n in needles:
+        assert n.lower() in proc.stderr.lower(), proc.stderr
+    return lines
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    """`edgekit run` with no options but --out: the README's main job."""
+    out = tmp_path_factory.mktemp("run")
+    proc = _ok(run_cli("run", "--out", out, "--quiet"))
+    return out, json.loads((out / "report.json").read_text()), proc
+
+
+def _row(report, fmt):
+    return next(r for r in report["results"] if r["format"] == fmt)
+
+
+def test_help_explains_every_command():
+    top = _ok(run_cli("--help")).stdout
+    for cmd in ("run", "train", "export", "bench", "predict", "parity", "models", "formats"):
+        assert cmd in top
+        assert "usage: edgekit " + cmd in _ok(run_cli(cmd, "--help")).stdout
+
+
+def test_models_and_formats_are_listed():
+    assert "flowers_cnn_dropout" in _ok(run_cli("models")).stdout
+    formats = _ok(run_cli("formats")).stdout
+    assert "tflite-int8" in formats and "io_type" in formats and "onnx-fp32" in formats
+
+
+def test_default_run_meets_the_contract(default_run):
+    out, report, proc = default_run
+    assert {"edgekit_version", "dataset", "model", "env", "results"} <= set(report)
+    assert report["dataset"]["num_classes"] == 10 and report["dataset"]["split"]["test"] == 360
+    assert report["model"]["input_shape"] == [32, 32, 1] and report["model"]["params"] > 0
+    assert {"python", "tensorflow", "onnxruntime", "ai_edge_litert", "cpu", "threads",
+            "gpu"} <= set(report["env"])
+    assert [r["format"] for r in report["results"]] == ["keras", "tflite-fp32", "tflite-int8",
+                                                          "onnx-fp32"]
+    for r in report["results"]:
+        assert RESULT_KEYS <= set(r) and r["status"] == "ok", r
+        assert (out / r["artifact"]).is_file() and (out / (r["artifact"] + ".json")).is_file()
+        assert r["latency_ms"]["n"] >= 50 and r["latency_ms"]["p50"] > 0
+    assert "| tflite-int8 |" in (out / "report.md").read_text()
+    assert "tflite-int8" in proc.stdout  # the table is printed
+
+
+def test_default_run_meets_the_quality_bar(default_run):
+    _, report, _ = default_run
+    int8, onnx, fp32 = (_row(report, f) for f in ("tflite-int8", "onnx-fp32", "tflite-fp32"))
+    assert report["model"]["reference_accuracy"] > 0.9
+    assert abs(int8["accuracy_delta"]) <= 0.02
+    assert onnx["top1_agreement"] == 1.0
+    assert fp32["size_bytes"] / int8["size_bytes"] >= 3.5
+    assert int8["providers"] and onnx["providers"] == ["CPUExecutionProvider"]
+
+
+def test_export_needs_calibration_for_int8(default_run, tmp_path):
+    out, _, _ = default_run
+    keras_model = out / "models" / "small_cnn-keras.keras"
+    proc = run_cli("export", keras_model, "--format", "tflite-int8", "--out", tmp_path)
+    _one_line_error(proc, "calib")
+    assert not list(tmp_path.glob("*.tflite"))
+
+
+def test_export_bench_parity_predict_chain(default_run, tmp_path):
+    out, _, _ = default_run
+    keras_model = out / "models" / "small_cnn-keras.keras"
+    exp = tmp_path / "exp"
+    _ok(run_cli("export", keras_model, "--format", "tflite-int8,onnx-fp32", "--calib", "digits",
+                "--out", exp, "--min-agreement", "0.95", "--quiet"))
+    int8 = exp / "small_cnn-keras-tflite-int8.tflite"
+    onnx = exp / "small_cnn-keras-onnx-fp32.onnx"
+    assert int8.is_file() and onnx.is_file()
+    _one_line_error(run_cli("export", keras_model, "--format", "onnx-fp32", "--out", exp),
+                    "already exists", "--force")
+
+    report = tmp_path / "bench.json"
+    _ok(run_cli("bench", int8, onnx, "--dataset", "digits", "--reference", keras_model,
+                "--json", report, "--min-runs", "5", "--min-seconds", "0.05", "--quiet"))
+    data = json.loads(report.read_text())
+    assert [r["status"] for r in data["results"]] == ["ok", "ok"]
+    assert data["results"][1]["top1_agreement"] == 1.0
+    assert os.path.normpath(tmp_path / data["results"][0]["artifact"]) == os.path.normpath(int8)
+    synthetic = _ok(run_cli("bench", onnx, "--min-runs", "5", "--min-seconds", "0.05", "--quiet"))
+    assert "onnx-fp32" in synthetic.stdout
+
+    _ok(run_cli("parity", keras_model, int8, "--dataset", "digits", "--min-agreement", "0.95"))
+
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(3):
+        Image.fromarray((d.images[i] * 255 / 16).astype(np.uint8)).save(imgs / f"{d.target[i]}.png")
+    lines = _ok(run_cli("predict", onnx, imgs, "--json")).stdout.splitlines()
+    preds = [json.loads(ln) for ln in lines]
+    assert len(preds) == 3 and all(0 <= p["predictions"][0]["probability"] <= 1 for p in preds)
+    hits = sum(p["predictions"][0]["class"] == os.path.basename(p["image"])[0] for p in preds)
+    assert hits >= 2
+
+
+def test_parity_gate_fails_on_a_broken_export(default_run, tmp_path):
+    out, _, _ = default_run
+    keras_model = out / "models" / "small_cnn-keras.keras"
+    good = out / "models" / "small_cnn-tflite-int8.tflite"
+    bad = tmp_path / good.name
+    bad.write_bytes(good.read_bytes())
+    m = json.loads((good.parent / (good.name + ".json")).read_text())
+    m["preprocessing"]["scale"] = 1.0  # unscaled pixels
+    (tmp_path / (good.name + ".json")).write_text(json.dumps(m))
+    proc = run_cli("parity", keras_model, bad, "--dataset", "digits")
+    assert proc.returncode == 1, proc.stderr
+    assert "gate: FAILED" in proc.stdout and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args,needles", [
+    (("run", "--model", "no_such_model", "--epochs", "1"), ("unknown model", "small_cnn")),
+    (("run", "--formats", "tflite-int9", "--epochs", "1"), ("unknown format", "tflite-int8")),
+    (("run", "--dataset", "/no/such/folder", "--epochs", "1"), ("not found",)),
+    (("run", "--epochs", "-3"), ("epochs",)),
+    (("bench", "/no/such/model.tflite"), ("no manifest",)),
+])
+def test_bad_input_is_one_line_error(args, needles, tmp_path):
+    _one_line_error(run_cli(*args, "--out", tmp_path / "o") if args[0] == "run"
+                    else run_cli(*args), *needles)
+
+
+def test_named_download_fails_offline_with_a_hint(tmp_path):
+    env = {"HOME": str(tmp_path), "KERAS_HOME": str(tmp_path / ".keras"),
+           "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
+           "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}
+    proc = run_cli("run", "--dataset", "mnist", "--epochs", "1", "--out", tmp_path / "o", env=env)
+    _one_line_error(proc, "--dataset PATH")
+
+
+@pytest.mark.shared
+def test_run_on_a_flowers_folder_slice(tmp_path):
+    flowers = shared_path("flowers")
+    root = tmp_path / "flowers slice"  # a space in the path, on purpose
+    for cls in sorted(p.name for p in flowers.iterdir() if p.is_dir()):
+        (root / cls).mkdir(parents=True)
+        for f in sorted((flowers / cls).iterdir())[:12]:
+            (root / cls / f.name).symlink_to(f)
+    out = tmp_path / "out"
+    _ok(run_cli("run", "--dataset", root, "--image-size", "32", "--epochs", "1",
+                "--formats", "keras,tflite-int8,onnx-fp32", "--calib-size", "20", "--out", out,
+                "--quiet"))
+    report = json.loads((out / "report.json").read_text())
+    assert report["dataset"]["class_names"] == ["daisy", "dandelion", "rose", "sunflower", "tulip"]
+    assert sum(report["dataset"]["split"].values()) == 60
+    assert all(r["status"] == "ok" for r in report["results"])
+    assert _row(report, "onnx-fp32")["top1_agreement"] == 1.0
