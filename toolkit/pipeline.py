@@ -59,7 +59,8 @@ def calibration_context(ds: Dataset, n: int, seed: int, source: dict) -> ExportC
     info = {"split": "train", "n": int(len(idx)), "requested": int(n), "seed": seed,
             "class_balanced": True, "dataset": ds.name,
             "indices_sha256": hashlib.sha256(idx.tobytes()).hexdigest()}
-    return ExportContext(ds.class_names, ds.preprocessing, ds.x_train[idx], info, source)
+    return ExportContext(ds.class_names, ds.preprocessing, ds.x_train[idx], info, source,
+                         train_images=ds.x_train, train_labels=ds.y_train)
 
 
 def export_all(model, ctx: ExportContext, formats, models_dir: Path, stem: str,
@@ -91,9 +92,17 @@ def reference_probs(model, ds: Dataset, threads=None) -> np.ndarray:
 
 def run(cfg: RunConfig, status=None) -> dict:
     """The main job. Returns the report dict (also written to ``cfg.out``)."""
+    from toolkit.models import model_spec
+
+    model_spec(cfg.model)  # fail on a bad name before minutes of data loading
     for fmt in cfg.formats:
         get_format(fmt)
+    if not cfg.formats:
+        from toolkit.errors import UsageError
+
+        raise UsageError("--formats is empty; see edgekit formats.")
     check_int("calib_size", cfg.calib_size, "run", low=1)
+    TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed).validate()
     out = Path(cfg.out) if cfg.out else default_out()
     say = status or (lambda msg: None)
     say(f"loading dataset {cfg.dataset}")
