@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
 
+from bench import memory
 from bench.measure import measure
 from bench.parity import compare
 from bench.preprocess import prepare
+from bench.rawcheck import raw_check
 from bench.runtimes import open_runtime, runtime_for
 from export.manifest import find_manifest
 from toolkit.errors import EdgekitError
@@ -27,61 +30,150 @@ def synthetic_images(manifest, batch_size: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (batch_size, h, w, c), dtype=np.uint8)
 
 
-def bench_artifact(artifact: str | Path, *, runtime: str | None = None, device: str = "cpu",
-                   threads: int | None = None, images: np.ndarray | None = None,
-                   labels: np.ndarray | None = None, reference: np.ndarray | None = None,
-                   batch_size: int = 1, eval_batch_size: int = 32, report_dir: str | Path = ".",
-                   allow_fallback: bool = False, measure_kw: dict | None = None,
-                   runtime_kw: dict | None = None,
-                   latency: bool = True) -> tuple[dict, np.ndarray | None]:
-    """Measure ``artifact``; returns (report row, probabilities on ``images`` or None).
+ROW_KEYS = ("format", "runtime", "device", "requested_device", "fallback", "providers",
+            "artifact", "size_bytes", "accuracy", "accuracy_delta", "top1_agreement",
+            "max_abs_diff", "mean_abs_diff", "kl_divergence", "per_class_accuracy_delta",
+            "batch_size", "threads", "latency_ms", "throughput_ips", "load_ms", "preprocess_ms",
+            "memory_mb", "runtime_details", "status", "error")
+_PARITY_KEYS = ("accuracy_delta", "top1_agreement", "max_abs_diff", "mean_abs_diff",
+                "kl_divergence", "per_class_accuracy_delta")
 
-    A failure becomes ``status: failed`` with a one-line ``error``; it never raises for
-    a broken artifact, so one bad export does not stop a whole benchmark.
+
+def bench_artifact(artifact: str | Path, *, batch_size: int = 1,
+                   **kw) -> tuple[dict, np.ndarray | None]:
+    """Measure ``artifact`` at one batch size; returns (report row, probabilities or None).
+
+    Same arguments as ``bench_batches`` with ``batch_size`` instead of ``batch_sizes``.
+
+    Example:
+        >>> row, probs = bench_artifact("m.tflite", images=x, labels=y)  # doctest: +SKIP
+    """
+    rows, probs = bench_batches(artifact, batch_sizes=(batch_size,), **kw)
+    return rows[0], probs
+
+
+def bench_batches(artifact: str | Path, *, runtime: str | None = None, device: str = "cpu",
+                  threads: int | None = None, images: np.ndarray | None = None,
+                  labels: np.ndarray | None = None, reference: np.ndarray | None = None,
+                  batch_sizes=(1,), eval_batch_size: int = 32, report_dir: str | Path = ".",
+                  allow_fallback: bool = False, measure_kw: dict | None = None,
+                  runtime_kw: dict | None = None, latency: bool = True, raw_check: bool = False,
+                  progress=None) -> tuple[list[dict], np.ndarray | None]:
+    """Load ``artifact`` once; accuracy and parity on ``images``, then latency per batch size.
+
+    Args:
+        artifact: the file (its manifest ``<artifact>.json`` beside it).
+        runtime, device, threads, allow_fallback, runtime_kw: how to run it (see the runtimes).
+        images, labels, reference: uint8 test images, labels and the reference model's
+            probabilities on them, for accuracy and parity (each optional).
+        batch_sizes: one result row per batch size.
+        measure_kw: ``measure()`` settings (min_runs, min_seconds, warm-up).
+        latency: False for accuracy/parity only.
+        raw_check: also time a bare loop around the runtime's own call (``raw_check``).
+        progress: called with a short message after each stage.
+
+    Returns:
+        (rows, probabilities on ``images`` or None). A failure becomes ``status: failed``
+        with a one-line ``error``; it never raises, so one bad export does not stop a run.
+
+    Example:
+        >>> rows, _ = bench_batches("m.onnx", batch_sizes=(1, 32))  # doctest: +SKIP
     """
     artifact = Path(artifact)
-    row = {"format": None, "runtime": runtime, "device": device, "providers": [],
-           "artifact": os.path.relpath(artifact, report_dir), "size_bytes": _size(artifact),
-           "accuracy": None, "accuracy_delta": None, "top1_agreement": None, "max_abs_diff": None,
-           "mean_abs_diff": None, "kl_divergence": None, "batch_size": batch_size,
-           "threads": threads, "latency_ms": None, "throughput_ips": None, "load_ms": None,
-           "status": "failed", "error": None}
-    probs = None
+    base = {k: None for k in ROW_KEYS}
+    base.update({"runtime": runtime, "device": device, "requested_device": device,
+                 "fallback": False, "providers": [], "threads": threads, "status": "failed",
+                 "artifact": os.path.relpath(artifact, report_dir), "size_bytes": _size(artifact)})
+    rows, probs = [dict(base, batch_size=b) for b in batch_sizes], None
+    say = progress or (lambda msg: None)
     try:
         manifest = find_manifest(artifact)
-        row["format"] = manifest.format
-        row["runtime"] = runtime = runtime or runtime_for(artifact)
+        base["format"] = manifest.format
+        base["runtime"] = runtime = runtime or runtime_for(artifact)
         rt = open_runtime(artifact, runtime, manifest=manifest, threads=threads, device=device,
                           allow_fallback=allow_fallback, **(runtime_kw or {}))
+        rss0 = memory.rss_mb()
         with rt:
-            row.update({k: v for k, v in rt.info().items() if k in ("providers", "device")})
-            row["load_ms"] = round(rt.load_seconds * 1e3, 2)
-            if images is not None:
-                probs = rt.predict_images(images, batch_size=eval_batch_size)
-                if labels is not None:
-                    row["accuracy"] = float((probs.argmax(1) == labels).mean())
-                if reference is not None:
-                    p = compare(reference, probs, labels)
-                    row.update({k: p.get(k) for k in ("accuracy_delta", "top1_agreement",
-                                                      "max_abs_diff", "mean_abs_diff",
-                                                      "kl_divergence", "per_class_accuracy_delta")})
-            if not latency:
-                row["status"] = "ok"
-                return row, probs
-            src = images[:batch_size] if images is not None and len(images) >= batch_size \
-                else synthetic_images(manifest, batch_size)
-            x = prepare(src, manifest)
-            rt.predict(x)  # validate once outside timing
-            stats = measure(lambda: rt._predict(x), batch_size=batch_size, **(measure_kw or {}))
+            info = rt.info()
+            base.update({k: info[k] for k in ("providers", "device", "requested_device",
+                                                "fallback", "runtime_details")})
+            base["load_ms"] = round(rt.load_seconds * 1e3, 2)
+            rss1 = memory.rss_mb()
+            base["memory_mb"] = {"rss_before_load": _r(rss0),
+                                 "load_delta": None if rss0 is None else _r(rss1 - rss0)}
+            base.update(_accuracy(rt, images, labels, reference, eval_batch_size))
+            probs = base.pop("_probs")
+            say("accuracy")
+            rows = [dict(base, batch_size=b) for b in batch_sizes]
+            for row in rows:
+                if latency:
+                    _latency(rt, row, images, manifest, measure_kw or {}, raw_check, rss0)
+                else:
+                    row["status"] = "ok"
+                say(f"batch {row['batch_size']}")
+    except EdgekitError as e:
+        rows = [dict(base, batch_size=b, error=_one_line(e)) for b in batch_sizes]
+    except Exception as e:  # a backend's own exception: still one line, never a traceback
+        rows = [dict(base, batch_size=b, error=f"{type(e).__name__}: {_one_line(e)}")
+                for b in batch_sizes]
+    return rows, probs
+
+
+def _accuracy(rt, images, labels, reference, eval_batch_size) -> dict:
+    """Accuracy and parity fields (and ``_probs``) of a loaded runtime on ``images``."""
+    out = {"_probs": None}
+    if images is None:
+        return out
+    probs = out["_probs"] = rt.predict_images(images, batch_size=eval_batch_size)
+    if labels is not None:
+        out["accuracy"] = float((probs.argmax(1) == labels).mean())
+    if reference is not None:
+        p = compare(reference, probs, labels)
+        out.update({k: p.get(k) for k in _PARITY_KEYS})
+    return out
+
+
+def _latency(rt, row: dict, images, manifest, measure_kw: dict, raw: bool, rss0) -> None:
+    """Fill ``row``'s latency, throughput, preprocessing and memory for its batch size."""
+    b = row["batch_size"]
+    try:
+        src = _batch_images(images, manifest, b)
+        pre = measure(lambda: prepare(src, manifest), batch_size=b, warmup_runs=1,
+                      warmup_seconds=0.0, min_runs=5, min_seconds=0.05)
+        x = prepare(src, manifest)  # pre-allocated: the timed call reuses this array
+        memory.reset_peak()
+        t0 = time.perf_counter()
+        rt.predict(x)  # first inference at this batch size: validated, outside the timing
+        first_ms = (time.perf_counter() - t0) * 1e3
+        stats = measure(lambda: rt._predict(x), batch_size=b, **measure_kw)
+        peak = memory.peak_mb()
         row["latency_ms"] = {k: v for k, v in stats.to_dict().items()
-                             if k in ("p50", "p90", "p99", "mean", "std", "min", "n", "first_ms")}
+                             if k in ("p50", "p90", "p99", "mean", "std", "min", "n")}
+        row["latency_ms"]["first_ms"] = round(first_ms, 4)
         row["throughput_ips"] = round(stats.throughput, 2)
+        row["preprocess_ms"] = round(pre.p50, 4)
+        row["memory_mb"] = dict(row["memory_mb"] or {}, peak_delta=None if None in (rss0, peak)
+                                else _r(max(peak - rss0, 0.0)))
+        if raw:
+            row["raw_check"] = raw_check(rt, x, **{k: v for k, v in measure_kw.items()
+                                                   if k != "max_seconds"})
         row["status"], row["error"] = "ok", None
     except EdgekitError as e:
         row["error"] = _one_line(e)
-    except Exception as e:  # a backend's own exception: still one line, never a traceback
+    except Exception as e:
         row["error"] = f"{type(e).__name__}: {_one_line(e)}"
-    return row, probs
+
+
+def _r(mb):
+    return None if mb is None else round(mb, 1)
+
+
+def _batch_images(images, manifest, batch_size: int) -> np.ndarray:
+    """``batch_size`` test images (repeated when there are fewer), else synthetic ones."""
+    if images is None or not len(images):
+        return synthetic_images(manifest, batch_size)
+    reps = -(-batch_size // len(images))
+    return np.concatenate([images] * reps)[:batch_size] if reps > 1 else images[:batch_size]
 
 
 def _size(p: Path) -> int | None:
@@ -97,12 +189,16 @@ def evaluation_split(spec: str, manifest, seed: int = 0, limit: int | None = Non
     """Load dataset ``spec`` at the artifact's input size; returns (dataset, images, labels).
 
     The same ``seed`` reproduces the split the model was trained with, so the test
-    images are ones it never saw.
+    images are ones it never saw. ``limit`` keeps a seeded random sample of the split
+    (not its first images, which are ordered by class).
     """
     from toolkit.data import load_dataset
 
     ds = load_dataset(spec, image_size=manifest.preprocessing.size[0], seed=seed)
     x, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
-    if limit:
-        x, y = x[:limit], y[:limit]
+    if limit and limit < len(y):
+        # Splits are stored in file order (class by class): a prefix would be one or two
+        # classes. A seeded sample keeps every class and is the same on every run.
+        keep = np.sort(np.random.default_rng(seed).choice(len(y), limit, replace=False))
+        x, y = x[keep], y[keep]
     return ds, x, y

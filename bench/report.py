@@ -10,7 +10,8 @@ from export.artifact import atomic_write_bytes
 _COLUMNS = [("format", "format"), ("runtime", "runtime"), ("providers", "providers"),
             ("size", "size"), ("accuracy", "accuracy"), ("Δacc", "accuracy_delta"),
             ("top-1 agree", "top1_agreement"), ("max |Δp|", "max_abs_diff"),
-            ("p50 ms", "p50"), ("p90 ms", "p90"), ("status", "status")]
+            ("batch", "batch_size"), ("p50 ms", "p50"), ("p90 ms", "p90"), ("p99 ms", "p99"),
+            ("img/s", "throughput_ips"), ("status", "status")]
 
 
 def _fmt_size(n):
@@ -26,7 +27,7 @@ def _cell(row: dict, key: str) -> str:
     lat = row.get("latency_ms") or {}
     if key == "size":
         return _fmt_size(row.get("size_bytes"))
-    v = lat.get(key) if key in ("p50", "p90") else row.get(key)
+    v = lat.get(key) if key in ("p50", "p90", "p99") else row.get(key)
     if v is None or v == []:
         return "-"
     if key == "providers":
@@ -37,10 +38,14 @@ def _cell(row: dict, key: str) -> str:
         return f"{100 * v:+.2f} pt"
     if key == "max_abs_diff":
         return f"{v:.1e}"
-    if key in ("p50", "p90"):
+    if key in ("p50", "p90", "p99"):
         return f"{v:.3f}"
+    if key == "throughput_ips":
+        return f"{v:.1f}"
     if key == "status" and row.get("error"):
         return f"failed: {row['error'][:60]}"
+    if key == "status" and row.get("fallback"):
+        return f"ok (fell back to {row.get('device')})"
     return str(v)
 
 
@@ -65,10 +70,39 @@ def to_markdown(report: dict) -> str:
               "|" + "---|" * len(_COLUMNS)]
     lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |"
               for row in table_rows(report["results"])]
-    lines += ["", "Latency: batch 1, one measurement method for every runtime "
-              "(warm-up, then ≥50 runs and ≥1 s); accuracy on the test split; Δacc and "
-              "agreement against the Keras model on the same images."]
+    lines += ["", "Latency: ms per batch, one measurement method for every runtime (inputs "
+              "prepared before timing, warm-up, then a minimum count and duration of runs); "
+              "accuracy on the test split; Δacc and agreement against the reference model on "
+              "the same images."]
+    lines += _details_markdown(report)
     return "\n".join(lines) + "\n"
+
+
+def _details_markdown(report: dict) -> list[str]:
+    """What ran (per row), the raw-check ratios and the gate, when present."""
+    lines = ["", "## What ran", "", "| format | runtime | batch | device | load ms | first ms | "
+             "preprocess ms | peak RSS Δ MB | details |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in report["results"]:
+        lat, mem = r.get("latency_ms") or {}, r.get("memory_mb") or {}
+        det = ", ".join(f"{k}={v}" for k, v in (r.get("runtime_details") or {}).items()
+                        if k != "available_providers")
+        lines.append(f"| {r.get('format')} | {r.get('runtime')} | {r.get('batch_size')} | "
+                     f"{r.get('device')} (asked {r.get('requested_device') or r.get('device')}) | "
+                     f"{r.get('load_ms')} | {lat.get('first_ms')} | {r.get('preprocess_ms')} | "
+                     f"{mem.get('peak_delta')} | {det.replace('|', '/')} |")
+    raws = [r for r in report["results"] if r.get("raw_check")]
+    if raws:
+        lines += ["", "## Overhead check (edgekit p50 / bare-loop p50, same process)", "",
+                  "| format | runtime | batch | edgekit p50 ms | bare p50 ms | bare loop | ratio |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['format']} | {r['runtime']} | {r['batch_size']} | "
+                  f"{r['raw_check']['edgekit_p50_ms']} | {r['raw_check']['bare_p50_ms']} | "
+                  f"{r['raw_check']['bare']} | {r['raw_check']['ratio']} |" for r in raws]
+    if report.get("gate"):
+        g = report["gate"]
+        lines += ["", f"Gate: {'passed' if g.get('passed') else 'FAILED'} "
+                      f"({'; '.join(g.get('failures') or []) or 'all rows within limits'})"]
+    return lines
 
 
 def write_report(report: dict, out_dir: str | Path) -> tuple[Path, Path]:

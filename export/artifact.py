@@ -1,8 +1,10 @@
-"""An exported artifact (bytes + manifest) and its atomic write to disk."""
+"""An exported artifact (bytes or a folder of files, + manifest) and its atomic write to disk."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,31 +13,63 @@ from export.manifest import Manifest, manifest_path, sha256_bytes
 from toolkit.errors import ExportError
 
 
+def sha256_tree(files: dict[str, bytes]) -> str:
+    """sha256 of a folder given as ``{relative path: bytes}``; equals ``sha256_file(folder)``."""
+    h = hashlib.sha256()
+    for rel in sorted(Path(r) for r in files):
+        h.update(files[rel.as_posix()])
+    return h.hexdigest()
+
+
 @dataclass
 class Artifact:
-    """The result of an exporter: the file's bytes, its suffix and its manifest."""
+    """The result of an exporter: the file's bytes (or a folder's files), suffix and manifest.
+
+    Args:
+        data: the file's bytes; ignored for a folder artifact.
+        suffix: the file suffix (``""`` for folders).
+        manifest: its manifest; ``sha256`` and ``size_bytes`` are filled in here.
+        files: for a folder artifact (SavedModel), ``{relative posix path: bytes}``.
+
+    Example:
+        >>> Artifact(b"abc", ".bin", manifest).manifest.size_bytes  # doctest: +SKIP
+        3
+    """
 
     data: bytes
     suffix: str
     manifest: Manifest
+    files: dict[str, bytes] | None = None
 
     def __post_init__(self):
-        self.manifest.sha256 = sha256_bytes(self.data)
-        self.manifest.size_bytes = len(self.data)
+        if self.files is not None:
+            self.manifest.sha256 = sha256_tree(self.files)
+            self.manifest.size_bytes = sum(len(b) for b in self.files.values())
+        else:
+            self.manifest.sha256 = sha256_bytes(self.data)
+            self.manifest.size_bytes = len(self.data)
+
+
+def _write_fsync(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
 
     A crash or a full disk leaves either the old file or nothing: never half a file.
+
+    Example:
+        >>> atomic_write_bytes("out/model.tflite", b"...")  # doctest: +SKIP
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        _write_fsync(Path(tmp), data)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -46,11 +80,56 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return path
 
 
+def atomic_write_tree(path: str | Path, files: dict[str, bytes]) -> Path:
+    """Write a folder atomically: fill a temporary sibling folder, then rename it into place.
+
+    An existing folder at ``path`` is moved aside first and removed only after the new
+    one is in place, so a failure leaves the old folder (or nothing) and no temporary.
+
+    Example:
+        >>> atomic_write_tree("out/model-saved_model", {"saved_model.pb": b"..."})  # doctest: +SKIP
+    """
+    path = Path(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    old = None
+    try:
+        for rel, data in files.items():
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _write_fsync(target, data)
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old / "x")
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            if old is not None:
+                os.replace(old / "x", path)
+            raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
 def write_artifact(artifact: Artifact, out_dir: str | Path, stem: str, force: bool = False) -> Path:
-    """Write ``<out_dir>/<stem><suffix>`` and its manifest ``<...>.json``, both atomically.
+    """Write ``<out_dir>/<stem><suffix>`` (file or folder) and its manifest, both atomically.
+
+    Args:
+        artifact: what an exporter returned.
+        out_dir: the output folder (created if missing).
+        stem: the artifact's base name.
+        force: overwrite an existing artifact.
 
     Raises:
-        ExportError: the file exists and ``force`` is False, or the folder is not writable.
+        ExportError: the artifact exists and ``force`` is False, or the folder is not writable.
+
+    Example:
+        >>> write_artifact(export_model(model, "onnx-fp32", ctx), "out", "model-onnx-fp32")  # doctest: +SKIP
     """
     out_dir = Path(out_dir)
     path = out_dir / f"{stem}{artifact.suffix}"
@@ -59,7 +138,10 @@ def write_artifact(artifact: Artifact, out_dir: str | Path, stem: str, force: bo
         out_dir.mkdir(parents=True, exist_ok=True)
         if path.exists() and not force:
             raise ExportError(f"{path} already exists; pass --force to overwrite it.")
-        atomic_write_bytes(path, artifact.data)
+        if artifact.files is not None:
+            atomic_write_tree(path, artifact.files)
+        else:
+            atomic_write_bytes(path, artifact.data)
         atomic_write_bytes(side, artifact.manifest.to_json().encode())
     except ExportError:
         raise

@@ -20,6 +20,9 @@ class ExportContext:
         calibration: uint8 images (N, H, W, C) for int8 calibration, or None.
         calibration_info: how the calibration images were drawn (recorded in the manifest).
         source: facts about the source model (name, sha256, path).
+        train_images: uint8 training images (N, H, W, C) for quantization-aware
+            fine-tuning (``tflite-qat-int8``), or None.
+        train_labels: their integer labels.
     """
 
     class_names: list[str]
@@ -27,6 +30,8 @@ class ExportContext:
     calibration: np.ndarray | None = None
     calibration_info: dict | None = None
     source: dict = field(default_factory=dict)
+    train_images: np.ndarray | None = None
+    train_labels: np.ndarray | None = None
 
     def calibration_float(self) -> np.ndarray:
         """Calibration images as the model's float input (same path as every runtime)."""

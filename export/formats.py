@@ -26,6 +26,8 @@ class Format:
         options: accepted options and their defaults.
         choices: allowed values of options that take one of a set.
         needs_calibration: whether a representative dataset is required.
+        debug_quant: ``debug_quant(model, ctx) -> rows`` of per-layer quantization
+            error (``--debug-quant``), or None where the format has no such report.
     """
 
     name: str
@@ -36,6 +38,7 @@ class Format:
     options: dict = field(default_factory=dict)
     choices: dict = field(default_factory=dict)
     needs_calibration: bool = False
+    debug_quant: Callable | None = None
 
     def resolve_options(self, given: dict | None) -> dict:
         """Defaults overlaid with ``given``; unknown options and bad choices are errors."""
@@ -51,6 +54,12 @@ class Format:
         return opts
 
 
+def _lazy_debug(model, ctx):
+    from export.quant_debug import layer_errors
+
+    return layer_errors(model, ctx)
+
+
 def _lazy(module: str, func: str, **bound):
     """Import converters on call so `edgekit formats` does not import TensorFlow."""
 
@@ -64,7 +73,9 @@ def _lazy(module: str, func: str, **bound):
 
 _ROWS = [
     Format("keras", ".keras", "keras", _lazy("export.keras_export", "convert_keras"),
-           "the trained Keras model (.keras archive)"),
+           "the trained Keras model (.keras archive, loads with safe_mode)"),
+    Format("saved_model", "", "keras", _lazy("export.keras_export", "convert_saved_model"),
+           "TensorFlow SavedModel folder (written atomically)"),
     Format("tflite-fp32", ".tflite", "litert", _lazy("export.tflite", "convert_tflite", mode="fp32"),
            "TFLite, float32"),
     Format("tflite-dynamic", ".tflite", "litert",
@@ -75,22 +86,45 @@ _ROWS = [
     Format("tflite-int8", ".tflite", "litert", _lazy("export.tflite", "convert_tflite", mode="int8"),
            "TFLite full-integer int8 (representative dataset from the train split)",
            options={"io_type": "int8"}, choices={"io_type": ("int8", "uint8", "float32")},
-           needs_calibration=True),
+           needs_calibration=True, debug_quant=_lazy_debug),
     Format("tflite-int16x8", ".tflite", "litert",
            _lazy("export.tflite", "convert_tflite", mode="int16x8"),
            "TFLite 16-bit activations, 8-bit weights", needs_calibration=True),
+    Format("tflite-qat-int8", ".tflite", "litert", _lazy("export.qat", "convert_qat_int8"),
+           "TFLite int8 after quantization-aware fine-tuning on the train split (tfmot)",
+           options={"io_type": "int8", "epochs": 2, "lr": 1e-4, "batch_size": 32,
+                    "train_size": 2000},
+           choices={"io_type": ("int8", "uint8", "float32")}, needs_calibration=True),
     Format("onnx-fp32", ".onnx", "onnxruntime", _lazy("export.onnx_export", "convert_onnx"),
            "ONNX float32 via tf2onnx, NHWC input, dynamic batch", options={"opset": 17}),
+    Format("onnx-fp16", ".onnx", "onnxruntime", _lazy("export.onnx_quant", "convert_onnx_fp16"),
+           "ONNX float16 weights/activations, float32 inputs/outputs kept", options={"opset": 17}),
+    Format("onnx-int8", ".onnx", "onnxruntime", _lazy("export.onnx_quant", "convert_onnx_int8"),
+           "ONNX Runtime int8: static QDQ with per-channel weights (calibrated), or dynamic",
+           options={"opset": 17, "mode": "static"}, choices={"mode": ("static", "dynamic")},
+           needs_calibration=True),
 ]
 FORMATS: dict[str, Format] = {f.name: f for f in _ROWS}
 DEFAULT_FORMATS = ("keras", "tflite-fp32", "tflite-int8", "onnx-fp32")
 
 
 def list_formats() -> list[Format]:
+    """Every registered format, in table order.
+
+    Example:
+        >>> "onnx-int8" in [f.name for f in list_formats()]
+        True
+    """
     return list(FORMATS.values())
 
 
 def get_format(name: str) -> Format:
+    """The format row ``name``; an unknown name is a UsageError listing the valid ones.
+
+    Example:
+        >>> get_format("onnx-fp16").suffix
+        '.onnx'
+    """
     check_choice("format", name, FORMATS, "export")
     return FORMATS[name]
 

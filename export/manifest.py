@@ -155,7 +155,15 @@ def manifest_path(artifact: str | Path) -> Path:
 
 
 def find_manifest(artifact: str | Path) -> Manifest:
-    """Load the manifest beside ``artifact``, or from the ONNX metadata when embedded."""
+    """Load the manifest beside ``artifact``, else the one embedded in an ONNX or TFLite file.
+
+    Args:
+        artifact: the artifact's path.
+
+    Example:
+        >>> find_manifest("exports/model-tflite-int8.tflite").class_names  # doctest: +SKIP
+        ['daisy', 'dandelion', 'rose', 'sunflower', 'tulip']
+    """
     side = manifest_path(artifact)
     if side.exists():
         return Manifest.load(side)
@@ -168,6 +176,11 @@ def find_manifest(artifact: str | Path) -> Manifest:
 
 def _embedded_manifest(artifact: str | Path) -> Manifest | None:
     p = Path(artifact)
+    if p.suffix == ".tflite" and p.is_file():
+        from export.tflite_meta import read_tflite_manifest
+
+        found = read_tflite_manifest(p.read_bytes())
+        return Manifest.from_dict(found) if found is not None else None
     if p.suffix != ".onnx" or not p.is_file():
         return None
     try:

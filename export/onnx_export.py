@@ -6,12 +6,26 @@ import json
 
 from export.artifact import Artifact
 from export.context import ExportContext, base_manifest
+from export.manifest import Manifest
 from toolkit.errors import ExportError
 from toolkit.tfcompat import tf
 
+MANIFEST_KEY = "edgekit_manifest"
 
-def convert_onnx(model, ctx: ExportContext, *, fmt: str, opset: int = 17, **options) -> Artifact:
-    """Convert a Keras model to ONNX with tf2onnx; the manifest is embedded in metadata_props."""
+
+def keras_to_onnx(model, ctx: ExportContext, fmt: str, opset: int, options: dict):
+    """The float32 ONNX graph of ``model`` and its manifest (not yet embedded).
+
+    Args:
+        model: a single-input, single-output Keras model.
+        ctx: the export context (class names, preprocessing).
+        fmt: the format name recorded in the manifest.
+        opset: the ONNX opset tf2onnx targets.
+        options: the format's options, recorded in the manifest.
+
+    Example:
+        >>> proto, manifest = keras_to_onnx(model, ctx, "onnx-fp32", 17, {})  # doctest: +SKIP
+    """
     t = tf()
     import tf2onnx
 
@@ -27,11 +41,38 @@ def convert_onnx(model, ctx: ExportContext, *, fmt: str, opset: int = 17, **opti
     except Exception as e:
         msg = str(e).strip().splitlines()
         raise ExportError(f"{fmt} conversion failed: {(msg[0] if msg else type(e).__name__)[:300]}. "
-                          "Try another --opset, or tflite formats.") from None
+                          "Try another --option opset=N, or tflite formats.") from None
     manifest.input.name = proto.graph.input[0].name
     manifest.output.name = proto.graph.output[0].name
+    return proto, manifest
+
+
+def onnx_artifact(proto, manifest: Manifest) -> Artifact:
+    """Embed ``manifest`` in the graph's ``metadata_props`` (replacing any) and wrap it.
+
+    Example:
+        >>> art = onnx_artifact(proto, manifest)  # doctest: +SKIP
+    """
+    keep = [(p.key, p.value) for p in proto.metadata_props if p.key != MANIFEST_KEY]
+    del proto.metadata_props[:]
+    for key, value in keep + [(MANIFEST_KEY, json.dumps(manifest.to_dict()))]:
+        prop = proto.metadata_props.add()
+        prop.key, prop.value = key, value
     proto.producer_name = "edgekit"
-    prop = proto.metadata_props.add()
-    prop.key = "edgekit_manifest"
-    prop.value = json.dumps(manifest.to_dict())
     return Artifact(proto.SerializeToString(), ".onnx", manifest)
+
+
+def convert_onnx(model, ctx: ExportContext, *, fmt: str, opset: int = 17, **options) -> Artifact:
+    """Convert a Keras model to ONNX with tf2onnx; the manifest is embedded in metadata_props.
+
+    Args:
+        model: the Keras model.
+        ctx: the export context.
+        fmt: the format name (``onnx-fp32``).
+        opset: the ONNX opset.
+
+    Example:
+        >>> art = convert_onnx(model, ctx, fmt="onnx-fp32")  # doctest: +SKIP
+    """
+    proto, manifest = keras_to_onnx(model, ctx, fmt, opset, options)
+    return onnx_artifact(proto, manifest)

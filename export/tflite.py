@@ -91,4 +91,30 @@ def convert_tflite(model, ctx: ExportContext, *, fmt: str, mode: str, io_type: s
     if mode not in ("int8", "int16x8"):
         manifest.calibration = None
     _io_quantization(data, manifest)
+    return tflite_artifact(data, manifest)
+
+
+def tflite_artifact(data: bytes, manifest) -> Artifact:
+    """Embed ``manifest`` in the flatbuffer's metadata and wrap it as an Artifact.
+
+    Flatbuffers cannot repack files over 2 GB; such a model keeps only its sidecar
+    manifest (a warning says so) rather than failing the export.
+
+    Args:
+        data: the converted TFLite flatbuffer.
+        manifest: its manifest (I/O dtypes and quantization already filled in).
+
+    Example:
+        >>> art = tflite_artifact(converter.convert(), manifest)  # doctest: +SKIP
+    """
+    from export.tflite_meta import embed_tflite_manifest
+
+    try:
+        data = embed_tflite_manifest(data, manifest.to_json())
+    except Exception as e:  # the sidecar still carries the manifest
+        import logging
+
+        logging.getLogger("edgekit").warning(
+            "%s: manifest not embedded in the .tflite (%s); it is in the sidecar JSON only.",
+            manifest.format, str(e)[:200])
     return Artifact(data, ".tflite", manifest)

@@ -80,10 +80,13 @@ def test_huge_jpeg_decodes_in_bounded_memory(tmp_path):
     """12000x12000 (144 Mpx): decoded reduced (JPEG draft), not at full size."""
     p = tmp_path / "huge.jpg"
     Image.new("L", (12000, 12000), 128).save(p, quality=50)
-    code = ("import resource, sys; from bench.preprocess import decode_image; "
+    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across execve, so a child of a big
+    # pytest process would report the parent's peak.
+    code = ("import sys; from bench.preprocess import decode_image; "
             "from export.manifest import Preprocessing; "
             "a = decode_image(sys.argv[1], Preprocessing(size=[64, 64], color='rgb')); "
-            "print(a.shape, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]; "
+            "print(a.shape, hwm.split()[1])")
     out = subprocess.run([sys.executable, "-c", code, str(p)], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr

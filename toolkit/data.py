@@ -311,3 +311,58 @@ def subsample(x: np.ndarray, y: np.ndarray, fraction: float, seed: int = 0):
     check_float("fraction", fraction, "subsample", low=0.0, high=1.0, low_open=True)
     idx = calibration_indices(y, max(1, int(round(len(y) * fraction))), seed)
     return x[idx], y[idx]
+
+
+def list_images(root: str | Path):
+    """(class_names, files, labels) of a folder dataset, de-duplicated by content."""
+    classes, files, labels = _list_folder(Path(root))
+    files, labels, _ = _dedupe(files, labels)
+    return classes, files, labels
+
+
+def folder_pipeline(files, labels, image_size: int, batch_size: int = 32, shuffle: bool = True,
+                    seed: int = 0, cache: bool = True, scale: float = 1.0 / 255.0):
+    """A streaming ``tf.data`` pipeline over image files: parallel decode, resize, cache,
+    shuffle, batch, prefetch. For folders too large to hold as arrays.
+
+    Files TensorFlow cannot decode are dropped (``ignore_errors``); run ``load_folder``
+    or ``verify_images`` first to get a warning naming each one.
+
+    Example:
+        >>> classes, files, labels = list_images("../shared/datasets/flowers")  # doctest: +SKIP
+        >>> data = folder_pipeline(files, labels, 150)  # doctest: +SKIP
+    """
+    from toolkit.tfcompat import tf
+
+    t = tf()
+    check_int("image_size", image_size, "folder_pipeline", low=8, high=4096)
+
+    def decode(path, label):
+        img = t.io.decode_image(t.io.read_file(path), channels=3, expand_animations=False)
+        img = t.image.resize(img, [image_size, image_size])
+        return t.cast(t.clip_by_value(t.round(img), 0, 255), t.uint8), label
+
+    data = t.data.Dataset.from_tensor_slices(([str(f) for f in files], np.asarray(labels)))
+    data = data.map(decode, num_parallel_calls=t.data.AUTOTUNE).ignore_errors()
+    if cache:
+        data = data.cache()
+    if shuffle:
+        data = data.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    data = data.batch(batch_size).map(lambda a, b: (t.cast(a, t.float32) * scale, b),
+                                      num_parallel_calls=t.data.AUTOTUNE)
+    return data.prefetch(t.data.AUTOTUNE)
+
+
+def verify_images(files) -> list[str]:
+    """Files PIL cannot open as images; each is logged as a warning naming it."""
+    from PIL import Image
+
+    bad = []
+    for f in files:
+        try:
+            with Image.open(f) as img:
+                img.verify()
+        except Exception:
+            bad.append(str(f))
+            log.warning("skipping unreadable image %s", f)
+    return bad

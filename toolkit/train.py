@@ -1,8 +1,11 @@
 """Training: a tf.data input pipeline, compile, fit with checkpoint/resume, history.
 
 ``train_model`` keeps its state in ``workdir``: ``backup/`` (Keras BackupAndRestore:
-weights, optimizer state and epoch, written every epoch) and ``history.csv``. A run
-killed mid-epoch continues with ``resume=True`` from the last completed epoch.
+weights, optimizer state and epoch, written every epoch), ``history.csv`` and
+``tensorboard/``. A run killed mid-epoch continues with ``resume=True`` from the last
+completed epoch. Transfer models (``toolkit.models.transfer``) are trained by their
+recipe: feature extraction trains the head on cached base features; fine-tuning trains
+the head, then unfreezes the top base layers at a lower learning rate.
 """
 
 from __future__ import annotations
@@ -25,7 +28,19 @@ OPTIMIZERS = ("adam", "sgd", "rmsprop")
 
 @dataclass
 class TrainConfig:
-    """Hyper-parameters of one training run (validated by ``validate``)."""
+    """Hyper-parameters of one training run (validated by ``validate``).
+
+    Args:
+        augment: an augmentation preset of ``toolkit.augment.PRESETS`` or None.
+        class_weight: None or ``"balanced"`` (inverse class frequency).
+        tensorboard: write TensorBoard logs to ``workdir/tensorboard``.
+        head_epochs: fine-tuning models: epochs of the head-only phase (default half).
+        fine_tune_lr: fine-tuning phase learning rate (default learning_rate / 10).
+
+    Example:
+        >>> TrainConfig(epochs=3, augment="lab9").validate().epochs
+        3
+    """
 
     epochs: int = 5
     batch_size: int = 32
@@ -34,6 +49,11 @@ class TrainConfig:
     seed: int = 0
     patience: int | None = None
     verbose: int | None = None
+    augment: str | None = None
+    class_weight: str | None = None
+    tensorboard: bool = True
+    head_epochs: int | None = None
+    fine_tune_lr: float | None = None
 
     def validate(self) -> "TrainConfig":
         check_int("epochs", self.epochs, "train", low=1)
@@ -43,6 +63,16 @@ class TrainConfig:
         check_int("seed", self.seed, "train", low=0)
         if self.patience is not None:
             check_int("patience", self.patience, "train", low=1)
+        if self.augment is not None:
+            from toolkit.augment import PRESETS
+
+            check_choice("augmentation preset", self.augment, PRESETS, "train")
+        if self.class_weight is not None:
+            check_choice("class_weight", self.class_weight, ("balanced",), "train")
+        if self.head_epochs is not None:
+            check_int("head_epochs", self.head_epochs, "train", low=1, high=self.epochs)
+        if self.fine_tune_lr is not None:
+            check_float("fine_tune_lr", self.fine_tune_lr, "train", low=0.0, low_open=True)
         return self
 
 
@@ -56,8 +86,12 @@ class TrainResult:
 
 
 def make_tf_dataset(x: np.ndarray, y: np.ndarray, ds: Dataset, batch_size: int,
-                    shuffle: bool, seed: int):
-    """uint8 arrays -> batched float tf.data with the dataset's scale/offset, prefetched."""
+                    shuffle: bool, seed: int, augment: str | None = None):
+    """uint8 arrays -> batched float tf.data with the dataset's scale/offset, prefetched.
+
+    Args:
+        augment: a preset of ``toolkit.augment`` applied to each training batch.
+    """
     t = tf()
     pre = ds.preprocessing
     data = t.data.Dataset.from_tensor_slices((x, y))
@@ -67,53 +101,172 @@ def make_tf_dataset(x: np.ndarray, y: np.ndarray, ds: Dataset, batch_size: int,
     data = data.batch(batch_size).map(
         lambda a, b: (t.cast(a, t.float32) * scale + offset, b),
         num_parallel_calls=t.data.AUTOTUNE, deterministic=True)
+    if augment:
+        from toolkit.augment import make_augmenter
+
+        aug = make_augmenter(augment, seed)
+        data = data.map(lambda a, b: (aug(a, training=True), b),
+                        num_parallel_calls=t.data.AUTOTUNE)
     return data.prefetch(t.data.AUTOTUNE)
 
 
-def compile_model(model, cfg: TrainConfig) -> None:
+def make_optimizer(name: str, learning_rate: float):
     k = keras()
-    opt = {"adam": k.optimizers.Adam, "sgd": k.optimizers.SGD,
-           "rmsprop": k.optimizers.RMSprop}[cfg.optimizer](learning_rate=cfg.learning_rate)
-    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if name == "sgd":
+        return k.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
+    return {"adam": k.optimizers.Adam, "rmsprop": k.optimizers.RMSprop}[name](
+        learning_rate=learning_rate)
+
+
+def compile_model(model, cfg: TrainConfig, learning_rate: float | None = None) -> None:
+    model.compile(optimizer=make_optimizer(cfg.optimizer, learning_rate or cfg.learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+
+def class_weights(y: np.ndarray, num_classes: int) -> dict[int, float]:
+    """Inverse-frequency ("balanced") weights, as scikit-learn computes them."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(y)
+    w = compute_class_weight("balanced", classes=present, y=y)
+    out = {c: 1.0 for c in range(num_classes)}
+    out.update({int(c): float(v) for c, v in zip(present, w)})
+    return out
+
+
+def _callbacks(workdir, cfg, resume, phase: str, append: bool):
+    k = keras()
+    cbs = []
+    if workdir is not None:
+        backup = workdir / ("backup" if phase == "main" else f"backup_{phase}")
+        if backup.exists() and not resume:
+            shutil.rmtree(backup)
+        cbs += [k.callbacks.BackupAndRestore(str(backup)),
+                k.callbacks.CSVLogger(str(workdir / "history.csv"), append=append)]
+        if cfg.tensorboard and _tensorboard_available():
+            cbs.append(k.callbacks.TensorBoard(str(workdir / "tensorboard"), profile_batch=0))
+    if cfg.patience:
+        cbs.append(k.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience,
+                                             restore_best_weights=True))
+    return cbs
+
+
+def _tensorboard_available() -> bool:
+    import importlib.util
+    import logging
+
+    if importlib.util.find_spec("tensorboard") is None:
+        logging.getLogger("edgekit.train").info("tensorboard not installed: no TensorBoard logs "
+                                                "(pip install tensorboard)")
+        return False
+    return True
+
+
+def _fit(model, train, val, cfg, fit_kw, callbacks, initial_epoch=0, epochs=None):
+    verbose = cfg.verbose if cfg.verbose is not None else (1 if sys.stderr.isatty() else 2)
+    hist = model.fit(train, validation_data=val, epochs=epochs or cfg.epochs,
+                     initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose, **fit_kw)
+    return {key: [float(v) for v in vals] for key, vals in hist.history.items()}
+
+
+def _merge(a: dict, b: dict) -> dict:
+    return {k: a.get(k, []) + b.get(k, []) for k in sorted(set(a) | set(b))}
 
 
 def train_model(model, ds: Dataset, cfg: TrainConfig, workdir: str | Path | None = None,
-                resume: bool = False) -> TrainResult:
+                resume: bool = False, callbacks: list | None = None) -> TrainResult:
     """Fit ``model`` on ``ds``'s train split, validating on its val split.
 
     Args:
-        workdir: where the per-epoch backup and ``history.csv`` go (None: no checkpoint).
+        workdir: where the per-epoch backup, ``history.csv`` and TensorBoard logs go
+            (None: no checkpoint).
         resume: continue from ``workdir/backup`` when a previous run was interrupted;
             without it an existing backup is discarded.
+        callbacks: extra Keras callbacks (run after the checkpointing ones).
 
     Example:
         >>> result = train_model(create_model("small_cnn", 10, (32, 32, 1)), ds,
         ...                      TrainConfig(epochs=2))  # doctest: +SKIP
     """
     cfg.validate()
-    k = keras()
-    compile_model(model, cfg)
-    callbacks = []
     if workdir is not None:
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
-        backup = workdir / "backup"
-        if backup.exists() and not resume:
-            shutil.rmtree(backup)
-        if resume and not backup.exists():
+        if resume and not any(workdir.glob("backup*")) and not (workdir / "head_done").exists():
             raise UsageError(f"Nothing to resume in {workdir}: no backup/ from an interrupted run.")
-        callbacks += [k.callbacks.BackupAndRestore(str(backup)),
-                      k.callbacks.CSVLogger(str(workdir / "history.csv"), append=resume)]
-    if cfg.patience:
-        callbacks.append(k.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience,
-                                                   restore_best_weights=True))
-    train = make_tf_dataset(ds.x_train, ds.y_train, ds, cfg.batch_size, True, cfg.seed)
+    fit_kw = {"class_weight": class_weights(ds.y_train, ds.num_classes)} \
+        if cfg.class_weight else {}
+    mode = getattr(model, "edgekit_transfer", {}).get("mode")
+    t0 = time.perf_counter()
+    if mode == "features":
+        history = _train_features(model, ds, cfg, workdir, resume, fit_kw, callbacks or [])
+    elif mode == "finetune":
+        history = _train_finetune(model, ds, cfg, workdir, resume, fit_kw, callbacks or [])
+    else:
+        compile_model(model, cfg)
+        train, val = _splits(ds, cfg)
+        history = _fit(model, train, val, cfg, fit_kw,
+                       _callbacks(workdir, cfg, resume, "main", resume) + list(callbacks or []))
+    seconds = time.perf_counter() - t0
+    return TrainResult(model, history, seconds, len(history.get("loss", [])), asdict(cfg))
+
+
+def _splits(ds: Dataset, cfg: TrainConfig):
+    train = make_tf_dataset(ds.x_train, ds.y_train, ds, cfg.batch_size, True, cfg.seed,
+                            cfg.augment)
     val = make_tf_dataset(ds.x_val, ds.y_val, ds, cfg.batch_size, False, cfg.seed) \
         if len(ds.y_val) else None
-    verbose = cfg.verbose if cfg.verbose is not None else (1 if sys.stderr.isatty() else 2)
-    t0 = time.perf_counter()
-    hist = model.fit(train, validation_data=val, epochs=cfg.epochs, callbacks=callbacks,
-                     verbose=verbose)
-    seconds = time.perf_counter() - t0
-    history = {key: [float(v) for v in vals] for key, vals in hist.history.items()}
-    return TrainResult(model, history, seconds, len(history.get("loss", [])), asdict(cfg))
+    return train, val
+
+
+def extract_features(model, x: np.ndarray, ds: Dataset, batch_size: int = 64) -> np.ndarray:
+    """Run a feature-extraction model's frozen base once over uint8 images ``x``."""
+    k = keras()
+    feat_model = k.Model(model.inputs, model.edgekit_features)
+    data = make_tf_dataset(x, np.zeros(len(x), np.int64), ds, batch_size, False, 0)
+    return feat_model.predict(data.map(lambda a, b: a), verbose=0)
+
+
+def _train_features(model, ds, cfg, workdir, resume, fit_kw, extra):
+    if cfg.augment:
+        raise UsageError("Feature extraction caches the base's features once, so it cannot "
+                         "augment; use the *_frozen model for --augment.")
+    t = tf()
+    head = model.get_layer(model.edgekit_transfer["head"])
+    feats = {s: extract_features(model, getattr(ds, f"x_{s}"), ds) for s in ("train", "val")}
+    compile_model(head, cfg)
+    train = t.data.Dataset.from_tensor_slices((feats["train"], ds.y_train)) \
+        .shuffle(len(ds.y_train), seed=cfg.seed).batch(cfg.batch_size).prefetch(2)
+    val = t.data.Dataset.from_tensor_slices((feats["val"], ds.y_val)).batch(cfg.batch_size) \
+        if len(ds.y_val) else None
+    history = _fit(head, train, val, cfg, fit_kw,
+                   _callbacks(workdir, cfg, resume, "main", resume) + list(extra))
+    compile_model(model, cfg)  # the full model (sharing the head's weights) is ready to use
+    return history
+
+
+def _train_finetune(model, ds, cfg, workdir, resume, fit_kw, extra):
+    from toolkit.models.transfer import unfreeze_top
+
+    head_epochs = cfg.head_epochs or max(1, cfg.epochs // 2)
+    marker = workdir / "head_done" if workdir is not None else None
+    train, val = _splits(ds, cfg)
+    history = {}
+    if marker is not None and resume and marker.exists():
+        model.load_weights(str(workdir / "head_phase.weights.h5"))
+    else:
+        compile_model(model, cfg)
+        history = _fit(model, train, val, cfg, fit_kw,
+                       _callbacks(workdir, cfg, resume, "head", resume) + list(extra),
+                       epochs=head_epochs)
+        if marker is not None:
+            model.save_weights(str(workdir / "head_phase.weights.h5"))
+            marker.write_text(str(head_epochs))
+    if head_epochs >= cfg.epochs:
+        return history
+    unfreeze_top(model, model.edgekit_transfer["fine_tune_layers"])
+    compile_model(model, cfg, cfg.fine_tune_lr or cfg.learning_rate / 10.0)
+    tuned = _fit(model, train, val, cfg, fit_kw,
+                 _callbacks(workdir, cfg, resume, "finetune", True) + list(extra),
+                 initial_epoch=head_epochs)
+    return _merge(history, tuned)

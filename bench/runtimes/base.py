@@ -67,6 +67,8 @@ class Runtime:
         self.device = device
         self.allow_fallback = allow_fallback
         self.providers: list[str] = []
+        self.device_used = device  # backends set what really ran
+        self.details: dict = {}  # backend evidence: delegates, node assignment, ...
         self.load_seconds: float | None = None
         self._loaded = False
 
@@ -88,6 +90,7 @@ class Runtime:
             if self.suffixes and p.is_file() and p.suffix not in self.suffixes:
                 raise BackendError(f"{p.name} is not a {self.name} artifact "
                                    f"(expected {', '.join(self.suffixes)}).")
+        self._import()  # the library import is not the model's init time
         t0 = time.perf_counter()
         self._load(source)
         self.load_seconds = time.perf_counter() - t0
@@ -147,11 +150,29 @@ class Runtime:
 
     # -- reporting ---------------------------------------------------------------
     def info(self) -> dict:
-        """What actually ran: runtime, device, providers / delegates, threads."""
-        return {"runtime": self.name, "device": self.device, "providers": list(self.providers),
-                "threads": self.threads}
+        """What actually ran: runtime, device, providers / delegates, threads, and the
+        backend's evidence for it (``details``)."""
+        return {"runtime": self.name, "device": self.device_used,
+                "requested_device": self.device, "fallback": self.device_used != self.device,
+                "providers": list(self.providers), "threads": self.threads,
+                "runtime_details": dict(self.details)}
+
+    def refuse_or_fallback(self, what: str, hint: str) -> None:
+        """Raise BackendError for ``what`` (a device we cannot honour) unless
+        ``allow_fallback``; then record that the runtime runs on the CPU instead."""
+        if not self.allow_fallback:
+            raise BackendError(f"{what}; {hint}, or --allow-fallback to accept the CPU.")
+        self.device_used = "cpu"
+
+    def bare_call(self, x: np.ndarray) -> Callable[[], object]:
+        """The runtime's own call with ``x`` already bound, for the overhead check
+        (``edgekit bench --raw-check``); backends return their native call."""
+        return lambda: self._predict(x)
 
     # -- backend hooks ------------------------------------------------------------
+    def _import(self) -> None:
+        """Import the backend's library (kept out of ``load_seconds``)."""
+
     def _load(self, source) -> None:
         raise NotImplementedError
 

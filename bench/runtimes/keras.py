@@ -22,6 +22,11 @@ class KerasRuntime(Runtime):
         self.jit_compile = jit_compile
         self.unsafe = unsafe
 
+    def _import(self) -> None:
+        from toolkit.tfcompat import tf
+
+        tf()
+
     def _load(self, source) -> None:
         from toolkit.tfcompat import tf
 
@@ -32,10 +37,15 @@ class KerasRuntime(Runtime):
             except RuntimeError:
                 pass  # already initialized: TF keeps its first setting
         gpus = t.config.list_physical_devices("GPU")
-        if self.device in ("gpu", "cuda") and not gpus and not self.allow_fallback:
-            raise BackendError("Asked for the Keras runtime on GPU but TensorFlow sees no GPU; use "
-                               "--device cpu or --allow-fallback.")
-        self._dev = "/GPU:0" if self.device in ("gpu", "cuda") and gpus else "/CPU:0"
+        on_gpu = self.device in ("gpu", "cuda")
+        if self.device not in ("cpu", "gpu", "cuda"):
+            raise BackendError(f"Unknown device '{self.device}' for keras; valid: cpu, gpu, cuda.")
+        if on_gpu and not gpus:
+            self.refuse_or_fallback("Asked for the Keras runtime on GPU but TensorFlow sees no GPU",
+                                    "use --device cpu")
+        self._dev = "/GPU:0" if on_gpu and gpus else "/CPU:0"
+        if self._dev == "/GPU:0":
+            self.device_used = self.device
         if hasattr(source, "predict") and hasattr(source, "layers"):
             model = source
         else:
@@ -47,12 +57,28 @@ class KerasRuntime(Runtime):
                               reduce_retracing=True)
         self.providers = ["TensorFlow " + ("GPU" if self._dev == "/GPU:0" else "CPU")
                           + (" XLA" if self.jit_compile else "")]
+        self.details = {"tf_device": self._dev, "jit_compile": self.jit_compile,
+                        "gpus_visible": len(gpus)}
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
         from toolkit.tfcompat import tf
 
         with tf().device(self._dev):
             return self._fn(x).numpy()
+
+    def bare_call(self, x: np.ndarray):
+        """The ``tf.function`` itself on a pre-converted tensor (the raw-check loop)."""
+        from toolkit.tfcompat import tf
+
+        t = tf()
+        with t.device(self._dev):
+            xt = t.constant(x)
+        fn, dev = self._fn, self._dev
+
+        def call():
+            with t.device(dev):
+                return fn(xt).numpy()
+        return call
 
     def _close(self) -> None:
         self._model = self._fn = None

@@ -1,33 +1,83 @@
-"""ONNX Runtime with the CPU, CUDA or TensorRT execution provider."""
+"""ONNX Runtime with the CPU, CUDA or TensorRT execution provider.
+
+Proof of what ran: ``session.get_providers()`` after the session is built (ONNX Runtime
+drops a provider it cannot create, e.g. CUDA without its libraries, and says so only in
+a log line), and with ``profile=True`` the provider each node was assigned to, read
+from one profiled run (``SessionOptions.enable_profiling``).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from bench.runtimes.base import Runtime, register_runtime
 from toolkit.errors import BackendError
+from toolkit.validation import check_choice
 
 PROVIDERS = {"cpu": ["CPUExecutionProvider"],
              "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
              "gpu": ["CUDAExecutionProvider", "CPUExecutionProvider"],
              "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]}
+LEVELS = ("disable", "basic", "extended", "all")
 
 
 @register_runtime
 class OnnxRuntime(Runtime):
     """Runs ``.onnx`` artifacts. Asking for CUDA/TensorRT and getting CPU is an error
-    unless ``allow_fallback``; ``providers`` lists what the session really uses."""
+    unless ``allow_fallback``; ``providers`` lists what the session really uses.
+
+    Args:
+        graph_optimization: disable | basic | extended | all.
+        inter_threads: inter-op threads (``threads`` sets intra-op threads).
+        profile: record which provider each node ran on (one extra profiled run).
+
+    Example:
+        >>> with OnnxRuntime("m.onnx", threads=2, profile=True) as rt:  # doctest: +SKIP
+        ...     rt.info()["runtime_details"]["node_providers"]
+        {'CPUExecutionProvider': 9}
+    """
 
     name = "onnxruntime"
     suffixes = (".onnx",)
 
     def __init__(self, artifact, manifest=None, *, graph_optimization: str = "all",
-                 inter_threads: int | None = None, **kw):
+                 inter_threads: int | None = None, profile: bool = False, **kw):
         super().__init__(artifact, manifest, **kw)
-        self.graph_optimization = graph_optimization
+        self.graph_optimization = check_choice("graph_optimization", graph_optimization, LEVELS,
+                                               "onnxruntime")
         self.inter_threads = inter_threads
+        self.profile = profile
+
+    def _options(self, ort, profile_prefix: str | None = None):
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        if self.threads:
+            opts.intra_op_num_threads = self.threads
+        if self.inter_threads:
+            opts.inter_op_num_threads = self.inter_threads
+        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, {
+            "disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+            "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}[self.graph_optimization])
+        if profile_prefix:
+            opts.enable_profiling = True
+            opts.profile_file_prefix = profile_prefix
+        return opts
+
+    def _session(self, ort, model, providers, profile_prefix=None):
+        try:
+            return ort.InferenceSession(model, self._options(ort, profile_prefix), providers=providers)
+        except Exception as e:
+            raise BackendError(f"ONNX Runtime cannot load the model: "
+                               f"{str(e).strip().splitlines()[0][:200]}") from None
+
+    def _import(self) -> None:
+        import onnxruntime  # noqa: F401
 
     def _load(self, source) -> None:
         import onnxruntime as ort
@@ -35,35 +85,55 @@ class OnnxRuntime(Runtime):
         if self.device not in PROVIDERS:
             raise BackendError(f"Unknown device '{self.device}' for onnxruntime; valid: "
                                f"{', '.join(PROVIDERS)}.")
+        if not os.environ.get("EDGEKIT_VERBOSE"):
+            ort.set_default_logger_severity(3)  # a missing CUDA is our one-line error instead
         wanted = PROVIDERS[self.device]
-        available = ort.get_available_providers()
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        if self.threads:
-            opts.intra_op_num_threads = self.threads
-        if self.inter_threads:
-            opts.inter_op_num_threads = self.inter_threads
-        levels = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-                  "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-                  "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-                  "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
-        opts.graph_optimization_level = levels[self.graph_optimization]
+        usable = [p for p in wanted if p in ort.get_available_providers()] or wanted[-1:]
         model = bytes(source) if isinstance(source, (bytes, bytearray)) else str(Path(source))
-        try:
-            self._sess = ort.InferenceSession(model, opts,
-                                              providers=[p for p in wanted if p in available] or wanted[-1:])
-        except Exception as e:
-            raise BackendError(f"ONNX Runtime cannot load the model: "
-                               f"{str(e).strip().splitlines()[0][:200]}") from None
+        self._sess = self._session(ort, model, usable)
         self.providers = self._sess.get_providers()
-        if wanted[0] not in self.providers and not self.allow_fallback:
-            raise BackendError(f"Asked for {wanted[0]} but ONNX Runtime runs {self.providers} "
-                               "(no usable GPU here?). Use --device cpu, or --allow-fallback to "
-                               "accept CPU.")
         self._in = self._sess.get_inputs()[0].name
+        self.details = {"available_providers": ort.get_available_providers(),
+                        "graph_optimization": self.graph_optimization,
+                        "intra_op_threads": self.threads or "default",
+                        "inter_op_threads": self.inter_threads or "default"}
+        if self.profile:
+            self.details["node_providers"] = self._node_providers(ort, model, usable)
+        if wanted[0] not in self.providers or self._nodes_fell_back(wanted[0]):
+            self.refuse_or_fallback(f"Asked for {wanted[0]} but ONNX Runtime runs "
+                                    f"{self.details.get('node_providers') or self.providers}",
+                                    "use --device cpu")
+        elif wanted[0] != "CPUExecutionProvider":
+            self.device_used = self.device
+
+    def _nodes_fell_back(self, want: str) -> bool:
+        counts = self.details.get("node_providers")
+        return bool(counts) and want != "CPUExecutionProvider" and not counts.get(want)
+
+    def _node_providers(self, ort, model, providers) -> dict:
+        """Run once with profiling on; count the nodes each provider executed."""
+        with tempfile.TemporaryDirectory() as tmp:
+            sess = self._session(ort, model, providers, os.path.join(tmp, "ort"))
+            shape = [1 if not isinstance(d, int) else d for d in sess.get_inputs()[0].shape]
+            sess.run(None, {self._in: np.zeros(shape, _np_type(sess.get_inputs()[0].type))})
+            with open(sess.end_profiling()) as fh:
+                events = json.load(fh)
+        return dict(Counter(e["args"]["provider"] for e in events
+                            if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time")
+                            and "provider" in e.get("args", {})))
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
         return self._sess.run(None, {self._in: x})[0]
 
+    def bare_call(self, x: np.ndarray):
+        """``session.run`` with the feed dict built once (the raw-check loop)."""
+        run, feed = self._sess.run, {self._in: x}
+        return lambda: run(None, feed)
+
     def _close(self) -> None:
         self._sess = None
+
+
+def _np_type(onnx_type: str):
+    return {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8,
+            "tensor(int8)": np.int8}.get(onnx_type, np.float32)

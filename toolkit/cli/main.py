@@ -8,10 +8,12 @@ import sys
 import traceback
 
 from toolkit import __version__
-from toolkit.cli import cmd_bench, cmd_export, cmd_info, cmd_parity, cmd_predict, cmd_run, cmd_train
+from toolkit.cli import (cmd_bench, cmd_evaluate, cmd_explain, cmd_export, cmd_info, cmd_parity,
+                         cmd_predict, cmd_run, cmd_train)
 from toolkit.errors import EdgekitError
 
-COMMANDS = (cmd_run, cmd_train, cmd_export, cmd_bench, cmd_predict, cmd_parity, cmd_info)
+COMMANDS = (cmd_run, cmd_train, cmd_evaluate, cmd_explain, cmd_export, cmd_bench, cmd_predict,
+            cmd_parity, cmd_info)
 
 EPILOG = """examples:
   edgekit run                                  # 2-minute offline demo on the built-in digits

@@ -41,14 +41,14 @@ def _flowers(num_classes, input_shape, dropout: float):
 
 @register_model("flowers_cnn", description="Chollet's CNN: 4x(Conv-MaxPool), Dense512 "
                 "(3,455,173 params at 150x150x3, 5 classes)", default_input_shape=(150, 150, 3),
-                min_size=32)
+                min_size=46)
 def flowers_cnn(num_classes, input_shape, **_):
     inp, out = _flowers(num_classes, input_shape, dropout=0.0)
     return keras().Model(inp, out, name="flowers_cnn")
 
 
 @register_model("flowers_cnn_dropout", description="flowers_cnn with Dropout(0.5) before Dense512",
-                default_input_shape=(150, 150, 3), min_size=32)
+                default_input_shape=(150, 150, 3), min_size=46)
 def flowers_cnn_dropout(num_classes, input_shape, dropout=0.5, **_):
     inp, out = _flowers(num_classes, input_shape, dropout=dropout)
     return keras().Model(inp, out, name="flowers_cnn_dropout")

@@ -1,0 +1,78 @@
+"""Resident memory of this process, read from ``/proc`` (no psutil needed).
+
+The peak is the kernel's high-water mark (``VmHWM``); ``reset_peak()`` sets it back to
+the current RSS (``/proc/self/clear_refs`` = 5) so a peak can be attributed to one
+runtime. Where ``/proc`` is missing (macOS, Windows) every reading is ``None``.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+
+
+def _status_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def rss_mb() -> float | None:
+    """Current resident set size in MiB."""
+    kb = _status_kb("VmRSS")
+    return None if kb is None else kb / 1024
+
+
+def peak_mb() -> float | None:
+    """Peak resident set size in MiB since start or the last ``reset_peak()``."""
+    kb = _status_kb("VmHWM")
+    if kb is None:  # no /proc: ru_maxrss (kB on Linux, bytes on macOS), never reset
+        ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return ru / (1024 * 1024) if sys.platform == "darwin" else ru / 1024
+    return kb / 1024
+
+
+def reset_peak() -> bool:
+    """Reset the high-water mark to the current RSS; False where the kernel refuses."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class MemoryWatch:
+    """RSS before, after and at peak around a block, as MiB deltas.
+
+    Example:
+        >>> with MemoryWatch() as m:
+        ...     buf = bytearray(50 * 2**20)
+        >>> m.result()["peak_delta_mb"] >= 0
+        True
+    """
+
+    def __enter__(self):
+        self.peak_reset = reset_peak()
+        self.before = rss_mb()
+        self.after = self.peak = None
+        return self
+
+    def __exit__(self, *exc):
+        self.after, self.peak = rss_mb(), peak_mb()
+
+    def result(self) -> dict:
+        """``rss_before_mb``, ``rss_delta_mb`` (after - before), ``peak_delta_mb``
+        (peak - before; an upper bound when the peak could not be reset)."""
+        if self.before is None or self.after is None:
+            return {"rss_before_mb": None, "rss_delta_mb": None, "peak_delta_mb": None,
+                    "peak_exact": False}
+        return {"rss_before_mb": round(self.before, 1),
+                "rss_delta_mb": round(self.after - self.before, 1),
+                "peak_delta_mb": round(max(self.peak - self.before, 0.0), 1),
+                "peak_exact": self.peak_reset}

@@ -1,0 +1,191 @@
+"""Quantization-aware training (tensorflow-model-optimization), then full-integer TFLite.
+
+``quantize_model`` refuses nested models (a Keras Application base inside a Sequential
+or functional model) and models with layers its registry does not know. edgekit
+therefore (1) flattens nested models into one functional graph that reuses the same
+layers, (2) annotates only the layers the default 8-bit registry supports, leaving the
+rest float for the converter's post-training calibration, then (3) fine-tunes a few
+epochs on the training split and (4) converts to int8 like ``tflite-int8``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from export.artifact import Artifact
+from export.context import ExportContext
+from toolkit.errors import ExportError
+from toolkit.tfcompat import keras, tf
+
+
+def _call(layer, x):
+    """Apply ``layer`` to ``x``, inlining nested models layer by layer."""
+    k = keras()
+    if not isinstance(layer, k.Model):
+        return layer(x)
+    if isinstance(layer, k.Sequential):
+        for sub in layer.layers:
+            x = _call(sub, x)
+        return x
+    return _call_functional(layer, x)
+
+
+def _call_functional(model, inputs):
+    # Mirrors tf_keras Functional._run_internal_graph, but recurses into nested models.
+    usage = model._tensor_usage_count
+    flat_in = tf().nest.flatten(inputs)
+    tensors = {str(id(t)): [v] * usage[str(id(t))] for t, v in zip(model.inputs, flat_in)}
+    for depth in sorted(model._nodes_by_depth, reverse=True):
+        for node in model._nodes_by_depth[depth]:
+            if node.is_input or any(i not in tensors for i in node.flat_input_ids):
+                continue
+            args, kwargs = node.map_arguments(tensors)
+            if isinstance(node.layer, keras().Model) and not kwargs and len(args) == 1:
+                outputs = _call(node.layer, args[0])
+            else:
+                outputs = node.layer(*args, **kwargs)
+            for out_id, y in zip(node.flat_output_ids, tf().nest.flatten(outputs)):
+                tensors[out_id] = [y] * usage[out_id]
+    outs = [tensors[str(id(t))].pop() for t in model.outputs]
+    return outs[0] if len(outs) == 1 else outs
+
+
+def flatten_model(model):
+    """A functional copy of ``model`` with every nested model inlined (weights copied).
+
+    Args:
+        model: a single-input Keras model, possibly with nested Sequential/functional models.
+
+    Example:
+        >>> flat = flatten_model(model)  # doctest: +SKIP
+        >>> any(isinstance(l, keras().Model) for l in flat.layers)  # doctest: +SKIP
+        False
+    """
+    k = keras()
+    clone = k.models.clone_model(model)  # the source model's layers stay untouched
+    clone.set_weights(model.get_weights())
+    inp = k.Input(tuple(model.inputs[0].shape[1:]), name="image")
+    return k.Model(inp, _call(clone, inp), name=f"{model.name}_flat")
+
+
+def quantize_supported(model):
+    """Annotate the layers tfmot's default 8-bit registry supports, then ``quantize_apply``.
+
+    Args:
+        model: a flat (non-nested) Keras model.
+
+    Example:
+        >>> qat = quantize_supported(flatten_model(model))  # doctest: +SKIP
+    """
+    import tensorflow_model_optimization as tfmot
+    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+        default_8bit_quantize_registry as reg)
+
+    registry = reg.Default8BitQuantizeRegistry()
+    q = tfmot.quantization.keras
+
+    def annotate(layer):
+        return q.quantize_annotate_layer(layer) if registry.supports(layer) else layer
+
+    annotated = keras().models.clone_model(model, clone_function=annotate)
+    with q.quantize_scope():
+        return q.quantize_apply(annotated)
+
+
+def _batches(x, y, ctx: ExportContext, batch_size: int, seed: int):
+    from bench.preprocess import to_float
+
+    k = keras()
+
+    class Batches(k.utils.Sequence):
+        def __init__(self):
+            super().__init__()
+            self.rng = np.random.default_rng(seed)
+            self.order = self.rng.permutation(len(x))
+
+        def __len__(self):
+            return math.ceil(len(x) / batch_size)
+
+        def __getitem__(self, i):
+            idx = np.sort(self.order[i * batch_size:(i + 1) * batch_size])
+            return to_float(x[idx], ctx.preprocessing), y[idx]
+
+        def on_epoch_end(self):
+            self.order = self.rng.permutation(len(x))
+
+    return Batches()
+
+
+def qat_finetune(model, ctx: ExportContext, epochs: int, lr: float, batch_size: int,
+                 train_size: int, seed: int = 0):
+    """Flatten, annotate and fine-tune ``model`` quantization-aware; returns the QAT model.
+
+    Args:
+        model: the trained Keras model (softmax output); it is not modified.
+        ctx: the export context with ``train_images`` and ``train_labels``.
+        epochs, lr, batch_size: the fine-tuning schedule (Adam).
+        train_size: use at most this many training images (0: all), drawn deterministically.
+
+    Example:
+        >>> qat = qat_finetune(model, ctx, epochs=2, lr=1e-4, batch_size=32, train_size=0)  # doctest: +SKIP
+    """
+    if ctx.train_images is None or len(ctx.train_images) == 0:
+        raise ExportError("tflite-qat-int8 needs training data to fine-tune on: pass --calib DATA "
+                          "(its train split is used).")
+    x, y = ctx.train_images, np.asarray(ctx.train_labels)
+    if train_size and train_size < len(x):
+        idx = np.sort(np.random.default_rng(seed).permutation(len(x))[:train_size])
+        x, y = x[idx], y[idx]
+    k = keras()
+    try:
+        qat = quantize_supported(flatten_model(model))
+    except Exception as e:
+        msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise ExportError(f"tflite-qat-int8 cannot quantize this model: {msg}. Use tflite-int8 "
+                          "(post-training quantization) instead.") from None
+    qat.compile(optimizer=k.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"])
+    qat.fit(_batches(x, y, ctx, batch_size, seed), epochs=epochs, verbose=0)
+    return qat, int(len(x))
+
+
+def _int(value):
+    try:
+        return int(value) if str(value).strip().lstrip("-").isdigit() else value
+    except (TypeError, ValueError):
+        return value
+
+
+def convert_qat_int8(model, ctx: ExportContext, *, fmt: str, io_type: str = "int8",
+                     epochs: int = 2, lr: float = 1e-4, batch_size: int = 32,
+                     train_size: int = 2000, **options) -> Artifact:
+    """Quantization-aware fine-tuning, then full-integer TFLite conversion.
+
+    Args:
+        model: the trained Keras model (nested transfer models are flattened).
+        ctx: the export context; needs ``train_images``/``train_labels`` (``--calib``).
+        fmt: the format name (``tflite-qat-int8``).
+        io_type: input/output type: ``int8``, ``uint8`` or ``float32``.
+        epochs, lr, batch_size, train_size: the fine-tuning schedule.
+
+    Example:
+        >>> art = convert_qat_int8(model, ctx, fmt="tflite-qat-int8", epochs=1)  # doctest: +SKIP
+    """
+    from export.tflite import convert_tflite
+    from toolkit.validation import check_float, check_int
+
+    epochs = check_int("epochs", _int(epochs), fmt, low=1)
+    batch_size = check_int("batch_size", _int(batch_size), fmt, low=1)
+    train_size = check_int("train_size", _int(train_size), fmt, low=0)
+    lr = check_float("lr", lr, fmt, low=0.0, low_open=True)
+    qat, n = qat_finetune(model, ctx, epochs, lr, batch_size, train_size)
+    if ctx.calibration is None or len(ctx.calibration) == 0:
+        # Layers left float (unsupported by tfmot) still need activation ranges.
+        ctx = dataclasses.replace(ctx, calibration=ctx.train_images[:200],
+                                  calibration_info={"split": "train", "n": 200, "first": True})
+    recorded = {**options, "epochs": epochs, "lr": lr, "batch_size": batch_size,
+                "train_size": train_size, "train_images_used": n}
+    return convert_tflite(qat, ctx, fmt=fmt, mode="int8", io_type=io_type, **recorded)

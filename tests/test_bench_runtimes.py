@@ -1,0 +1,92 @@
+"""Each runtime predicts like the Keras reference; each says what ran; asking for a GPU
+that is not there is refused unless allow_fallback (and then the row says CPU)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.core import bench_batches
+from bench.runtimes import open_runtime
+from toolkit.errors import BackendError
+
+FAST = {"min_runs": 3, "min_seconds": 0.0, "warmup_runs": 1, "warmup_seconds": 0.0}
+CASES = [("keras", "keras", {}), ("tflite-fp32", "litert", {"xnnpack": True}),
+         ("tflite-fp32", "litert", {"xnnpack": False}), ("tflite-int8", "litert", {}),
+         ("onnx-fp32", "onnxruntime", {"graph_optimization": "all"}),
+         ("onnx-fp32", "onnxruntime", {"graph_optimization": "disable", "profile": True})]
+
+
+def _has_gpu() -> bool:
+    from bench.env import gpu_info
+
+    return gpu_info() is not None
+
+
+@pytest.mark.parametrize("fmt,runtime,kw", CASES, ids=[f"{c[0]}-{c[1]}-{c[2]}" for c in CASES])
+def test_predict_parity_with_the_reference(tiny_exports, tiny_dataset, tiny_reference, fmt,
+                                           runtime, kw):
+    with open_runtime(tiny_exports[fmt], runtime, threads=2, **kw) as rt:
+        probs = rt.predict_images(tiny_dataset.x_test, batch_size=16)
+        info = rt.info()
+    agree = (probs.argmax(1) == tiny_reference.argmax(1)).mean()
+    assert agree >= (0.95 if fmt.endswith("int8") else 0.999)
+    if not fmt.endswith("int8"):
+        assert np.abs(probs - tiny_reference).max() < 1e-3
+    assert info["device"] == "cpu" and info["fallback"] is False and info["providers"]
+
+
+def test_litert_proves_xnnpack_was_applied(tiny_exports):
+    for xnnpack, want in ((True, ["XNNPACK", "CPU"]), (False, ["CPU"])):
+        with open_runtime(tiny_exports["tflite-fp32"], "litert", xnnpack=xnnpack) as rt:
+            d = rt.info()["runtime_details"]
+            assert rt.providers == want
+            assert d["delegate_nodes"] == (1 if xnnpack else 0) and d["ops"] > 0
+
+
+def test_onnxruntime_reports_node_assignment(tiny_exports):
+    with open_runtime(tiny_exports["onnx-fp32"], "onnxruntime", profile=True) as rt:
+        nodes = rt.info()["runtime_details"]["node_providers"]
+    assert nodes.get("CPUExecutionProvider", 0) > 0
+
+
+@pytest.mark.parametrize("fmt,runtime,device", [("onnx-fp32", "onnxruntime", "cuda"),
+                                                ("onnx-fp32", "onnxruntime", "tensorrt"),
+                                                ("tflite-fp32", "litert", "gpu"),
+                                                ("keras", "keras", "gpu")])
+def test_gpu_without_gpu_is_refused_unless_fallback(tiny_exports, fmt, runtime, device):
+    if _has_gpu():
+        pytest.skip("this machine has a GPU: the refusal path is not reachable")
+    with pytest.raises(BackendError, match="--allow-fallback"):
+        open_runtime(tiny_exports[fmt], runtime, device=device).load()
+    with open_runtime(tiny_exports[fmt], runtime, device=device, allow_fallback=True) as rt:
+        info = rt.info()
+    assert info["device"] == "cpu" and info["requested_device"] == device and info["fallback"]
+    assert not any("CUDA" in p or "Tensorrt" in p or "GPU" in p for p in info["providers"])
+
+
+def test_bench_rows_per_batch_size_with_parity(tiny_exports, tiny_dataset, tiny_reference):
+    rows, probs = bench_batches(tiny_exports["tflite-int8"], images=tiny_dataset.x_test,
+                                labels=tiny_dataset.y_test, reference=tiny_reference,
+                                batch_sizes=(1, 4), measure_kw=FAST, raw_check=True)
+    assert [r["batch_size"] for r in rows] == [1, 4] and probs.shape == tiny_reference.shape
+    for r in rows:
+        assert r["status"] == "ok", r["error"]
+        assert set(r["latency_ms"]) >= {"p50", "p90", "p99", "mean", "std", "n", "first_ms"}
+        assert r["latency_ms"]["n"] >= 3 and r["throughput_ips"] > 0 and r["load_ms"] >= 0
+        assert r["preprocess_ms"] >= 0 and r["raw_check"]["ratio"] > 0
+        assert len(r["per_class_accuracy_delta"]) == tiny_dataset.num_classes
+        assert 0 <= r["top1_agreement"] <= 1 and r["kl_divergence"] >= 0
+        assert r["memory_mb"]["peak_delta"] is None or r["memory_mb"]["peak_delta"] >= 0
+
+
+def test_fallback_row_says_what_ran(tiny_exports):
+    if _has_gpu():
+        pytest.skip("this machine has a GPU")
+    rows, _ = bench_batches(tiny_exports["onnx-fp32"], device="cuda", measure_kw=FAST)
+    assert rows[0]["status"] == "failed" and "CUDAExecutionProvider" in rows[0]["error"]
+    rows, _ = bench_batches(tiny_exports["onnx-fp32"], device="cuda", allow_fallback=True,
+                            measure_kw=FAST)
+    r = rows[0]
+    assert r["status"] == "ok" and r["device"] == "cpu" and r["requested_device"] == "cuda"
+    assert r["fallback"] is True and r["providers"] == ["CPUExecutionProvider"]

@@ -1,0 +1,67 @@
+"""Folder datasets: corrupt files skipped with a warning, the tf.data pipeline, augmentation."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from tests.conftest import shared_path
+
+
+@pytest.fixture
+def small_folder(tmp_path):
+    """A folder dataset of symlinks to 6 shared flowers per class for 3 classes + 2 bad files."""
+    src = shared_path("flowers")
+    root = tmp_path / "flowers"
+    for cls in ("daisy", "rose", "tulip"):
+        (root / cls).mkdir(parents=True)
+        for f in sorted((src / cls).iterdir())[:6]:
+            (root / cls / f.name).symlink_to(f)
+    (root / "rose" / "broken.jpg").write_bytes(b"not a jpeg at all")
+    (root / "tulip" / "empty.png").write_bytes(b"")
+    return root
+
+
+def test_corrupt_files_are_skipped_with_a_warning(small_folder, caplog):
+    from toolkit.data import load_dataset
+
+    with caplog.at_level(logging.WARNING, logger="edgekit.data"):
+        ds = load_dataset(small_folder, image_size=32, seed=0)
+    text = caplog.text
+    assert "broken.jpg" in text and "empty.png" in text
+    assert sum(ds.split_sizes.values()) == 18
+    assert ds.class_names == ["daisy", "rose", "tulip"]
+
+
+def test_folder_pipeline_decodes_resizes_batches(small_folder):
+    from toolkit.data import folder_pipeline, list_images, verify_images
+
+    classes, files, labels = list_images(small_folder)
+    bad = verify_images(files)
+    assert {p.split("/")[-1] for p in bad} == {"broken.jpg", "empty.png"}
+    data = folder_pipeline(files, labels, 40, batch_size=8, shuffle=True)
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in data])
+    x = np.concatenate(xs)
+    assert x.shape == (18, 40, 40, 3) and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert sorted(np.concatenate(ys).tolist()) == sorted([0] * 6 + [1] * 6 + [2] * 6)
+
+
+@pytest.mark.parametrize("preset", ["chollet", "lab8", "lab9"])
+def test_augment_presets_change_images_keep_shape(preset):
+    from toolkit.augment import make_augmenter
+
+    x = np.random.default_rng(0).random((4, 24, 24, 3), dtype=np.float32)
+    y = make_augmenter(preset, seed=1)(x, training=True).numpy()
+    assert y.shape == x.shape and not np.allclose(x, y)
+    assert make_augmenter(preset)(x, training=False).numpy().tolist() == x.tolist()
+
+
+def test_unknown_augment_preset_lists_valid():
+    from toolkit.errors import UsageError
+    from toolkit.train import TrainConfig
+
+    with pytest.raises(UsageError, match="chollet"):
+        TrainConfig(augment="cholet").validate()

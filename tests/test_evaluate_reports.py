@@ -1,0 +1,70 @@
+"""Evaluation report files, worst-classified images, Grad-CAM (also in nested bases), CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from tests.conftest import run_cli
+
+
+def test_evaluate_model_writes_all_reports(tiny_model, tiny_dataset, tmp_path):
+    from toolkit.evaluate import evaluate_model
+
+    hist = tmp_path / "history.csv"
+    hist.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.2,0.6,1.0\n"
+                    "1,0.7,0.8,0.75,0.7\n")
+    rep = evaluate_model(tiny_model, tiny_dataset, tmp_path / "eval", history_csv=hist)
+    for key in ("classification_report", "confusion_matrix", "worst_grid", "worst_table",
+                "curves"):
+        assert (tmp_path / "eval").joinpath(rep["files"][key].split("/")[-1]).stat().st_size > 0
+    assert rep["accuracy"] > 0.5 and len(rep["worst"]) == 10
+    probs = [w["probability"] for w in rep["worst"]]
+    assert probs == sorted(probs)
+    assert "precision" in (tmp_path / "eval" / "classification_report.txt").read_text()
+    assert np.asarray(rep["confusion_matrix"]).sum() == len(tiny_dataset.y_test)
+
+
+def test_worst_classified_ranks_by_true_class_probability():
+    from toolkit.evaluate import worst_classified
+
+    probs = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8]])
+    rows = worst_classified(probs, np.array([0, 0, 1]), 2)
+    assert [r["index"] for r in rows] == [1, 2]
+    assert rows[0] == {"index": 1, "predicted": 1, "actual": 0, "probability": 0.4}
+
+
+def test_gradcam_plain_and_nested(tiny_model, tiny_dataset, tmp_path):
+    from toolkit.gradcam import find_last_conv, gradcam, save_overlay
+    from toolkit.models import create_model
+
+    x = tiny_dataset.x_test[:2].astype(np.float32) / 255.0
+    heat, probs = gradcam(tiny_model, x)
+    assert heat.shape[0] == 2 and heat.max() <= 1.0 and probs.shape == (2, 10)
+    assert save_overlay(tiny_dataset.x_test[0], heat[0], tmp_path / "a.png").stat().st_size > 0
+    nested = create_model("resnet50_frozen", 3, (32, 32, 3), weights="none")
+    path = find_last_conv(nested)
+    assert path[0] == "resnet50" and path[1].startswith("conv5")
+    heat, _ = gradcam(nested, np.random.default_rng(0).random((1, 32, 32, 3), np.float32))
+    assert heat.shape == (1, 1, 1)
+
+
+def test_cli_evaluate_and_explain(tiny_model, tiny_dataset, tmp_path):
+    from PIL import Image
+
+    from export.artifact import write_artifact
+    from export.context import ExportContext
+    from export.formats import export_model
+
+    ctx = ExportContext(tiny_dataset.class_names, tiny_dataset.preprocessing)
+    model_path = write_artifact(export_model(tiny_model, "keras", ctx), tmp_path, "model")
+    p = run_cli("evaluate", model_path, "--dataset", "digits", "--out", tmp_path / "ev", "--quiet")
+    assert p.returncode == 0, p.stderr
+    assert "test accuracy" in p.stdout
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["n"] == 360
+    img = tmp_path / "digit.png"
+    Image.fromarray(tiny_dataset.x_test[0][..., 0]).save(img)
+    p = run_cli("explain", model_path, img, "--out", tmp_path / "cam", "--quiet")
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "cam" / "digit-gradcam.png").exists()

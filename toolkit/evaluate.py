@@ -1,0 +1,190 @@
+"""Evaluation the way the lab reports do it: per-class report, confusion matrix, curves,
+and the worst-classified test images.
+
+``evaluate_model`` writes into one folder:
+    classification_report.txt / metrics.json   scikit-learn precision, recall, F1 per class
+    confusion_matrix.png                       counts, true label on the rows
+    curves.png                                 loss and accuracy per epoch (from history.csv)
+    worst.png / worst.md                       the N test images with the lowest probability
+                                               for their true class, grid + table
+
+Example:
+    >>> report = evaluate_model(model, ds, "runs/eval", history_csv="runs/train/history.csv")  # doctest: +SKIP
+    >>> report["accuracy"]  # doctest: +SKIP
+    0.71
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.data import Dataset
+from toolkit.errors import DataError, ModelError
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def load_keras_model(path: str | Path):
+    """Load a ``.keras`` / SavedModel / ``.h5`` Keras model, or raise a one-line ModelError."""
+    from toolkit.tfcompat import keras
+
+    p = Path(path)
+    if not p.exists():
+        raise ModelError(f"Model not found: {p}. Pass the model.keras written by `edgekit train`.")
+    try:
+        return keras().models.load_model(str(p), compile=False)
+    except Exception as e:
+        first = (str(e).splitlines() or [""])[0][:200]
+        raise ModelError(f"Cannot load {p} as a Keras model ({first}).") from None
+
+
+def predict_probs(model, x: np.ndarray, ds: Dataset, batch_size: int = 64) -> np.ndarray:
+    """Class probabilities of uint8 images ``x`` through the dataset's preprocessing."""
+    from toolkit.train import make_tf_dataset
+
+    data = make_tf_dataset(x, np.zeros(len(x), np.int64), ds, batch_size, False, 0)
+    return np.asarray(model.predict(data.map(lambda a, b: a), verbose=0), dtype=np.float64)
+
+
+def worst_classified(probs: np.ndarray, y: np.ndarray, n: int = 10) -> list[dict]:
+    """The ``n`` samples with the lowest probability for their true class.
+
+    Example:
+        >>> worst_classified(np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([0, 0]), 1)
+        [{'index': 1, 'predicted': 1, 'actual': 0, 'probability': 0.2}]
+    """
+    p_true = probs[np.arange(len(y)), y]
+    order = np.argsort(p_true, kind="stable")[:n]
+    return [{"index": int(i), "predicted": int(probs[i].argmax()), "actual": int(y[i]),
+             "probability": round(float(p_true[i]), 6)} for i in order]
+
+
+def plot_confusion(cm: np.ndarray, class_names, path: Path) -> Path:
+    """Confusion matrix PNG (rows: true class, columns: predicted)."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    plt = _plt()
+    size = max(4.0, 0.6 * len(class_names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ConfusionMatrixDisplay(cm, display_labels=class_names).plot(ax=ax, colorbar=False,
+                                                                xticks_rotation=45)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def read_history(path: str | Path) -> dict[str, list[float]]:
+    """history.csv (Keras CSVLogger) -> {metric: [per-epoch values]}."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return {}
+    return {k: [float(r[k]) for r in rows] for k in rows[0] if k != "epoch" and rows[0][k] != ""}
+
+
+def plot_curves(history: dict, path: Path) -> Path | None:
+    """Loss and accuracy per epoch (train and val) side by side."""
+    if not history.get("loss"):
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for key, style in ((metric, "-o"), (f"val_{metric}", "--o")):
+            if key in history:
+                ax.plot(range(1, len(history[key]) + 1), history[key], style, label=key)
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_worst(images: np.ndarray, rows: list[dict], class_names, path: Path) -> Path:
+    """A grid of the worst-classified images titled 'actual -> predicted (p)'."""
+    plt = _plt()
+    cols = min(5, max(1, len(rows)))
+    nrows = max(1, int(np.ceil(len(rows) / cols)))
+    fig, axes = plt.subplots(nrows, cols, figsize=(2.6 * cols, 2.9 * nrows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, r in zip(axes.ravel(), rows):
+        img = images[r["index"]]
+        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray")
+        ax.set_title(f"#{r['index']} {class_names[r['actual']]}\n-> {class_names[r['predicted']]}"
+                     f" (p={r['probability']:.2f})", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def worst_table(rows: list[dict], class_names) -> str:
+    """Markdown table: index, predicted, actual, probability of the true class."""
+    lines = ["| index | predicted | actual | probability (true class) |", "|---|---|---|---|"]
+    lines += [f"| {r['index']} | {class_names[r['predicted']]} | {class_names[r['actual']]} | "
+              f"{r['probability']:.4f} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def evaluate_model(model, ds: Dataset, out_dir: str | Path, history_csv: str | Path | None = None,
+                   worst: int = 10, split: str = "test") -> dict:
+    """Evaluate ``model`` on a split of ``ds`` and write the report files into ``out_dir``.
+
+    Args:
+        history_csv: a Keras CSVLogger file for the curves plot (skipped when absent).
+        worst: how many worst-classified images to show.
+        split: ``test`` (default) or ``val``.
+
+    Example:
+        >>> evaluate_model(model, ds, "eval/")["files"]["confusion_matrix"]  # doctest: +SKIP
+        'eval/confusion_matrix.png'
+    """
+    from sklearn.metrics import classification_report, confusion_matrix
+
+    x, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
+    if not len(y):
+        raise DataError(f"The {split} split of {ds.name} is empty; nothing to evaluate.")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    probs = predict_probs(model, x, ds)
+    if probs.shape[1] != ds.num_classes:
+        raise ModelError(f"The model has {probs.shape[1]} outputs but {ds.name} has "
+                         f"{ds.num_classes} classes; evaluate on the dataset it was trained on.")
+    pred = probs.argmax(1)
+    labels = list(range(ds.num_classes))
+    text = classification_report(y, pred, labels=labels, target_names=ds.class_names, digits=4,
+                                 zero_division=0)
+    per_class = classification_report(y, pred, labels=labels, target_names=ds.class_names,
+                                      output_dict=True, zero_division=0)
+    cm = confusion_matrix(y, pred, labels=labels)
+    rows = worst_classified(probs, y, worst)
+    files = {"classification_report": out / "classification_report.txt",
+             "confusion_matrix": plot_confusion(cm, ds.class_names, out / "confusion_matrix.png"),
+             "worst_grid": plot_worst(x, rows, ds.class_names, out / "worst.png"),
+             "worst_table": out / "worst.md"}
+    files["classification_report"].write_text(text)
+    files["worst_table"].write_text(worst_table(rows, ds.class_names))
+    if history_csv and Path(history_csv).exists():
+        curves = plot_curves(read_history(history_csv), out / "curves.png")
+        if curves:
+            files["curves"] = curves
+    report = {"dataset": ds.name, "split": split, "n": int(len(y)),
+              "accuracy": float((pred == y).mean()), "per_class": per_class,
+              "confusion_matrix": cm.tolist(), "worst": rows,
+              "files": {k: str(v) for k, v in files.items()}}
+    (out / "metrics.json").write_text(json.dumps(report, indent=2))
+    return report
