@@ -149,3 +149,23 @@ def write_artifact(artifact: Artifact, out_dir: str | Path, stem: str, force: bo
         raise ExportError(f"Cannot write {path}: {e.strerror or e}. Choose a writable --out "
                           "folder with free space.") from None
     return path
+
+
+def ensure_writable_dir(path: str | Path, what: str = "--out") -> Path:
+    """Create ``path`` if needed and prove it is writable, before any long work starts.
+
+    Raises:
+        UsageError: the folder cannot be created or written (what, where, and why).
+    """
+    from toolkit.errors import UsageError
+
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".edgekit-write-test.", dir=p)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UsageError(f"Cannot write to {what} {p}: {e.strerror or e}. Choose a writable "
+                         "folder.") from None
+    return p

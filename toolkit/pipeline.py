@@ -54,7 +54,16 @@ def default_out() -> Path:
 
 
 def calibration_context(ds: Dataset, n: int, seed: int, source: dict) -> ExportContext:
-    """Class-balanced, deterministic calibration images from the train split."""
+    """Class-balanced, deterministic calibration images from the train split.
+
+    Raises:
+        UsageError: the train split has fewer than ``n`` images.
+    """
+    if n > len(ds.y_train):
+        from toolkit.errors import UsageError
+
+        raise UsageError(f"--calib-size {n} is larger than the train split of {ds.name} "
+                         f"({len(ds.y_train)} images); pass --calib-size {len(ds.y_train)} or less.")
     idx = calibration_indices(ds.y_train, n, seed)
     info = {"split": "train", "n": int(len(idx)), "requested": int(n), "seed": seed,
             "class_balanced": True, "dataset": ds.name,
@@ -103,7 +112,9 @@ def run(cfg: RunConfig, status=None) -> dict:
         raise UsageError("--formats is empty; see edgekit formats.")
     check_int("calib_size", cfg.calib_size, "run", low=1)
     TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed).validate()
-    out = Path(cfg.out) if cfg.out else default_out()
+    from export.artifact import ensure_writable_dir
+
+    out = ensure_writable_dir(Path(cfg.out) if cfg.out else default_out())
     say = status or (lambda msg: None)
     say(f"loading dataset {cfg.dataset}")
     ds = load_dataset(cfg.dataset, cfg.image_size, cfg.seed)
@@ -186,9 +197,6 @@ def context_for_model(model, model_path, calib: str | None, calib_size: int, see
               "sha256": model_fingerprint(model)}
     if ds is None:
         return ExportContext(list(names), pre, source=source), None
-    if calib_size > len(ds.y_train):
-        raise UsageError(f"--calib-size {calib_size} is larger than the calibration train split "
-                         f"({len(ds.y_train)} images); pass --calib-size {len(ds.y_train)} or less.")
     ctx = calibration_context(ds, calib_size, seed, source)
     ctx.class_names, ctx.preprocessing = list(names), pre
     return ctx, ds

@@ -83,24 +83,40 @@ class TrainResult:
     seconds: float
     epochs_run: int
     config: dict
+    resumed_at: int = 0  # the first epoch this call ran (0: a fresh run)
 
 
 def make_tf_dataset(x: np.ndarray, y: np.ndarray, ds: Dataset, batch_size: int,
-                    shuffle: bool, seed: int, augment: str | None = None):
+                    shuffle: bool, seed: int, augment: str | None = None,
+                    epochs: tuple[int, int] | None = None):
     """uint8 arrays -> batched float tf.data with the dataset's scale/offset, prefetched.
 
     Args:
+        shuffle: shuffle the examples; with ``epochs`` the order of epoch ``e`` is a pure
+            function of ``(seed, e)``, so a resumed run sees the same batches as an
+            uninterrupted one.
+        epochs: ``(first, stop)``: yield epochs ``first..stop-1`` back to back (fit with
+            ``steps_per_epoch = steps_per_epoch(len(x), batch_size)``).
         augment: a preset of ``toolkit.augment`` applied to each training batch.
     """
     t = tf()
     pre = ds.preprocessing
-    data = t.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    if shuffle and epochs is not None:
+        first, stop = epochs
+        orders = np.stack([epoch_order(len(x), seed, e) for e in range(first, stop)]) \
+            if stop > first else np.zeros((0, len(x)), np.int32)
+        xs, ys = t.constant(x), t.constant(y)
+        data = t.data.Dataset.from_tensor_slices(orders).flat_map(
+            lambda order: t.data.Dataset.from_tensor_slices(order).batch(batch_size)).map(
+            lambda idx: (t.gather(xs, idx), t.gather(ys, idx)))
+    else:
+        data = t.data.Dataset.from_tensor_slices((x, y))
+        if shuffle:
+            data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        data = data.batch(batch_size)
     scale, offset = float(pre.scale), float(pre.offset)
-    data = data.batch(batch_size).map(
-        lambda a, b: (t.cast(a, t.float32) * scale + offset, b),
-        num_parallel_calls=t.data.AUTOTUNE, deterministic=True)
+    data = data.map(lambda a, b: (t.cast(a, t.float32) * scale + offset, b),
+                    num_parallel_calls=t.data.AUTOTUNE, deterministic=True)
     if augment:
         from toolkit.augment import make_augmenter
 
@@ -108,6 +124,27 @@ def make_tf_dataset(x: np.ndarray, y: np.ndarray, ds: Dataset, batch_size: int,
         data = data.map(lambda a, b: (aug(a, training=True), b),
                         num_parallel_calls=t.data.AUTOTUNE)
     return data.prefetch(t.data.AUTOTUNE)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The example order of ``epoch``: deterministic in (seed, epoch), not in history."""
+    return np.random.default_rng([seed, epoch]).permutation(n).astype(np.int32)
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    return -(-n // batch_size)
+
+
+def resume_epoch(backup: Path | None) -> int:
+    """The first epoch a resumed fit runs: one past the last one BackupAndRestore saved."""
+    if backup is None:
+        return 0
+    t = tf()
+    ckpt = t.train.latest_checkpoint(str(backup / "chief")) or t.train.latest_checkpoint(str(backup))
+    if not ckpt:
+        return 0
+    saved = int(t.train.load_checkpoint(ckpt).get_tensor("ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE"))
+    return saved + 1 if saved >= 0 else 0
 
 
 def make_optimizer(name: str, learning_rate: float):
@@ -198,25 +235,30 @@ def train_model(model, ds: Dataset, cfg: TrainConfig, workdir: str | Path | None
         if cfg.class_weight else {}
     mode = getattr(model, "edgekit_transfer", {}).get("mode")
     t0 = time.perf_counter()
+    first = 0
     if mode == "features":
         history = _train_features(model, ds, cfg, workdir, resume, fit_kw, callbacks or [])
     elif mode == "finetune":
         history = _train_finetune(model, ds, cfg, workdir, resume, fit_kw, callbacks or [])
     else:
         compile_model(model, cfg)
-        train, val = _splits(ds, cfg)
-        history = _fit(model, train, val, cfg, fit_kw,
+        backup = workdir / "backup" if workdir is not None and resume else None
+        first = resume_epoch(backup)
+        train, val, steps = _splits(ds, cfg, first, cfg.epochs)
+        history = _fit(model, train, val, cfg, {**fit_kw, "steps_per_epoch": steps},
                        _callbacks(workdir, cfg, resume, "main", resume) + list(callbacks or []))
     seconds = time.perf_counter() - t0
-    return TrainResult(model, history, seconds, len(history.get("loss", [])), asdict(cfg))
+    return TrainResult(model, history, seconds, len(history.get("loss", [])), asdict(cfg),
+                       resumed_at=first)
 
 
-def _splits(ds: Dataset, cfg: TrainConfig):
+def _splits(ds: Dataset, cfg: TrainConfig, first_epoch: int = 0, stop_epoch: int | None = None):
+    """Train data for epochs ``first_epoch..stop_epoch-1``, val data, and steps per epoch."""
     train = make_tf_dataset(ds.x_train, ds.y_train, ds, cfg.batch_size, True, cfg.seed,
-                            cfg.augment)
+                            cfg.augment, epochs=(first_epoch, stop_epoch or cfg.epochs))
     val = make_tf_dataset(ds.x_val, ds.y_val, ds, cfg.batch_size, False, cfg.seed) \
         if len(ds.y_val) else None
-    return train, val
+    return train, val, steps_per_epoch(len(ds.y_train), cfg.batch_size)
 
 
 def extract_features(model, x: np.ndarray, ds: Dataset, batch_size: int = 64) -> np.ndarray:
@@ -250,13 +292,14 @@ def _train_finetune(model, ds, cfg, workdir, resume, fit_kw, extra):
 
     head_epochs = cfg.head_epochs or max(1, cfg.epochs // 2)
     marker = workdir / "head_done" if workdir is not None else None
-    train, val = _splits(ds, cfg)
     history = {}
     if marker is not None and resume and marker.exists():
         model.load_weights(str(workdir / "head_phase.weights.h5"))
     else:
         compile_model(model, cfg)
-        history = _fit(model, train, val, cfg, fit_kw,
+        first = resume_epoch(workdir / "backup_head") if marker is not None and resume else 0
+        train, val, steps = _splits(ds, cfg, first, head_epochs)
+        history = _fit(model, train, val, cfg, {**fit_kw, "steps_per_epoch": steps},
                        _callbacks(workdir, cfg, resume, "head", resume) + list(extra),
                        epochs=head_epochs)
         if marker is not None:
@@ -266,7 +309,9 @@ def _train_finetune(model, ds, cfg, workdir, resume, fit_kw, extra):
         return history
     unfreeze_top(model, model.edgekit_transfer["fine_tune_layers"])
     compile_model(model, cfg, cfg.fine_tune_lr or cfg.learning_rate / 10.0)
-    tuned = _fit(model, train, val, cfg, fit_kw,
+    first = resume_epoch(workdir / "backup_finetune") if workdir is not None and resume else 0
+    train, val, steps = _splits(ds, cfg, max(first, head_epochs), cfg.epochs)
+    tuned = _fit(model, train, val, cfg, {**fit_kw, "steps_per_epoch": steps},
                  _callbacks(workdir, cfg, resume, "finetune", True) + list(extra),
                  initial_epoch=head_epochs)
     return _merge(history, tuned)

@@ -15,10 +15,20 @@ import numpy as np
 
 from bench.preprocess import postprocess, prepare
 from export.manifest import Manifest, find_manifest
-from toolkit.errors import BackendError
+from bench.verify import verify_artifact
+from toolkit.errors import BackendError, EdgekitError
 from toolkit.validation import check_int
 
 _RUNTIMES: dict[str, type["Runtime"]] = {}
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+    return (lines[0] if lines else type(e).__name__)[:300]
+
+
+def _label(source) -> str:
+    return Path(source).name if isinstance(source, (str, Path)) else "the model"
 
 
 def register_runtime(cls):
@@ -48,6 +58,8 @@ class Runtime:
         threads: CPU threads for the runtime (None: the runtime's default).
         device: ``cpu`` or ``gpu``/``cuda``/``tensorrt`` where the backend supports it.
         allow_fallback: accept a runtime that silently runs elsewhere than asked.
+        verify: check a file artifact against its manifest (size, sha256, header) before
+            the native loader sees it (``bench.verify``).
 
     Example:
         >>> with get_runtime_class("onnxruntime")("m.onnx", threads=2) as rt:  # doctest: +SKIP
@@ -58,7 +70,7 @@ class Runtime:
     suffixes: tuple[str, ...] = ()
 
     def __init__(self, artifact, manifest: Manifest | None = None, *, threads: int | None = None,
-                 device: str = "cpu", allow_fallback: bool = False):
+                 device: str = "cpu", allow_fallback: bool = False, verify: bool = True):
         if threads is not None:
             check_int("threads", threads, self.name, low=1)
         self.artifact = artifact
@@ -66,6 +78,7 @@ class Runtime:
         self.threads = threads
         self.device = device
         self.allow_fallback = allow_fallback
+        self.verify = verify
         self.providers: list[str] = []
         self.device_used = device  # backends set what really ran
         self.details: dict = {}  # backend evidence: delegates, node assignment, ...
@@ -90,9 +103,16 @@ class Runtime:
             if self.suffixes and p.is_file() and p.suffix not in self.suffixes:
                 raise BackendError(f"{p.name} is not a {self.name} artifact "
                                    f"(expected {', '.join(self.suffixes)}).")
+            if self.verify:
+                verify_artifact(p, self.manifest)
         self._import()  # the library import is not the model's init time
         t0 = time.perf_counter()
-        self._load(source)
+        try:
+            self._load(source)
+        except EdgekitError:
+            raise
+        except Exception as e:  # the native library's own error, as one line
+            raise BackendError(f"{self.name} cannot load {_label(source)}: {_first_line(e)}") from None
         self.load_seconds = time.perf_counter() - t0
         self._loaded = True
         return self
@@ -126,7 +146,13 @@ class Runtime:
             self.load()
         x = np.asarray(x)
         self.check_input(x)
-        return self._predict(x)
+        try:
+            return self._predict(x)
+        except EdgekitError:
+            raise
+        except Exception as e:
+            raise BackendError(f"{self.name} failed to run {_label(self.artifact)}: "
+                               f"{_first_line(e)}") from None
 
     def predict_images(self, images: np.ndarray, batch_size: int = 32,
                        progress: Callable[[int], None] | None = None) -> np.ndarray:

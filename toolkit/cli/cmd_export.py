@@ -112,6 +112,9 @@ def run(args) -> int:
     if unknown:
         raise UsageError(f"Option(s) {', '.join(unknown)} not taken by {', '.join(formats)}. "
                          f"Valid options: {', '.join(valid) or 'none'}.")
+    from export.artifact import ensure_writable_dir
+
+    ensure_writable_dir(args.out)
     say(f"loading {args.model}")
     model = load_keras_model(args.model, safe_mode=not args.unsafe)
     ctx, ds = context_for_model(model, args.model, args.calib, args.calib_size, args.seed,

@@ -59,7 +59,7 @@ def _model_kwargs(args) -> dict:
 def run(args) -> int:
     from pathlib import Path
 
-    from export.artifact import atomic_write_bytes, write_artifact
+    from export.artifact import atomic_write_bytes, ensure_writable_dir, write_artifact
     from export.context import ExportContext, model_fingerprint
     from export.formats import export_model
     from toolkit.data import load_dataset, subsample
@@ -70,7 +70,7 @@ def run(args) -> int:
     from toolkit.train import TrainConfig, train_model
 
     say = status_printer(args.quiet)
-    outdir = Path(args.out)
+    outdir = ensure_writable_dir(Path(args.out))
     if (outdir / "model.keras").exists() and not (args.force or args.resume):
         raise UsageError(f"{outdir / 'model.keras'} already exists; pass --force to overwrite or "
                          "--resume to continue training.")
@@ -99,6 +99,7 @@ def run(args) -> int:
                "final": {k: v[-1] for k, v in result.history.items()}, "model_path": str(path)}
     atomic_write_bytes(outdir / "train.json", json.dumps(summary, indent=2).encode())
     fin = summary["final"]
+    resumed = f", resumed at epoch {result.resumed_at + 1}" if result.resumed_at else ""
     out(f"trained {args.model}: val_accuracy {fin.get('val_accuracy', float('nan')):.4f} after "
-        f"{result.epochs_run} epochs ({result.seconds:.1f} s) -> {path}")
+        f"{result.epochs_run} epochs{resumed} ({result.seconds:.1f} s) -> {path}")
     return 0
