@@ -36,7 +36,7 @@ class RunConfig:
 
     dataset: str = "digits"
     model: str = "small_cnn"
-    epochs: int = 5
+    epochs: int = 20
     image_size: int | None = None
     batch_size: int = 32
     formats: tuple[str, ...] = DEFAULT_FORMATS

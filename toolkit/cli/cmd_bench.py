@@ -52,7 +52,8 @@ def register(sub) -> None:
                    help="gate: minimum top-1 agreement with --reference (exit 1 below it)")
     p.add_argument("--max-accuracy-drop", type=fraction, default=None,
                    help="gate: maximum accuracy drop vs --reference, as a fraction")
-    p.add_argument("--limit", type=positive_int, default=None, help="use the first N test images")
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="use N test images (a seeded random sample of the split)")
     p.add_argument("--json", default=None, metavar="PATH", help="write a report.json-shaped file")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="write report.json, report.md and plots (latency, pareto, throughput)")

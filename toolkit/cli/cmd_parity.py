@@ -20,7 +20,8 @@ def register(sub) -> None:
                    help="minimum top-1 agreement (default 0.99)")
     p.add_argument("--max-accuracy-drop", type=fraction, default=None,
                    help="maximum accuracy drop, as a fraction (e.g. 0.01 = 1 point)")
-    p.add_argument("--limit", type=positive_int, default=None)
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="use N test images (a seeded random sample of the split)")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
     p.set_defaults(func=run)
 

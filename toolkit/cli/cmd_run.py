@@ -20,7 +20,7 @@ def register(sub) -> None:
                        "2 CPU cores).")
     add_dataset_args(p, default="digits")
     p.add_argument("--model", default="small_cnn", help="registered model (edgekit models)")
-    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument("--epochs", type=positive_int, default=20)
     p.add_argument("--image-size", type=positive_int, default=None,
                    help="square input size (default: the dataset's; digits 32, folders 128)")
     p.add_argument("--batch-size", type=positive_int, default=32, help="training batch size")

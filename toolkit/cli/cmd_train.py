@@ -17,7 +17,7 @@ def register(sub) -> None:
     p.add_argument("--model", default="small_cnn", help="a name from `edgekit info --models`")
     p.add_argument("--weights", default="imagenet",
                    help="transfer models: imagenet | none | FILE (default imagenet)")
-    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument("--epochs", type=positive_int, default=20)
     p.add_argument("--image-size", type=positive_int, default=None)
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
