@@ -52,6 +52,24 @@ def bench_artifact(artifact: str | Path, *, batch_size: int = 1,
     return rows[0], probs
 
 
+def bench_isolated(artifact: str | Path, **kw) -> tuple[list[dict], np.ndarray | None]:
+    """``bench_batches`` in a fresh process (``bench.isolate``): what one runtime does alone.
+
+    A worker that dies becomes failed rows naming the crash.
+    """
+    from bench.isolate import run_isolated
+
+    kw.pop("progress", None)  # callbacks do not cross processes
+    try:
+        return run_isolated(bench_batches, artifact, **kw)
+    except EdgekitError as e:
+        batch_sizes = kw.get("batch_sizes", (1,))
+        row = {k: None for k in ROW_KEYS}
+        row.update({"artifact": os.path.relpath(artifact, kw.get("report_dir", ".")),
+                    "status": "failed", "error": _one_line(e), "providers": []})
+        return [dict(row, batch_size=b) for b in batch_sizes], None
+
+
 def bench_batches(artifact: str | Path, *, runtime: str | None = None, device: str = "cpu",
                   threads: int | None = None, images: np.ndarray | None = None,
                   labels: np.ndarray | None = None, reference: np.ndarray | None = None,

@@ -3,6 +3,8 @@ that is not there is refused unless allow_fallback (and then the row says CPU)."
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -90,3 +92,25 @@ def test_fallback_row_says_what_ran(tiny_exports):
     r = rows[0]
     assert r["status"] == "ok" and r["device"] == "cpu" and r["requested_device"] == "cuda"
     assert r["fallback"] is True and r["providers"] == ["CPUExecutionProvider"]
+
+
+def test_isolated_bench_matches_in_process_and_survives_a_dead_worker(tiny_exports, tiny_dataset,
+                                                                      tiny_reference, monkeypatch):
+    """bench_isolated runs the same measurement in a fresh process; a worker that dies
+    (as a native crash would) becomes a failed row, not a dead benchmark."""
+    from bench import isolate
+    from bench.core import bench_batches, bench_isolated
+
+    kw = dict(images=tiny_dataset.x_test, labels=tiny_dataset.y_test, reference=tiny_reference,
+              measure_kw={"min_runs": 5, "min_seconds": 0.01})
+    alone, probs_alone = bench_isolated(tiny_exports["tflite-int8"], **kw)
+    here, probs_here = bench_batches(tiny_exports["tflite-int8"], **kw)
+    assert alone[0]["status"] == "ok" and alone[0]["latency_ms"]["n"] >= 5
+    assert alone[0]["top1_agreement"] == here[0]["top1_agreement"]
+    np.testing.assert_array_equal(probs_alone, probs_here)
+
+    real = isolate.run_isolated
+    monkeypatch.setattr(isolate, "run_isolated", lambda *a, **k: real(os._exit, 3))
+    dead, probs = bench_isolated(tiny_exports["onnx-fp32"], **kw)
+    assert dead[0]["status"] == "failed" and "worker process died" in dead[0]["error"]
+    assert probs is None

@@ -4,4 +4,5 @@ import sys
 
 from toolkit.cli.main import main
 
-sys.exit(main())
+if __name__ == "__main__":  # guarded: spawned benchmark workers re-import this module
+    sys.exit(main())

@@ -57,6 +57,10 @@ def register(sub) -> None:
     p.add_argument("--json", default=None, metavar="PATH", help="write a report.json-shaped file")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="write report.json, report.md and plots (latency, pareto, throughput)")
+    p.add_argument("--in-process", action="store_true",
+                   help="measure every artifact in this process instead of a fresh worker process "
+                        "each (faster to start, but runtimes disturb each other: TensorFlow's "
+                        "thread pools slow LiteRT measured after it)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -138,7 +142,7 @@ def _bench_all(args, sizes, images, labels, ref) -> list[dict]:
     from rich.console import Console
     from rich.progress import Progress
 
-    from bench.core import bench_batches
+    from bench.core import bench_batches, bench_isolated
     from bench.runtimes import runtime_for
     from pathlib import Path
 
@@ -154,12 +158,12 @@ def _bench_all(args, sizes, images, labels, ref) -> list[dict]:
                 runtime = args.runtime or runtime_for(a)
             except Exception:
                 runtime = None  # bench_batches turns it into a failed row
-            got, _ = bench_batches(a, runtime=runtime, device=args.device, threads=args.threads,
-                                   images=images, labels=labels, reference=ref,
-                                   batch_sizes=sizes, report_dir=report_dir,
-                                   allow_fallback=args.allow_fallback, measure_kw=measure_kw,
-                                   runtime_kw=_runtime_kw(args, runtime), raw_check=args.raw_check,
-                                   progress=lambda msg: bar.advance(task))
+            measure = bench_batches if args.in_process else bench_isolated
+            got, _ = measure(a, runtime=runtime, device=args.device, threads=args.threads,
+                             images=images, labels=labels, reference=ref, batch_sizes=sizes,
+                             report_dir=report_dir, allow_fallback=args.allow_fallback,
+                             measure_kw=measure_kw, runtime_kw=_runtime_kw(args, runtime),
+                             raw_check=args.raw_check, progress=lambda msg: bar.advance(task))
             rows.extend(got)
             bar.update(task, completed=(i + 1) * (len(sizes) + 1))
     return rows
