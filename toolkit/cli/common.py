@@ -8,24 +8,24 @@ import sys
 from toolkit.errors import UsageError
 
 
-def positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {v}")
-    return v
+def int_at_least(low: int):
+    """An argparse ``type`` accepting ints >= ``low``, with a message saying so."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an int >= {low}, got {text!r}") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"must be an int >= {low}, got {v}")
+        return v
+
+    parse.__name__ = f"int>={low}"
+    return parse
 
 
-def nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an int >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be an int >= 0, got {v}")
-    return v
+positive_int = int_at_least(1)
+nonneg_int = int_at_least(0)
 
 
 def fraction(text: str) -> float:
