@@ -15,12 +15,9 @@ from bench.preprocess import prepare
 from bench.rawcheck import raw_check
 from bench.runtimes import open_runtime, runtime_for
 from export.manifest import find_manifest
-from toolkit.errors import EdgekitError
+from toolkit.errors import EdgekitError, first_line
 
 
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return (text[0] if text else type(e).__name__)[:300]
 
 
 def synthetic_images(manifest, batch_size: int, seed: int = 0) -> np.ndarray:
@@ -66,7 +63,7 @@ def bench_isolated(artifact: str | Path, **kw) -> tuple[list[dict], np.ndarray |
         batch_sizes = kw.get("batch_sizes", (1,))
         row = {k: None for k in ROW_KEYS}
         row.update({"artifact": os.path.relpath(artifact, kw.get("report_dir", ".")),
-                    "status": "failed", "error": _one_line(e), "providers": []})
+                    "status": "failed", "error": first_line(e), "providers": []})
         return [dict(row, batch_size=b) for b in batch_sizes], None
 
 
@@ -130,9 +127,9 @@ def bench_batches(artifact: str | Path, *, runtime: str | None = None, device: s
                     row["status"] = "ok"
                 say(f"batch {row['batch_size']}")
     except EdgekitError as e:
-        rows = [dict(base, batch_size=b, error=_one_line(e)) for b in batch_sizes]
+        rows = [dict(base, batch_size=b, error=first_line(e)) for b in batch_sizes]
     except Exception as e:  # a backend's own exception: still one line, never a traceback
-        rows = [dict(base, batch_size=b, error=f"{type(e).__name__}: {_one_line(e)}")
+        rows = [dict(base, batch_size=b, error=f"{type(e).__name__}: {first_line(e)}")
                 for b in batch_sizes]
     return rows, probs
 
@@ -177,9 +174,9 @@ def _latency(rt, row: dict, images, manifest, measure_kw: dict, raw: bool, rss0)
                                                    if k != "max_seconds"})
         row["status"], row["error"] = "ok", None
     except EdgekitError as e:
-        row["error"] = _one_line(e)
+        row["error"] = first_line(e)
     except Exception as e:
-        row["error"] = f"{type(e).__name__}: {_one_line(e)}"
+        row["error"] = f"{type(e).__name__}: {first_line(e)}"
 
 
 def _r(mb):

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from export.manifest import Manifest, Preprocessing
-from toolkit.errors import BackendError, DataError
+from toolkit.errors import BackendError, DataError, first_line
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _FILTERS = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC,
@@ -66,7 +66,7 @@ def decode_image(path: str | Path, pre: Preprocessing) -> np.ndarray:
         raise DataError(f"Image not found: {path}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError,
             Image.DecompressionBombError) as e:
-        raise DataError(f"Cannot read image {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        raise DataError(f"Cannot read image {path}: {first_line(e)}") from None
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if pre.channel_order == "BGR" and arr.shape[-1] == 3:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from export.artifact import Artifact
 from export.context import ExportContext, base_manifest
-from toolkit.errors import ExportError, ModelError
+from toolkit.errors import ExportError, ModelError, first_line
 
 
 def convert_keras(model, ctx: ExportContext, *, fmt: str, **options) -> Artifact:
@@ -29,7 +29,7 @@ def convert_keras(model, ctx: ExportContext, *, fmt: str, **options) -> Artifact
         try:
             model.save(path)
         except Exception as e:
-            raise ExportError(f"Cannot save the Keras model: {str(e).splitlines()[0]}") from None
+            raise ExportError(f"Cannot save the Keras model: {first_line(e)}") from None
         return Artifact(path.read_bytes(), ".keras", manifest)
 
 
@@ -56,7 +56,7 @@ def convert_saved_model(model, ctx: ExportContext, *, fmt: str, **options) -> Ar
             with quiet_native():
                 model.save(os.fspath(root), save_format="tf")
         except Exception as e:
-            raise ExportError(f"Cannot save the SavedModel: {str(e).splitlines()[0][:300]}. "
+            raise ExportError(f"Cannot save the SavedModel: {first_line(e)}. "
                               "Try the keras format.") from None
         files = {p.relative_to(root).as_posix(): p.read_bytes()
                  for p in sorted(root.rglob("*")) if p.is_file()}
@@ -83,7 +83,7 @@ def load_keras_model(path: str | Path, safe_mode: bool = True):
         kw = {"safe_mode": safe_mode} if p.suffix == ".keras" else {}
         return k.models.load_model(os.fspath(p), compile=False, **kw)
     except Exception as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        msg = first_line(e)
         if "lambda" in msg.lower() or "safe_mode" in msg.lower():
             raise ModelError(f"{p} contains a Lambda layer (arbitrary code); refused. Pass --unsafe "
                              "only if you trust the file.") from None

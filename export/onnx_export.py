@@ -7,7 +7,7 @@ import json
 from export.artifact import Artifact
 from export.context import ExportContext, base_manifest
 from export.manifest import Manifest
-from toolkit.errors import ExportError
+from toolkit.errors import ExportError, first_line
 from toolkit.tfcompat import tf
 
 MANIFEST_KEY = "edgekit_manifest"
@@ -39,8 +39,7 @@ def keras_to_onnx(model, ctx: ExportContext, fmt: str, opset: int, options: dict
         with quiet_native():
             proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset)
     except Exception as e:
-        msg = str(e).strip().splitlines()
-        raise ExportError(f"{fmt} conversion failed: {(msg[0] if msg else type(e).__name__)[:300]}. "
+        raise ExportError(f"{fmt} conversion failed: {first_line(e)}. "
                           "Try another --option opset=N, or tflite formats.") from None
     manifest.input.name = proto.graph.input[0].name
     manifest.output.name = proto.graph.output[0].name

@@ -15,12 +15,9 @@ import numpy as np
 from export.artifact import Artifact
 from export.context import ExportContext
 from export.onnx_export import keras_to_onnx, onnx_artifact
-from toolkit.errors import ExportError
+from toolkit.errors import ExportError, first_line
 
 
-def _one_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return (lines[0] if lines else type(e).__name__)[:300]
 
 
 def _reader(x: np.ndarray, input_name: str, batch: int = 16):
@@ -84,7 +81,7 @@ def convert_onnx_int8(model, ctx: ExportContext, *, fmt: str, opset: int = 17,
                 # ConvInteger has no int8-weight CPU kernel: dynamic mode uses uint8 weights.
                 quantize_dynamic(str(pre), str(out), weight_type=QuantType.QUInt8)
         except Exception as e:
-            raise ExportError(f"{fmt} quantization failed: {_one_line(e)}. Try --option "
+            raise ExportError(f"{fmt} quantization failed: {first_line(e)}. Try --option "
                               "mode=dynamic, another opset, or tflite-int8.") from None
         qproto = onnx.load(str(out))
     if mode == "static":
@@ -111,6 +108,6 @@ def convert_onnx_fp16(model, ctx: ExportContext, *, fmt: str, opset: int = 17,
     try:
         half = float16.convert_float_to_float16(proto, keep_io_types=True)
     except Exception as e:
-        raise ExportError(f"{fmt} conversion failed: {_one_line(e)}. Try onnx-fp32 or "
+        raise ExportError(f"{fmt} conversion failed: {first_line(e)}. Try onnx-fp32 or "
                           "tflite-fp16.") from None
     return onnx_artifact(half, manifest)

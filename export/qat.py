@@ -17,7 +17,7 @@ import numpy as np
 
 from export.artifact import Artifact
 from export.context import ExportContext
-from toolkit.errors import ExportError
+from toolkit.errors import ExportError, first_line
 from toolkit.tfcompat import keras, tf
 
 
@@ -143,7 +143,7 @@ def qat_finetune(model, ctx: ExportContext, epochs: int, lr: float, batch_size: 
     try:
         qat = quantize_supported(flatten_model(model))
     except Exception as e:
-        msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        msg = first_line(e)
         raise ExportError(f"tflite-qat-int8 cannot quantize this model: {msg}. Use tflite-int8 "
                           "(post-training quantization) instead.") from None
     qat.compile(optimizer=k.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",

@@ -6,7 +6,7 @@ import numpy as np
 
 from export.artifact import Artifact
 from export.context import ExportContext, base_manifest
-from toolkit.errors import ExportError
+from toolkit.errors import ExportError, first_line
 from toolkit.tfcompat import tf
 
 _IO_TYPES = {"int8": "int8", "uint8": "uint8", "float32": "float32"}
@@ -36,8 +36,8 @@ def _convert(conv, fmt: str) -> bytes:
         with quiet_native():
             return conv.convert()
     except Exception as e:
-        first = str(e).strip().splitlines()
-        msg = next((ln for ln in first if "error" in ln.lower()), first[0] if first else type(e).__name__)
+        # The converter's first line is often a banner; prefer the line naming the error.
+        msg = next((ln for ln in str(e).splitlines() if "error" in ln.lower()), first_line(e))
         raise ExportError(f"{fmt} conversion failed: {msg[:300]}. Try tflite-fp32 or check the "
                           "model's custom layers (SELECT_TF_OPS are not enabled).") from None
 

@@ -220,3 +220,19 @@ def test_same_seed_same_split_other_seed_other_split():
     np.testing.assert_array_equal(a.x_test, b.x_test)
     np.testing.assert_array_equal(a.y_train, b.y_train)
     assert not np.array_equal(a.y_test, c.y_test)
+
+
+def test_library_errors_without_a_message_still_give_one_line(tiny_exports, monkeypatch):
+    """A native library raising with an empty message (``ValueError()``) used to turn
+    ``str(e).splitlines()[0]`` into an IndexError; every site now quotes ``first_line``."""
+    from ai_edge_litert import interpreter as litert_interp
+
+    from bench.runtimes import open_runtime
+    from toolkit.errors import BackendError
+
+    def boom(*a, **k):
+        raise ValueError()
+
+    monkeypatch.setattr(litert_interp, "Interpreter", boom)
+    with pytest.raises(BackendError, match="ValueError"):
+        open_runtime(tiny_exports["tflite-fp32"]).load()

@@ -35,3 +35,19 @@ class GateFailed(EdgekitError):
     """A parity or accuracy gate failed: the export does not answer like its reference."""
 
     exit_code = 1
+
+
+def first_line(e: BaseException, limit: int = 300) -> str:
+    """The first non-blank line of ``e``'s message (its type name when empty), cut at ``limit``.
+
+    Library exceptions carry multi-line messages, and some carry none; edgekit's errors
+    quote them in one line.
+
+    Example:
+        >>> first_line(ValueError("bad shape\\n  at layer 3"))
+        'bad shape'
+        >>> first_line(ValueError())
+        'ValueError'
+    """
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return (lines[0] if lines else type(e).__name__)[:limit]

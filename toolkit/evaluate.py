@@ -35,19 +35,6 @@ def _plt():
     return plt
 
 
-def load_keras_model(path: str | Path):
-    """Load a ``.keras`` / SavedModel / ``.h5`` Keras model, or raise a one-line ModelError."""
-    from toolkit.tfcompat import keras
-
-    p = Path(path)
-    if not p.exists():
-        raise ModelError(f"Model not found: {p}. Pass the model.keras written by `edgekit train`.")
-    try:
-        return keras().models.load_model(str(p), compile=False)
-    except Exception as e:
-        first = (str(e).splitlines() or [""])[0][:200]
-        raise ModelError(f"Cannot load {p} as a Keras model ({first}).") from None
-
 
 def predict_probs(model, x: np.ndarray, ds: Dataset, batch_size: int = 64) -> np.ndarray:
     """Class probabilities of uint8 images ``x`` through the dataset's preprocessing."""

@@ -16,15 +16,12 @@ import numpy as np
 from bench.preprocess import postprocess, prepare
 from export.manifest import Manifest, find_manifest
 from bench.verify import verify_artifact
-from toolkit.errors import BackendError, EdgekitError
+from toolkit.errors import BackendError, EdgekitError, first_line
 from toolkit.validation import check_int
 
 _RUNTIMES: dict[str, type["Runtime"]] = {}
 
 
-def _first_line(e: BaseException) -> str:
-    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
-    return (lines[0] if lines else type(e).__name__)[:300]
 
 
 def _label(source) -> str:
@@ -112,7 +109,7 @@ class Runtime:
         except EdgekitError:
             raise
         except Exception as e:  # the native library's own error, as one line
-            raise BackendError(f"{self.name} cannot load {_label(source)}: {_first_line(e)}") from None
+            raise BackendError(f"{self.name} cannot load {_label(source)}: {first_line(e)}") from None
         self.load_seconds = time.perf_counter() - t0
         self._loaded = True
         return self
@@ -152,7 +149,7 @@ class Runtime:
             raise
         except Exception as e:
             raise BackendError(f"{self.name} failed to run {_label(self.artifact)}: "
-                               f"{_first_line(e)}") from None
+                               f"{first_line(e)}") from None
 
     def predict_images(self, images: np.ndarray, batch_size: int = 32,
                        progress: Callable[[int], None] | None = None) -> np.ndarray:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.runtimes.base import Runtime, register_runtime
-from toolkit.errors import BackendError
+from toolkit.errors import BackendError, first_line
 
 
 @register_runtime
@@ -57,7 +57,7 @@ class LiteRTRuntime(Runtime):
                 ops = self._interp._interpreter.NumNodes()
                 self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:
-            raise BackendError(f"LiteRT cannot load the model: {str(e).splitlines()[0][:200]}") from None
+            raise BackendError(f"LiteRT cannot load the model: {first_line(e, 200)}") from None
         self._in = self._interp.get_input_details()[0]["index"]
         self._out = self._interp.get_output_details()[0]["index"]
         self._batch = int(self._interp.get_input_details()[0]["shape"][0])

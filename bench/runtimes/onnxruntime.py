@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.runtimes.base import Runtime, register_runtime
-from toolkit.errors import BackendError
+from toolkit.errors import BackendError, first_line
 from toolkit.validation import check_choice
 
 PROVIDERS = {"cpu": ["CPUExecutionProvider"],
@@ -74,7 +74,7 @@ class OnnxRuntime(Runtime):
             return ort.InferenceSession(model, self._options(ort, profile_prefix), providers=providers)
         except Exception as e:
             raise BackendError(f"ONNX Runtime cannot load the model: "
-                               f"{str(e).strip().splitlines()[0][:200]}") from None
+                               f"{first_line(e, 200)}") from None
 
     def _import(self) -> None:
         import onnxruntime  # noqa: F401

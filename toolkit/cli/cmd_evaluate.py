@@ -28,7 +28,8 @@ def run(args) -> int:
 
     from toolkit.data import load_dataset
     from toolkit.errors import DataError
-    from toolkit.evaluate import evaluate_model, load_keras_model
+    from export.keras_export import load_keras_model
+    from toolkit.evaluate import evaluate_model
 
     say = status_printer(args.quiet)
     model_path = Path(args.model)

@@ -39,7 +39,7 @@ def run(args) -> int:
     import numpy as np
 
     from bench.preprocess import decode_image, to_float
-    from toolkit.evaluate import load_keras_model
+    from export.keras_export import load_keras_model
     from toolkit.gradcam import find_last_conv, gradcam, save_overlay
 
     say = status_printer(args.quiet)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toolkit.cli.common import add_dataset_args, fraction, out, parse_options, positive_int, status_printer
+from toolkit.cli.common import fraction, out, parse_options, positive_int, status_printer
 from toolkit.validation import parse_list
 
 

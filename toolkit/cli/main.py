@@ -10,7 +10,7 @@ import traceback
 from toolkit import __version__
 from toolkit.cli import (cmd_bench, cmd_evaluate, cmd_explain, cmd_export, cmd_info, cmd_parity,
                          cmd_predict, cmd_run, cmd_train)
-from toolkit.errors import EdgekitError
+from toolkit.errors import EdgekitError, first_line
 
 COMMANDS = (cmd_run, cmd_train, cmd_evaluate, cmd_explain, cmd_export, cmd_bench, cmd_predict,
             cmd_parity, cmd_info)
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug or a library error we did not anticipate: still one line
         if args.debug:
             traceback.print_exc()
-        first = (str(e).strip().splitlines() or [""])[0][:300]
+        first = first_line(e)
         print(f"edgekit: internal error: {type(e).__name__}: {first} (rerun with --debug for the "
               "traceback)", file=sys.stderr)
         return 3

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from toolkit.errors import ModelError, UsageError
+from toolkit.errors import ModelError, UsageError, first_line
 from toolkit.validation import check_choice, check_int
 
 
@@ -74,5 +74,5 @@ def create_model(name: str, num_classes: int, input_shape=None, **kwargs):
         return spec.builder(num_classes=num_classes, input_shape=shape, **kwargs)
     except ValueError as e:
         # Keras raises ValueError when a layer would shrink the feature map below 1 px.
-        raise ModelError(f"Cannot build {name} at input {shape}: {str(e).splitlines()[0]}. "
+        raise ModelError(f"Cannot build {name} at input {shape}: {first_line(e)}. "
                          "Try a larger --image-size.") from None

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.errors import ModelError
+from toolkit.errors import ModelError, first_line
 from toolkit.models.registry import register_model
 from toolkit.tfcompat import keras
 
@@ -113,7 +113,7 @@ def build_base(base: str, input_shape, weights="imagenet"):
         fn = getattr(k.applications, BASES[base][0])
         return fn(include_top=False, weights=resolved, input_shape=tuple(input_shape))
     except (OSError, ValueError) as e:
-        first = (str(e).splitlines() or [""])[0][:200]
+        first = first_line(e, 200)
         raise ModelError(f"Cannot load {base} weights {weights!r} ({first}); pass --weights none "
                          f"or put {BASES[base][2]} into {keras_cache_dir()}/.") from None
 
