@@ -74,8 +74,40 @@ def to_markdown(report: dict) -> str:
               "prepared before timing, warm-up, then a minimum count and duration of runs); "
               "accuracy on the test split; Δacc and agreement against the reference model on "
               "the same images."]
+    lines += _evaluation_markdown(report.get("evaluation"))
     lines += _details_markdown(report)
     return "\n".join(lines) + "\n"
+
+
+def _evaluation_markdown(ev: dict | None) -> list[str]:
+    """The Keras model's evaluation (``edgekit run``): per-class scores, plots, worst images."""
+    if not ev:
+        return []
+    names = list(ev["per_class"])
+    lines = ["", f"## Evaluation of the Keras model ({ev['split']} split, {ev['n']} images)", "",
+             f"Accuracy {100 * ev['accuracy']:.2f}%, macro F1 {ev['macro_avg']['f1-score']:.4f}, "
+             f"weighted F1 {ev['weighted_avg']['f1-score']:.4f}.", "",
+             "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    rows = list(ev["per_class"].items()) + [("macro avg", ev["macro_avg"]),
+                                           ("weighted avg", ev["weighted_avg"])]
+    lines += [f"| {name} | {v['precision']:.4f} | {v['recall']:.4f} | {v['f1-score']:.4f} | "
+              f"{int(v['support'])} |" for name, v in rows]
+    files = ev.get("files", {})
+    lines.append("")
+    for key, title in (("confusion_matrix", "confusion matrix"), ("curves", "loss and accuracy"),
+                       ("worst_grid", "worst-classified test images")):
+        if key in files:
+            lines.append(f"![{title}]({files[key]})")
+    lines += ["", "Worst-classified test images (lowest probability for the true class):", "",
+              "| index | predicted | actual | probability (true class) |", "|---|---|---|---|"]
+    lines += [f"| {r['index']} | {names[r['predicted']]} | {names[r['actual']]} | "
+              f"{r['probability']:.4f} |" for r in ev.get("worst", [])]
+    if ev.get("gradcam"):
+        lines += ["", "Grad-CAM for the true class of the worst images: "
+                  + ", ".join(f"[{Path(p).name}]({p})" for p in ev["gradcam"])]
+    elif ev.get("gradcam_skipped"):
+        lines += ["", f"No Grad-CAM: {ev['gradcam_skipped']}"]
+    return lines
 
 
 def _details_markdown(report: dict) -> list[str]:

@@ -81,6 +81,26 @@ def test_default_run_meets_the_quality_bar(default_run):
     assert int8["providers"] and onnx["providers"] == ["CPUExecutionProvider"]
 
 
+def test_default_run_report_includes_the_evaluation(default_run):
+    out, report, _ = default_run
+    ev = report["evaluation"]
+    keras_row = _row(report, "keras")
+    # the evaluation is of the same Keras model the results table measured
+    assert ev["accuracy"] == pytest.approx(keras_row["accuracy"])
+    assert ev["accuracy"] == pytest.approx(report["model"]["reference_accuracy"])
+    assert list(ev["per_class"]) == [str(i) for i in range(10)]
+    assert sum(v["support"] for v in ev["per_class"].values()) == 360
+    cm = np.asarray(ev["confusion_matrix"])
+    assert cm.sum() == 360 and np.trace(cm) == round(ev["accuracy"] * 360)
+    assert len(ev["worst"]) == 10 and len(ev["gradcam"]) == 3
+    for rel in list(ev["files"].values()) + ev["gradcam"]:
+        assert (out / rel).stat().st_size > 0, rel
+    assert {"confusion_matrix", "curves", "worst_grid"} <= set(ev["files"])
+    md = (out / "report.md").read_text()
+    assert "## Evaluation of the Keras model" in md and "](eval/confusion_matrix.png)" in md
+    assert f"| {ev['worst'][0]['index']} |" in md
+
+
 def test_export_needs_calibration_for_int8(default_run, tmp_path):
     out, _, _ = default_run
     keras_model = out / "models" / "small_cnn-keras.keras"

@@ -26,6 +26,41 @@ def test_evaluate_model_writes_all_reports(tiny_model, tiny_dataset, tmp_path):
     assert np.asarray(rep["confusion_matrix"]).sum() == len(tiny_dataset.y_test)
 
 
+def test_evaluate_model_reuses_given_probabilities_and_explains_the_worst(
+        tiny_model, tiny_dataset, tmp_path):
+    from toolkit.errors import DataError
+    from toolkit.evaluate import evaluate_model
+
+    n = len(tiny_dataset.y_test)
+    # probabilities that put every image in class 0: the report must follow them
+    probs = np.full((n, 10), 0.01)
+    probs[:, 0] = 0.91
+    rep = evaluate_model(tiny_model, tiny_dataset, tmp_path / "ev", probs=probs, explain=2)
+    assert rep["accuracy"] == np.mean(tiny_dataset.y_test == 0)
+    assert np.asarray(rep["confusion_matrix"])[:, 1:].sum() == 0
+    assert [p.split("/")[-1] for p in rep["gradcam"]] == [
+        f"worst-{i + 1}-{r['index']}.png" for i, r in enumerate(rep["worst"][:2])]
+    assert all((tmp_path / "ev" / "gradcam" / p.split("/")[-1]).stat().st_size > 0
+               for p in rep["gradcam"])
+    try:
+        evaluate_model(tiny_model, tiny_dataset, tmp_path / "bad", probs=probs[:5])
+    except DataError as e:
+        assert "5 probability rows" in str(e)
+    else:
+        raise AssertionError("a probs/labels length mismatch must raise")
+
+
+def test_evaluate_without_a_conv_layer_skips_gradcam(tiny_dataset, tmp_path):
+    from toolkit.evaluate import evaluate_model
+    from toolkit.tfcompat import keras
+
+    k = keras()
+    inp = k.Input(tiny_dataset.input_shape)
+    mlp = k.Model(inp, k.layers.Dense(10, activation="softmax")(k.layers.Flatten()(inp)))
+    rep = evaluate_model(mlp, tiny_dataset, tmp_path / "ev", explain=3)
+    assert rep["gradcam"] == [] and "no convolutional layer" in rep["gradcam_skipped"]
+
+
 def test_worst_classified_ranks_by_true_class_probability():
     from toolkit.evaluate import worst_classified
 

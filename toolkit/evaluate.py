@@ -7,6 +7,7 @@ and the worst-classified test images.
     curves.png                                 loss and accuracy per epoch (from history.csv)
     worst.png / worst.md                       the N test images with the lowest probability
                                                for their true class, grid + table
+    gradcam/worst-<rank>-<index>.png           Grad-CAM overlays of the first few of them
 
 Example:
     >>> report = evaluate_model(model, ds, "runs/eval", history_csv="runs/train/history.csv")  # doctest: +SKIP
@@ -127,14 +128,46 @@ def worst_table(rows: list[dict], class_names) -> str:
     return "\n".join(lines) + "\n"
 
 
+def explain_worst(model, ds: Dataset, x: np.ndarray, rows: list[dict], out_dir: Path,
+                  n: int) -> tuple[list[str], str | None]:
+    """Grad-CAM overlays (for the true class) of the first ``n`` worst-classified images.
+
+    Returns (paths written, None) or ([], why not) when the model has no conv layer.
+    """
+    from bench.preprocess import to_float
+    from toolkit.gradcam import find_last_conv, gradcam, save_overlay
+
+    rows = rows[:n]
+    if not rows:
+        return [], None
+    try:
+        path = find_last_conv(model)
+    except ModelError as e:
+        return [], str(e)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for rank, r in enumerate(rows, 1):
+        img = x[r["index"]]
+        heat, _ = gradcam(model, to_float(img[None], ds.preprocessing), r["actual"], path)
+        dest = out_dir / f"worst-{rank}-{r['index']}.png"
+        save_overlay(img, heat[0], dest, title=f"#{r['index']}: actual {ds.class_names[r['actual']]}"
+                     f" (p={r['probability']:.2f}), predicted {ds.class_names[r['predicted']]}")
+        written.append(str(dest))
+    return written, None
+
+
 def evaluate_model(model, ds: Dataset, out_dir: str | Path, history_csv: str | Path | None = None,
-                   worst: int = 10, split: str = "test") -> dict:
+                   worst: int = 10, split: str = "test", probs: np.ndarray | None = None,
+                   explain: int = 3) -> dict:
     """Evaluate ``model`` on a split of ``ds`` and write the report files into ``out_dir``.
 
     Args:
         history_csv: a Keras CSVLogger file for the curves plot (skipped when absent).
         worst: how many worst-classified images to show.
         split: ``test`` (default) or ``val``.
+        probs: the model's probabilities on that split when already computed (``edgekit run``
+            has them from its reference pass); computed here otherwise.
+        explain: Grad-CAM overlays (for the true class) of this many of the worst images.
 
     Example:
         >>> evaluate_model(model, ds, "eval/")["files"]["confusion_matrix"]  # doctest: +SKIP
@@ -147,7 +180,9 @@ def evaluate_model(model, ds: Dataset, out_dir: str | Path, history_csv: str | P
         raise DataError(f"The {split} split of {ds.name} is empty; nothing to evaluate.")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    probs = predict_probs(model, x, ds)
+    probs = predict_probs(model, x, ds) if probs is None else np.asarray(probs, np.float64)
+    if probs.shape[0] != len(y):
+        raise DataError(f"{probs.shape[0]} probability rows for {len(y)} {split} images.")
     if probs.shape[1] != ds.num_classes:
         raise ModelError(f"The model has {probs.shape[1]} outputs but {ds.name} has "
                          f"{ds.num_classes} classes; evaluate on the dataset it was trained on.")
@@ -169,9 +204,12 @@ def evaluate_model(model, ds: Dataset, out_dir: str | Path, history_csv: str | P
         curves = plot_curves(read_history(history_csv), out / "curves.png")
         if curves:
             files["curves"] = curves
+    overlays, why_not = explain_worst(model, ds, x, rows, out / "gradcam", explain)
     report = {"dataset": ds.name, "split": split, "n": int(len(y)),
               "accuracy": float((pred == y).mean()), "per_class": per_class,
               "confusion_matrix": cm.tolist(), "worst": rows,
-              "files": {k: str(v) for k, v in files.items()}}
+              "files": {k: str(v) for k, v in files.items()}, "gradcam": overlays}
+    if why_not:
+        report["gradcam_skipped"] = why_not
     (out / "metrics.json").write_text(json.dumps(report, indent=2))
     return report

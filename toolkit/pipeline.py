@@ -1,4 +1,4 @@
-"""`edgekit run`: train, export to every edge format, benchmark every export, report.
+"""`edgekit run`: train, evaluate, export to every edge format, benchmark every export, report.
 
 Each stage is one of the building blocks the other subcommands expose; this module
 only wires them together and assembles report.json.
@@ -23,6 +23,7 @@ from export.formats import DEFAULT_FORMATS, export_model, get_format
 from toolkit import __version__
 from toolkit.data import Dataset, calibration_indices, load_dataset
 from toolkit.errors import EdgekitError
+from toolkit.evaluate import evaluate_model
 from toolkit.models import create_model
 from toolkit.train import TrainConfig, train_model
 from toolkit.validation import check_int
@@ -130,6 +131,10 @@ def run(cfg: RunConfig, status=None) -> dict:
     exported = export_all(model, ctx, cfg.formats, out / "models", cfg.model, cfg.force, say)
     say("computing the Keras reference on the test split")
     ref = reference_probs(model, ds, cfg.threads)
+    say("evaluating the Keras model (classification report, confusion matrix, Grad-CAM)")
+    evaluation = evaluation_summary(
+        evaluate_model(model, ds, out / "eval", history_csv=out / "train" / "history.csv",
+                       probs=ref), out)
     results = []
     for fmt, path, err in exported:
         if path is None:
@@ -152,6 +157,7 @@ def run(cfg: RunConfig, status=None) -> dict:
         "training": {"epochs": result.epochs_run, "seconds": round(result.seconds, 2),
                      "final": {k: v[-1] for k, v in result.history.items()},
                      "config": result.config},
+        "evaluation": evaluation,
         "calibration": ctx.calibration_info,
         "env": environment(cfg.threads),
         "results": results,
@@ -159,6 +165,30 @@ def run(cfg: RunConfig, status=None) -> dict:
     write_report(report, out)
     report["out"] = str(out)
     return report
+
+
+def evaluation_summary(ev: dict, out: Path) -> dict:
+    """The report.json view of ``evaluate_model``'s result: per-class scores, the worst
+    images and file paths relative to the run folder (the full copy is eval/metrics.json)."""
+
+    def rel(p: str) -> str:
+        return Path(p).relative_to(out).as_posix() if Path(p).is_relative_to(out) else p
+
+    pc = ev["per_class"]
+    keep = ("precision", "recall", "f1-score", "support")
+    summary = {
+        "split": ev["split"], "n": ev["n"], "accuracy": ev["accuracy"],
+        "macro_avg": {k: pc["macro avg"][k] for k in keep},
+        "weighted_avg": {k: pc["weighted avg"][k] for k in keep},
+        "per_class": {name: {k: v[k] for k in keep} for name, v in pc.items()
+                      if name not in ("accuracy", "macro avg", "weighted avg")},
+        "confusion_matrix": ev["confusion_matrix"], "worst": ev["worst"],
+        "files": {k: rel(v) for k, v in ev["files"].items()},
+        "gradcam": [rel(p) for p in ev.get("gradcam", [])],
+    }
+    if ev.get("gradcam_skipped"):
+        summary["gradcam_skipped"] = ev["gradcam_skipped"]
+    return summary
 
 
 def _failed_row(fmt: str, err: str | None) -> dict:
