@@ -93,7 +93,11 @@ def run(args) -> int:
                         source={"model_name": args.model, "sha256": model_fingerprint(model),
                                 "dataset": ds.name})
     path = write_artifact(export_model(model, "keras", ctx), outdir, "model", force=True)
-    summary = {"model": args.model, "dataset": ds.summary(), "epochs_run": result.epochs_run,
+    import shlex
+    import sys
+
+    summary = {"command": "edgekit " + shlex.join(sys.argv[1:]), "model": args.model,
+               "dataset": ds.summary(), "epochs_run": result.epochs_run,
                "seconds": round(result.seconds, 2), "config": result.config,
                "precision": args.precision, "strategy": args.strategy,
                "final": {k: v[-1] for k, v in result.history.items()}, "model_path": str(path)}
