@@ -57,6 +57,38 @@ def _write_fsync(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
+STALE_AFTER_S = 3600.0
+
+
+def sweep_stale_temps(path: str | Path, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove the temporaries a killed writer of ``path`` left behind (``.<name>.*.tmp`` and
+    ``.<name>.*.old`` siblings untouched for ``older_than_s``); returns what was removed.
+
+    A live writer keeps touching its temporary, and a writer is never killed by this: only
+    leftovers older than an hour go (a crash, ``kill -9``, a power cut mid-write).
+    """
+    import time
+
+    path = Path(path)
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    now = time.time()
+    for pattern in (f".{path.name}.*.tmp", f".{path.name}.*.old"):
+        for cand in path.parent.glob(pattern):
+            try:
+                if now - cand.lstat().st_mtime < older_than_s:
+                    continue
+                if cand.is_dir() and not cand.is_symlink():
+                    shutil.rmtree(cand)
+                else:
+                    cand.unlink()
+                removed.append(cand)
+            except OSError:
+                continue  # gone already, or not ours to remove: leave it
+    return removed
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
 
@@ -77,6 +109,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         except OSError:
             pass
         raise
+    sweep_stale_temps(path)
     return path
 
 
@@ -113,6 +146,7 @@ def atomic_write_tree(path: str | Path, files: dict[str, bytes]) -> Path:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+    sweep_stale_temps(path)
     return path
 
 

@@ -176,6 +176,29 @@ def test_killed_writer_never_leaves_a_partial_file(tmp_path):
         stale.unlink()  # temp files of killed writers; never under the final name
 
 
+def test_leftovers_of_killed_writers_are_swept_but_live_ones_kept(tmp_path):
+    from export.artifact import STALE_AFTER_S, atomic_write_bytes, atomic_write_tree
+
+    old = time.time() - STALE_AFTER_S - 60
+    stale_file = tmp_path / ".model.tflite.abc123.tmp"
+    stale_file.write_bytes(b"half a model")
+    stale_dir = tmp_path / ".model-saved_model.x1.tmp"
+    (stale_dir / "variables").mkdir(parents=True)
+    (stale_dir / "variables" / "v.data").write_bytes(b"x")
+    for p in (stale_dir / "variables" / "v.data", stale_dir / "variables", stale_dir, stale_file):
+        os.utime(p, (old, old))
+    live = tmp_path / ".model.tflite.live99.tmp"  # a writer busy right now: recent mtime
+    live.write_bytes(b"in progress")
+    other = tmp_path / ".other.onnx.zz.tmp"  # another artifact's leftover: not ours
+    other.write_bytes(b"x")
+    os.utime(other, (old, old))
+    atomic_write_bytes(tmp_path / "model.tflite", b"new")
+    atomic_write_tree(tmp_path / "model-saved_model", {"saved_model.pb": b"pb"})
+    assert not stale_file.exists() and not stale_dir.exists()
+    assert live.exists() and other.exists()
+    assert (tmp_path / "model.tflite").read_bytes() == b"new"
+
+
 # -- no lost work --------------------------------------------------------------------------
 TRAIN = ("train", "--dataset", "digits", "--image-size", "16", "--epochs", "4",
          "--batch-size", "8", "--seed", "0", "--quiet")
