@@ -24,11 +24,19 @@ BEGIN, END = "<!-- results:begin (scripts/results_table.py) -->", "<!-- results:
 SECTIONS = ("MNIST", "CIFAR-10", "flowers")
 
 
+def _order(row: dict) -> tuple:
+    """lab_model1..7 and model8..10 by number, then the ports and variants by name."""
+    import re
+
+    m = re.match(r"(?:lab_)?model(\d+)", row["system"])
+    return (0, int(m.group(1)), "") if m else (1, 0, row["system"])
+
+
 def render(rows: list[dict]) -> str:
     """Markdown tables, one per section, ours in bold where it matches or beats the report."""
     out = []
     for section in SECTIONS:
-        mine = [r for r in rows if r.get("section", r["dataset"]) == section]
+        mine = sorted((r for r in rows if r.get("section", r["dataset"]) == section), key=_order)
         if not mine:
             continue
         out += [f"### {section}", "",
