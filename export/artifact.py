@@ -50,6 +50,19 @@ class Artifact:
             self.manifest.size_bytes = len(self.data)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _as_created(path: Path, directory: bool = False) -> None:
+    """Give a mkstemp/mkdtemp temporary (0600/0700) the mode a plain ``open``/``mkdir``
+    would have (0666/0777 less the umask), so the renamed artifact is as readable as any
+    other file the user writes."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def _write_fsync(path: Path, data: bytes) -> None:
     with open(path, "wb") as fh:
         fh.write(data)
@@ -101,6 +114,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
+        _as_created(Path(tmp))
         _write_fsync(Path(tmp), data)
         os.replace(tmp, path)
     except BaseException:
@@ -126,6 +140,7 @@ def atomic_write_tree(path: str | Path, files: dict[str, bytes]) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     old = None
     try:
+        _as_created(tmp, directory=True)
         for rel, data in files.items():
             target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -176,6 +176,24 @@ def test_killed_writer_never_leaves_a_partial_file(tmp_path):
         stale.unlink()  # temp files of killed writers; never under the final name
 
 
+def test_written_artifacts_have_the_users_usual_permissions(tmp_path):
+    """mkstemp makes 0600 files: an artifact must not stay unreadable to the group/others
+    (a model server running as another user) when the umask allows it."""
+    import stat
+
+    from export.artifact import atomic_write_bytes, atomic_write_tree
+
+    old = os.umask(0o022)
+    try:
+        f = atomic_write_bytes(tmp_path / "m.tflite", b"x")
+        d = atomic_write_tree(tmp_path / "m-saved_model", {"saved_model.pb": b"pb"})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(f.stat().st_mode) == 0o644
+    assert stat.S_IMODE(d.stat().st_mode) == 0o755
+    assert stat.S_IMODE((d / "saved_model.pb").stat().st_mode) == 0o644
+
+
 def test_leftovers_of_killed_writers_are_swept_but_live_ones_kept(tmp_path):
     from export.artifact import STALE_AFTER_S, atomic_write_bytes, atomic_write_tree
 
