@@ -69,6 +69,7 @@ def test_default_run_meets_the_contract(default_run):
         assert r["latency_ms"]["n"] >= 50 and r["latency_ms"]["p50"] > 0
     assert "| tflite-int8 |" in (out / "report.md").read_text()
     assert "tflite-int8" in proc.stdout  # the table is printed
+    assert "val_loss" not in proc.stdout + proc.stderr  # --quiet: no per-epoch Keras lines
 
 
 def test_default_run_meets_the_quality_bar(default_run):

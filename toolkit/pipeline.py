@@ -48,6 +48,7 @@ class RunConfig:
     force: bool = False
     command: str | None = None
     measure: dict = field(default_factory=dict)
+    verbose: int | None = None  # Keras fit verbosity (None: a bar on a tty, else a line per epoch)
 
 
 def default_out() -> Path:
@@ -124,7 +125,8 @@ def run(cfg: RunConfig, status=None) -> dict:
     set_seed(cfg.seed)
     model = create_model(cfg.model, ds.num_classes, ds.input_shape)
     say(f"training {cfg.model} for {cfg.epochs} epochs")
-    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed)
+    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed,
+                       verbose=cfg.verbose)
     result = train_model(model, ds, tcfg, workdir=out / "train")
     source = {"model_name": cfg.model, "sha256": model_fingerprint(model), "dataset": ds.name}
     ctx = calibration_context(ds, cfg.calib_size, cfg.seed, source)

@@ -43,6 +43,7 @@ def run(args) -> int:
                     image_size=args.image_size, batch_size=args.batch_size,
                     formats=tuple(parse_list(args.formats)), out=args.out, seed=args.seed,
                     calib_size=args.calib_size, threads=args.threads, force=args.force,
+                    verbose=0 if args.quiet else None,
                     command="edgekit " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "edgekit run")
     report = run_pipeline(cfg, status=status_printer(args.quiet))
     m = report["model"]
