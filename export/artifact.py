@@ -50,17 +50,25 @@ class Artifact:
             self.manifest.size_bytes = len(self.data)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _new_sibling(path: Path, suffix: str, directory: bool = False) -> Path:
+    """Create an empty ``.<name>.<random><suffix>`` file (or folder) beside ``path``.
 
+    Unlike ``mkstemp``/``mkdtemp`` (0600/0700), it is created with the mode a plain
+    ``open``/``mkdir`` gives (0666/0777 less the umask, applied by the kernel), so the
+    renamed artifact is as readable as any other file the user writes.
+    """
+    import secrets
 
-def _as_created(path: Path, directory: bool = False) -> None:
-    """Give a mkstemp/mkdtemp temporary (0600/0700) the mode a plain ``open``/``mkdir``
-    would have (0666/0777 less the umask), so the renamed artifact is as readable as any
-    other file the user writes."""
-    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+    while True:
+        cand = path.parent / f".{path.name}.{secrets.token_hex(4)}{suffix}"
+        try:
+            if directory:
+                os.mkdir(cand, 0o777)
+            else:
+                os.close(os.open(cand, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return cand
+        except FileExistsError:
+            continue
 
 
 def _write_fsync(path: Path, data: bytes) -> None:
@@ -111,11 +119,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         >>> atomic_write_bytes("out/model.tflite", b"...")  # doctest: +SKIP
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _new_sibling(path, ".tmp")
     try:
-        _as_created(Path(tmp))
-        _write_fsync(Path(tmp), data)
+        _write_fsync(tmp, data)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -137,16 +143,15 @@ def atomic_write_tree(path: str | Path, files: dict[str, bytes]) -> Path:
         >>> atomic_write_tree("out/model-saved_model", {"saved_model.pb": b"..."})  # doctest: +SKIP
     """
     path = Path(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = _new_sibling(path, ".tmp", directory=True)
     old = None
     try:
-        _as_created(tmp, directory=True)
         for rel, data in files.items():
             target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             _write_fsync(target, data)
         if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            old = _new_sibling(path, ".old", directory=True)
             os.replace(path, old / "x")
         try:
             os.replace(tmp, path)
