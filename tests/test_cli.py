@@ -70,6 +70,7 @@ def test_default_run_meets_the_contract(default_run):
     assert "| tflite-int8 |" in (out / "report.md").read_text()
     assert "tflite-int8" in proc.stdout  # the table is printed
     assert "val_loss" not in proc.stdout + proc.stderr  # --quiet: no per-epoch Keras lines
+    assert report["command"] == f"edgekit run --out {out} --quiet"  # the command, as typed
 
 
 def test_default_run_meets_the_quality_bar(default_run):

@@ -171,8 +171,6 @@ def _bench_all(args, sizes, images, labels, ref) -> list[dict]:
 
 def _report(args, ds_summary, rows) -> dict:
     import datetime
-    import shlex
-    import sys
 
     from bench.env import environment
     from export.manifest import find_manifest
@@ -183,7 +181,7 @@ def _report(args, ds_summary, rows) -> dict:
     env["thread_settings"] = {"threads": args.threads, "inter_threads": args.inter_threads}
     return {"edgekit_version": __version__,
             "created": datetime.datetime.now().isoformat(timespec="seconds"),
-            "command": "edgekit " + shlex.join(sys.argv[1:]) if sys.argv else None,
+            "command": args.command_line,
             "dataset": ds_summary,
             "model": {"name": first.source.get("model_name"), "params": None,
                       "input_shape": first.input.shape[1:], "sha256": first.source.get("sha256")},

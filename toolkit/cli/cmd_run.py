@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
-
 from toolkit.cli.common import add_dataset_args, out, positive_int, status_printer
 from toolkit.validation import parse_list
 
@@ -44,7 +41,7 @@ def run(args) -> int:
                     formats=tuple(parse_list(args.formats)), out=args.out, seed=args.seed,
                     calib_size=args.calib_size, threads=args.threads, force=args.force,
                     verbose=0 if args.quiet else None,
-                    command="edgekit " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "edgekit run")
+                    command=args.command_line)
     report = run_pipeline(cfg, status=status_printer(args.quiet))
     m = report["model"]
     print_table(report["results"], title=f"{m['name']} on {report['dataset']['name']} — "

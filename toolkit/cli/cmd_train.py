@@ -93,10 +93,7 @@ def run(args) -> int:
                         source={"model_name": args.model, "sha256": model_fingerprint(model),
                                 "dataset": ds.name})
     path = write_artifact(export_model(model, "keras", ctx), outdir, "model", force=True)
-    import shlex
-    import sys
-
-    summary = {"command": "edgekit " + shlex.join(sys.argv[1:]), "model": args.model,
+    summary = {"command": args.command_line, "model": args.model,
                "dataset": ds.summary(), "epochs_run": result.epochs_run,
                "seconds": round(result.seconds, 2), "config": result.config,
                "precision": args.precision, "strategy": args.strategy,

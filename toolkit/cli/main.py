@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 import traceback
 
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # what reports record as the command that made them (argv: in-process callers, tests)
+    args.command_line = "edgekit " + shlex.join(
+        sys.argv[1:] if argv is None else [str(a) for a in argv])
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
