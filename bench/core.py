@@ -18,8 +18,6 @@ from export.manifest import find_manifest
 from toolkit.errors import EdgekitError, first_line
 
 
-
-
 def synthetic_images(manifest, batch_size: int, seed: int = 0) -> np.ndarray:
     """Random uint8 images of the artifact's input size, for latency without a dataset."""
     h, w = manifest.preprocessing.size

@@ -18,8 +18,6 @@ from export.onnx_export import keras_to_onnx, onnx_artifact
 from toolkit.errors import ExportError, first_line
 
 
-
-
 def _reader(x: np.ndarray, input_name: str, batch: int = 16):
     """A CalibrationDataReader over float inputs ``x`` (the same images TFLite int8 sees)."""
     from onnxruntime.quantization import CalibrationDataReader

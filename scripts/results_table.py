@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,8 +26,6 @@ SECTIONS = ("MNIST", "CIFAR-10", "flowers")
 
 def _order(row: dict) -> tuple:
     """lab_model1..7 and model8..10 by number, then the ports and variants by name."""
-    import re
-
     m = re.match(r"(?:lab_)?model(\d+)", row["system"])
     return (0, int(m.group(1)), "") if m else (1, 0, row["system"])
 

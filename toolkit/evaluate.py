@@ -36,7 +36,6 @@ def _plt():
     return plt
 
 
-
 def predict_probs(model, x: np.ndarray, ds: Dataset, batch_size: int = 64) -> np.ndarray:
     """Class probabilities of uint8 images ``x`` through the dataset's preprocessing."""
     from toolkit.train import make_tf_dataset

@@ -22,8 +22,6 @@ from toolkit.validation import check_int
 _RUNTIMES: dict[str, type["Runtime"]] = {}
 
 
-
-
 def _label(source) -> str:
     return Path(source).name if isinstance(source, (str, Path)) else "the model"
 
