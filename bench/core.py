@@ -8,14 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import memory
-from bench.measure import measure
-from bench.parity import compare
-from bench.preprocess import prepare
-from bench.rawcheck import raw_check
-from bench.runtimes import open_runtime, runtime_for
-from export.manifest import find_manifest
-from toolkit.errors import EdgekitError, first_line
+from edgeproof.bench.isolate import run_isolated
+from edgeproof.bench.measure import bare_loop_check, measure
+from edgeproof.bench.memory import MemoryWatch
+from edgeproof.bench.parity import compare
+from edgeproof.bench.runtimes import get_runtime_class, open_runtime, runtime_for
+from edgeproof.datasets import load_dataset
+from edgeproof.errors import EdgeproofError, first_line
+from edgeproof.manifest import find_manifest
+from edgeproof.preprocess import prepare
 
 
 def synthetic_images(manifest, batch_size: int, seed: int = 0) -> np.ndarray:
@@ -51,18 +52,28 @@ def bench_isolated(artifact: str | Path, **kw) -> tuple[list[dict], np.ndarray |
     """``bench_batches`` in a fresh process (``bench.isolate``): what one runtime does alone.
 
     A worker that dies becomes failed rows naming the crash.
-    """
-    from bench.isolate import run_isolated
 
+    Example:
+        >>> rows, probs = bench_isolated("m.tflite", images=x, labels=y)  # doctest: +SKIP
+    """
     kw.pop("progress", None)  # callbacks do not cross processes
     try:
         return run_isolated(bench_batches, artifact, **kw)
-    except EdgekitError as e:
-        batch_sizes = kw.get("batch_sizes", (1,))
-        row = {k: None for k in ROW_KEYS}
-        row.update({"artifact": os.path.relpath(artifact, kw.get("report_dir", ".")),
-                    "status": "failed", "error": first_line(e), "providers": []})
-        return [dict(row, batch_size=b) for b in batch_sizes], None
+    except EdgeproofError as e:
+        return failed_rows(first_line(e), kw.get("batch_sizes", (1,)),
+                           artifact=os.path.relpath(artifact, kw.get("report_dir", "."))), None
+
+
+def failed_rows(error: str, batch_sizes=(1,), **known) -> list[dict]:
+    """Result rows (one per batch size) of an artifact that could not be measured.
+
+    Example:
+        >>> failed_rows("conversion failed", format="onnx-int8")[0]["status"]
+        'failed'
+    """
+    row = {k: None for k in ROW_KEYS}
+    row.update({"providers": [], "status": "failed", "error": error, **known})
+    return [dict(row, batch_size=b) for b in batch_sizes]
 
 
 def bench_batches(artifact: str | Path, *, runtime: str | None = None, device: str = "cpu",
@@ -70,19 +81,21 @@ def bench_batches(artifact: str | Path, *, runtime: str | None = None, device: s
                   labels: np.ndarray | None = None, reference: np.ndarray | None = None,
                   batch_sizes=(1,), eval_batch_size: int = 32, report_dir: str | Path = ".",
                   allow_fallback: bool = False, measure_kw: dict | None = None,
-                  runtime_kw: dict | None = None, latency: bool = True, raw_check: bool = False,
-                  progress=None) -> tuple[list[dict], np.ndarray | None]:
+                  runtime_options: dict | None = None, latency: bool = True,
+                  bare_loop: bool = False, progress=None) -> tuple[list[dict], np.ndarray | None]:
     """Load ``artifact`` once; accuracy and parity on ``images``, then latency per batch size.
 
     Args:
         artifact: the file (its manifest ``<artifact>.json`` beside it).
-        runtime, device, threads, allow_fallback, runtime_kw: how to run it (see the runtimes).
+        runtime, device, threads, allow_fallback: how to run it (see the runtimes).
+        runtime_options: options for the runtime; keys it does not declare are ignored
+            here (the CLI checks that each key is taken by some artifact's runtime).
         images, labels, reference: uint8 test images, labels and the reference model's
             probabilities on them, for accuracy and parity (each optional).
         batch_sizes: one result row per batch size.
         measure_kw: ``measure()`` settings (min_runs, min_seconds, warm-up).
         latency: False for accuracy/parity only.
-        raw_check: also time a bare loop around the runtime's own call (``raw_check``).
+        bare_loop: also time a bare loop around the runtime's own call (``bare_loop_check``).
         progress: called with a short message after each stage.
 
     Returns:
@@ -103,30 +116,34 @@ def bench_batches(artifact: str | Path, *, runtime: str | None = None, device: s
         manifest = find_manifest(artifact)
         base["format"] = manifest.format
         base["runtime"] = runtime = runtime or runtime_for(artifact)
+        accepted = get_runtime_class(runtime).OPTIONS
         rt = open_runtime(artifact, runtime, manifest=manifest, threads=threads, device=device,
-                          allow_fallback=allow_fallback, **(runtime_kw or {}))
-        rss0 = memory.rss_mb()
+                          allow_fallback=allow_fallback,
+                          **{k: v for k, v in (runtime_options or {}).items() if k in accepted})
+        with MemoryWatch() as load_mem:
+            rt.load()
         with rt:
             info = rt.info()
             base.update({k: info[k] for k in ("providers", "device", "requested_device",
                                                 "fallback", "runtime_details")})
             base["load_ms"] = round(rt.load_seconds * 1e3, 2)
-            rss1 = memory.rss_mb()
-            base["memory_mb"] = {"rss_before_load": _r(rss0),
-                                 "load_delta": None if rss0 is None else _r(rss1 - rss0)}
+            mem = load_mem.result()
+            base["memory_mb"] = {"rss_before_load": mem["rss_before_mb"],
+                                 "load_delta": mem["rss_delta_mb"]}
             base.update(_accuracy(rt, images, labels, reference, eval_batch_size))
             probs = base.pop("_probs")
             say("accuracy")
             rows = [dict(base, batch_size=b) for b in batch_sizes]
             for row in rows:
                 if latency:
-                    _latency(rt, row, images, manifest, measure_kw or {}, raw_check, rss0)
+                    _latency(rt, row, images, manifest, measure_kw or {}, bare_loop,
+                             load_mem.before)
                 else:
                     row["status"] = "ok"
                 say(f"batch {row['batch_size']}")
-    except EdgekitError as e:
+    except EdgeproofError as e:
         rows = [dict(base, batch_size=b, error=first_line(e)) for b in batch_sizes]
-    except Exception as e:  # a backend's own exception: still one line, never a traceback
+    except Exception as e:  # a runtime's own exception: still one line, never a traceback
         rows = [dict(base, batch_size=b, error=f"{type(e).__name__}: {first_line(e)}")
                 for b in batch_sizes]
     return rows, probs
@@ -146,7 +163,7 @@ def _accuracy(rt, images, labels, reference, eval_batch_size) -> dict:
     return out
 
 
-def _latency(rt, row: dict, images, manifest, measure_kw: dict, raw: bool, rss0) -> None:
+def _latency(rt, row: dict, images, manifest, measure_kw: dict, bare: bool, rss0) -> None:
     """Fill ``row``'s latency, throughput, preprocessing and memory for its batch size."""
     b = row["batch_size"]
     try:
@@ -154,31 +171,26 @@ def _latency(rt, row: dict, images, manifest, measure_kw: dict, raw: bool, rss0)
         pre = measure(lambda: prepare(src, manifest), batch_size=b, warmup_runs=1,
                       warmup_seconds=0.0, min_runs=5, min_seconds=0.05)
         x = prepare(src, manifest)  # pre-allocated: the timed call reuses this array
-        memory.reset_peak()
-        t0 = time.perf_counter()
-        rt.predict(x)  # first inference at this batch size: validated, outside the timing
-        first_ms = (time.perf_counter() - t0) * 1e3
-        stats = measure(lambda: rt._predict(x), batch_size=b, **measure_kw)
-        peak = memory.peak_mb()
+        call = rt.timed_call(x)  # validated once, outside the timing
+        with MemoryWatch(baseline=rss0) as mem:
+            t0 = time.perf_counter()
+            call()  # first inference at this batch size, outside the timing
+            first_ms = (time.perf_counter() - t0) * 1e3
+            stats = measure(call, batch_size=b, **measure_kw)
         row["latency_ms"] = {k: v for k, v in stats.to_dict().items()
                              if k in ("p50", "p90", "p99", "mean", "std", "min", "n")}
         row["latency_ms"]["first_ms"] = round(first_ms, 4)
         row["throughput_ips"] = round(stats.throughput, 2)
         row["preprocess_ms"] = round(pre.p50, 4)
-        row["memory_mb"] = dict(row["memory_mb"] or {}, peak_delta=None if None in (rss0, peak)
-                                else _r(max(peak - rss0, 0.0)))
-        if raw:
-            row["raw_check"] = raw_check(rt, x, **{k: v for k, v in measure_kw.items()
-                                                   if k != "max_seconds"})
+        row["memory_mb"] = dict(row["memory_mb"] or {}, peak_delta=mem.result()["peak_delta_mb"])
+        if bare:
+            row["bare_loop"] = bare_loop_check(rt, x, **{k: v for k, v in measure_kw.items()
+                                                         if k != "max_seconds"})
         row["status"], row["error"] = "ok", None
-    except EdgekitError as e:
+    except EdgeproofError as e:
         row["error"] = first_line(e)
     except Exception as e:
         row["error"] = f"{type(e).__name__}: {first_line(e)}"
-
-
-def _r(mb):
-    return None if mb is None else round(mb, 1)
 
 
 def _batch_images(images, manifest, batch_size: int) -> np.ndarray:
@@ -204,9 +216,10 @@ def evaluation_split(spec: str, manifest, seed: int = 0, limit: int | None = Non
     The same ``seed`` reproduces the split the model was trained with, so the test
     images are ones it never saw. ``limit`` keeps a seeded random sample of the split
     (not its first images, which are ordered by class).
-    """
-    from toolkit.data import load_dataset
 
+    Example:
+        >>> ds, x, y = evaluation_split("digits", manifest, seed=0, limit=100)  # doctest: +SKIP
+    """
     ds = load_dataset(spec, image_size=manifest.preprocessing.size[0], seed=seed)
     x, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
     if limit and limit < len(y):

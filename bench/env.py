@@ -1,6 +1,7 @@
 """The environment a measurement ran in: CPU model, cores, ISA flags, versions, GPU.
 
-Library versions come from package metadata, so nothing heavy is imported.
+Library versions come from package metadata, so nothing heavy is imported; the
+runtimes' versions are read from the runtime registry (each class names its library).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import platform
 import shutil
 import subprocess
 
-from export.manifest import library_versions
+from edgeproof.bench.runtimes import RUNTIMES
+from edgeproof.manifest import library_versions
 
 _ISA = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8",
         "amx_bf16", "avx_vnni", "fma", "neon", "asimd", "sve")
@@ -51,12 +53,17 @@ def gpu_info() -> dict | None:
 
 
 def environment(threads: int | None = None) -> dict:
-    """The report's ``env`` block."""
+    """The report's ``env`` block: Python, each registered runtime's library, the CPU
+    (model, cores, ISA flags), the platform and the GPU.
+
+    Example:
+        >>> sorted(environment())[:3]  # doctest: +SKIP
+        ['ai_edge_litert', 'cores', 'cpu']
+    """
     v = library_versions()
     cpu = cpu_info()
-    return {"python": v.get("python"), "tensorflow": v.get("tensorflow"),
-            "onnxruntime": v.get("onnxruntime-gpu") or v.get("onnxruntime"),
-            "ai_edge_litert": v.get("ai-edge-litert"), "tf2onnx": v.get("tf2onnx"),
-            "numpy": v.get("numpy"), "platform": platform.platform(), "cpu": cpu["cpu"],
-            "cores": cpu["cores"], "isa": cpu["isa"], "threads": threads or cpu["cores"],
-            "gpu": gpu_info()}
+    env = {"python": v.get("python"), "tf2onnx": v.get("tf2onnx"), "numpy": v.get("numpy")}
+    env.update({cls.version_key: cls.version() for cls in RUNTIMES.rows()})
+    env.update({"platform": platform.platform(), "cpu": cpu["cpu"], "cores": cpu["cores"],
+                "isa": cpu["isa"], "threads": threads or cpu["cores"], "gpu": gpu_info()})
+    return env

@@ -13,7 +13,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from toolkit.errors import BackendError
+from edgeproof.errors import RuntimeFailure
 
 
 def run_isolated(fn, /, *args, **kwargs):
@@ -22,7 +22,7 @@ def run_isolated(fn, /, *args, **kwargs):
     ``fn`` must be importable (a module-level function) and its arguments picklable.
 
     Raises:
-        BackendError: the worker died (e.g. a segfault in a native runtime).
+        RuntimeFailure: the worker died (e.g. a segfault in a native runtime).
 
     Example:
         >>> run_isolated(sum, [1, 2, 3])
@@ -33,5 +33,5 @@ def run_isolated(fn, /, *args, **kwargs):
         try:
             return pool.submit(fn, *args, **kwargs).result()
         except BrokenProcessPool:
-            raise BackendError("The benchmark worker process died (a crash in the runtime's "
+            raise RuntimeFailure("The benchmark worker process died (a crash in the runtime's "
                                "native code); the artifact or runtime is broken.") from None

@@ -4,6 +4,11 @@ Inputs are prepared before timing; the timed call is the runtime's predict on a
 pre-allocated batch. Warm-up runs until both a minimum count and a minimum time have
 passed, then timed runs until both a minimum count and a minimum duration are reached
 (defaults comparable to TFLite's benchmark_model: 50 runs, 1 s).
+
+``bare_loop_check`` compares that timed call with a bare loop around the runtime's own
+call (``interpreter.invoke()``, ``session.run()``, the ``tf.function``) on the same
+prepared input (``edgeproof bench --bare-loop``). Calls alternate one by one so that
+load from other processes hits both sides alike; the goal is a ratio within 1.05.
 """
 
 from __future__ import annotations
@@ -73,3 +78,47 @@ def measure(fn: Callable[[], object], *, batch_size: int = 1, warmup_runs: int =
                         p99=float(np.percentile(ms, 99)), mean=mean, std=float(ms.std()),
                         min=float(ms.min()), n=int(len(ms)), batch_size=batch_size,
                         first_ms=first_ms, throughput=batch_size * 1e3 / float(np.median(ms)))
+
+
+def bare_loop_check(rt, x: np.ndarray, min_runs: int = 50, min_seconds: float = 1.0,
+                    warmup_runs: int = 5, warmup_seconds: float = 0.2) -> dict:
+    """Compare edgeproof's timed call on ``rt`` with a bare loop around the runtime's own call.
+
+    First edgeproof's own ``measure()``; then the same number of *interleaved* pairs (one
+    edgeproof call, one bare call, each timed), so that load from other processes falls on
+    both sides alike. The ratio is the p50 of edgeproof's calls over the p50 of the bare
+    calls from the interleaved pairs.
+
+    Args:
+        rt: a loaded runtime.
+        x: a prepared batch (what ``prepare()`` returns).
+        min_runs, min_seconds, warmup_runs, warmup_seconds: edgeproof's measurement settings.
+
+    Returns:
+        ``{"edgeproof_p50_ms", "bare_p50_ms", "ratio", "pairs", "measure_p50_ms", "bare",
+        "within_5_percent"}``.
+
+    Example:
+        >>> bare_loop_check(rt, prepare(images[:1], rt.manifest))["ratio"]  # doctest: +SKIP
+        1.01
+    """
+    ours_call = rt.timed_call(x)
+    s = measure(ours_call, batch_size=len(x), min_runs=min_runs,
+                min_seconds=min_seconds, warmup_runs=warmup_runs, warmup_seconds=warmup_seconds)
+    bare_call, clock = rt.bare_call(x), time.perf_counter
+    bare_call()
+    ours, bare = [], []
+    for _ in range(max(s.n, 10)):
+        t = clock()
+        ours_call()
+        t1 = clock()
+        bare_call()
+        t2 = clock()
+        ours.append(t1 - t)
+        bare.append(t2 - t1)
+    e = float(np.percentile(np.asarray(ours) * 1e3, 50))
+    b = float(np.percentile(np.asarray(bare) * 1e3, 50))
+    return {"edgeproof_p50_ms": round(e, 4), "bare_p50_ms": round(b, 4),
+            "ratio": round(e / b, 4) if b > 0 else None, "pairs": len(ours),
+            "measure_p50_ms": round(s.p50, 4), "bare": rt.bare_call_label,
+            "within_5_percent": bool(b > 0 and e / b <= 1.05)}

@@ -50,6 +50,10 @@ def reset_peak() -> bool:
 class MemoryWatch:
     """RSS before, after and at peak around a block, as MiB deltas.
 
+    Args:
+        baseline: the RSS (MiB) the peak is measured from (default: the RSS on entry),
+            e.g. the RSS before a runtime was loaded, to attribute a batch's peak to it.
+
     Example:
         >>> with MemoryWatch() as m:
         ...     buf = bytearray(50 * 2**20)
@@ -57,9 +61,14 @@ class MemoryWatch:
         True
     """
 
+    def __init__(self, baseline: float | None = None):
+        self.baseline = baseline
+
     def __enter__(self):
         self.peak_reset = reset_peak()
         self.before = rss_mb()
+        if self.baseline is None:
+            self.baseline = self.before
         self.after = self.peak = None
         return self
 
@@ -68,11 +77,11 @@ class MemoryWatch:
 
     def result(self) -> dict:
         """``rss_before_mb``, ``rss_delta_mb`` (after - before), ``peak_delta_mb``
-        (peak - before; an upper bound when the peak could not be reset)."""
-        if self.before is None or self.after is None:
+        (peak - baseline; an upper bound when the peak could not be reset)."""
+        if None in (self.before, self.after, self.peak, self.baseline):
             return {"rss_before_mb": None, "rss_delta_mb": None, "peak_delta_mb": None,
                     "peak_exact": False}
         return {"rss_before_mb": round(self.before, 1),
                 "rss_delta_mb": round(self.after - self.before, 1),
-                "peak_delta_mb": round(max(self.peak - self.before, 0.0), 1),
+                "peak_delta_mb": round(max(self.peak - self.baseline, 0.0), 1),
                 "peak_exact": self.peak_reset}

@@ -56,7 +56,12 @@ def compare(ref: np.ndarray, cand: np.ndarray, y: np.ndarray | None = None) -> d
 
 def gate(result: dict, min_agreement: float | None = None,
          max_accuracy_drop: float | None = None) -> list[str]:
-    """Reasons the parity ``result`` fails the gate (empty list: it passes)."""
+    """Reasons the parity ``result`` fails the gate (empty list: it passes).
+
+    Example:
+        >>> gate({"top1_agreement": 0.95, "accuracy_delta": -0.001}, 0.99, 0.005)
+        ['top-1 agreement 0.9500 < 0.99']
+    """
     fails = []
     if min_agreement is not None and result["top1_agreement"] < min_agreement:
         fails.append(f"top-1 agreement {result['top1_agreement']:.4f} < {min_agreement}")

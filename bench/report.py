@@ -1,11 +1,17 @@
-"""report.json (the contract other tools read), report.md and the console table."""
+"""report.json (the contract other tools read), report.md and the console table.
+
+``build_report`` is the one place report.json's dict is assembled, for ``edgeproof bench``
+and ``edgeproof run`` alike (run adds its training and evaluation sections).
+"""
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 from pathlib import Path
 
-from export.artifact import atomic_write_bytes
+from edgeproof import __version__
+from edgeproof.atomic import atomic_write_bytes
 
 _COLUMNS = [("format", "format"), ("runtime", "runtime"), ("providers", "providers"),
             ("size", "size"), ("accuracy", "accuracy"), ("Δacc", "accuracy_delta"),
@@ -49,13 +55,30 @@ def _cell(row: dict, key: str) -> str:
     return str(v)
 
 
+def build_report(*, command: str | None, dataset: dict, model: dict, results: list[dict],
+                 env: dict, **sections) -> dict:
+    """report.json's dict: the stable keys other tools read, then any extra ``sections``
+    (``training``, ``evaluation``, ``calibration``, ``measurement``, ``gate``, ...).
+
+    Example:
+        >>> r = build_report(command="edgeproof bench m.onnx", dataset={}, model={},
+        ...                  results=[], env={})
+        >>> r["edgeproof_version"] == __version__ and r["results"] == []
+        True
+    """
+    return {"edgeproof_version": __version__,
+            "created": _dt.datetime.now().isoformat(timespec="seconds"),
+            "command": command, "dataset": dataset, "model": model, **sections,
+            "env": env, "results": results}
+
+
 def table_rows(results: list[dict]) -> list[list[str]]:
     return [[_cell(r, key) for _, key in _COLUMNS] for r in results]
 
 
 def to_markdown(report: dict) -> str:
     ds, model, env = report["dataset"], report["model"], report["env"]
-    lines = [f"# edgekit report — {model.get('name')} on {ds.get('name')}", "",
+    lines = [f"# edgeproof report — {model.get('name')} on {ds.get('name')}", "",
              f"- dataset: {ds.get('name')}, {ds.get('num_classes')} classes, split "
              f"{ds.get('split')}",
              f"- model: {model.get('name')}, {model.get('params')} params, input "
@@ -80,7 +103,7 @@ def to_markdown(report: dict) -> str:
 
 
 def _evaluation_markdown(ev: dict | None) -> list[str]:
-    """The Keras model's evaluation (``edgekit run``): per-class scores, plots, worst images."""
+    """The Keras model's evaluation (``edgeproof run``): per-class scores, plots, worst images."""
     if not ev:
         return []
     names = list(ev["per_class"])
@@ -111,7 +134,7 @@ def _evaluation_markdown(ev: dict | None) -> list[str]:
 
 
 def _details_markdown(report: dict) -> list[str]:
-    """What ran (per row), the raw-check ratios and the gate, when present."""
+    """What ran (per row), the bare-loop ratios and the gate, when present."""
     lines = ["", "## What ran", "", "| format | runtime | batch | device | load ms | first ms | "
              "preprocess ms | peak RSS Δ MB | details |", "|---|---|---|---|---|---|---|---|---|"]
     for r in report["results"]:
@@ -122,14 +145,14 @@ def _details_markdown(report: dict) -> list[str]:
                      f"{r.get('device')} (asked {r.get('requested_device') or r.get('device')}) | "
                      f"{r.get('load_ms')} | {lat.get('first_ms')} | {r.get('preprocess_ms')} | "
                      f"{mem.get('peak_delta')} | {det.replace('|', '/')} |")
-    raws = [r for r in report["results"] if r.get("raw_check")]
-    if raws:
-        lines += ["", "## Overhead check (edgekit p50 / bare-loop p50, same process)", "",
-                  "| format | runtime | batch | edgekit p50 ms | bare p50 ms | bare loop | ratio |",
+    bare = [r for r in report["results"] if r.get("bare_loop")]
+    if bare:
+        lines += ["", "## Bare-loop check (edgeproof p50 / bare-loop p50, same process)", "",
+                  "| format | runtime | batch | edgeproof p50 ms | bare p50 ms | bare loop | ratio |",
                   "|---|---|---|---|---|---|---|"]
         lines += [f"| {r['format']} | {r['runtime']} | {r['batch_size']} | "
-                  f"{r['raw_check']['edgekit_p50_ms']} | {r['raw_check']['bare_p50_ms']} | "
-                  f"{r['raw_check']['bare']} | {r['raw_check']['ratio']} |" for r in raws]
+                  f"{r['bare_loop']['edgeproof_p50_ms']} | {r['bare_loop']['bare_p50_ms']} | "
+                  f"{r['bare_loop']['bare']} | {r['bare_loop']['ratio']} |" for r in bare]
     if report.get("gate"):
         g = report["gate"]
         lines += ["", f"Gate: {'passed' if g.get('passed') else 'FAILED'} "

@@ -3,6 +3,6 @@
 Importing ``export`` does not import TensorFlow; the converters do, when called.
 """
 
-from export.manifest import Manifest, Preprocessing, TensorInfo
+from edgeproof.manifest import Manifest, Preprocessing, TensorInfo
 
 __all__ = ["Manifest", "Preprocessing", "TensorInfo"]

@@ -1,4 +1,9 @@
-"""What every converter needs besides the model: class names, preprocessing, calibration."""
+"""What every converter needs besides the model: class names, preprocessing, calibration.
+
+``calibration_context`` draws the calibration images from a dataset's train split;
+``context_for_model`` builds the context for a model a user brings (its manifest when
+edgeproof wrote one, else flags and the calibration dataset).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from export.manifest import Manifest, Preprocessing, TensorInfo
+from edgeproof.datasets import Dataset, calibration_indices, load_dataset
+from edgeproof.errors import ExportError, UsageError
+from edgeproof.keras_loader import model_preprocessing
+from edgeproof.manifest import Manifest, Preprocessing, TensorInfo
+from edgeproof.preprocess import to_float
 
 
 @dataclass
@@ -35,8 +44,6 @@ class ExportContext:
 
     def calibration_float(self) -> np.ndarray:
         """Calibration images as the model's float input (same path as every runtime)."""
-        from bench.preprocess import to_float
-
         return to_float(self.calibration, self.preprocessing)
 
 
@@ -51,10 +58,8 @@ def model_fingerprint(model) -> str:
 def keras_io(model) -> tuple[TensorInfo, TensorInfo]:
     """Float32 NHWC input/output specs of a single-input, single-output Keras model."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
-        from toolkit.errors import ExportError
-
         raise ExportError(f"Model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
-                          "edgekit exports image classifiers with one input and one output.")
+                          "edgeproof exports image classifiers with one input and one output.")
     ishape = [-1] + [int(d) for d in model.inputs[0].shape[1:]]
     oshape = [-1] + [int(d) for d in model.outputs[0].shape[1:]]
     iname = model.inputs[0].name.split(":")[0]
@@ -66,3 +71,58 @@ def base_manifest(model, ctx: ExportContext, fmt: str, options: dict) -> Manifes
     return Manifest(format=fmt, class_names=list(ctx.class_names), input=inp, output=out,
                     preprocessing=ctx.preprocessing, source=dict(ctx.source), options=dict(options),
                     calibration=ctx.calibration_info)
+
+
+def calibration_context(ds: Dataset, n: int, seed: int, source: dict) -> ExportContext:
+    """Class-balanced, deterministic calibration images from the train split.
+
+    Example:
+        >>> ctx = calibration_context(load_dataset("digits"), 200, 0, {"model_name": "m"})
+        >>> ctx.calibration.shape[0], ctx.calibration_info["split"]
+        (200, 'train')
+
+    Raises:
+        UsageError: the train split has fewer than ``n`` images.
+    """
+    if n > len(ds.y_train):
+        raise UsageError(f"--calib-size {n} is larger than the train split of {ds.name} "
+                         f"({len(ds.y_train)} images); pass --calib-size {len(ds.y_train)} or less.")
+    idx = calibration_indices(ds.y_train, n, seed)
+    info = {"split": "train", "n": int(len(idx)), "requested": int(n), "seed": seed,
+            "class_balanced": True, "dataset": ds.name,
+            "indices_sha256": hashlib.sha256(idx.tobytes()).hexdigest()}
+    return ExportContext(ds.class_names, ds.preprocessing, ds.x_train[idx], info, source,
+                         train_images=ds.x_train, train_labels=ds.y_train)
+
+
+def context_for_model(model, model_path, calib: str | None, calib_size: int, seed: int,
+                      scale: float | None = None, offset: float | None = None,
+                      class_names: list[str] | None = None):
+    """Export context for a model a user brings; returns (context, dataset or None).
+
+    Class names and preprocessing come from the model's manifest when edgeproof wrote
+    one, else from flags and the calibration dataset, else defaults (1/255 scaling).
+
+    Example:
+        >>> ctx, ds = context_for_model(model, "m.keras", "digits", 200, 0)  # doctest: +SKIP
+    """
+    pre, known_names = model_preprocessing(model, model_path)
+    h = pre.size[0]
+    if scale is not None:
+        pre.scale = float(scale)
+    if offset is not None:
+        pre.offset = float(offset)
+    ds = load_dataset(calib, image_size=h, seed=seed) if calib else None
+    names = class_names or known_names or \
+        (ds.class_names if ds else None) or [str(i) for i in range(int(model.outputs[0].shape[-1]))]
+    n_out = int(model.outputs[0].shape[-1])
+    if len(names) != n_out:
+        raise UsageError(f"The model has {n_out} outputs but {len(names)} class names were given "
+                         f"({'the calibration dataset' if ds and not class_names else '--class-names'}).")
+    source = {"model_name": getattr(model, "name", None), "path": str(model_path),
+              "sha256": model_fingerprint(model)}
+    if ds is None:
+        return ExportContext(list(names), pre, source=source), None
+    ctx = calibration_context(ds, calib_size, seed, source)
+    ctx.class_names, ctx.preprocessing = list(names), pre
+    return ctx, ds

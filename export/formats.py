@@ -7,11 +7,25 @@ Example:
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 
-from toolkit.errors import UsageError
-from toolkit.validation import check_choice
+from edgeproof.errors import EdgeproofError, UsageError
+from edgeproof.export.artifact import Artifact, write_artifact
+from edgeproof.export.keras_export import convert_keras, convert_saved_model
+from edgeproof.export.onnx_export import convert_onnx
+from edgeproof.export.onnx_quant import convert_onnx_fp16, convert_onnx_int8
+from edgeproof.export.qat import convert_qat_int8
+from edgeproof.export.quant_debug import layer_errors
+from edgeproof.export.tflite import convert_tflite
+from edgeproof.registry import Registry
+from edgeproof.validation import check_choice
+
+log = logging.getLogger("edgeproof.export")
 
 
 @dataclass(frozen=True)
@@ -54,57 +68,42 @@ class Format:
         return opts
 
 
-def _lazy_debug(model, ctx):
-    from export.quant_debug import layer_errors
-
-    return layer_errors(model, ctx)
-
-
-def _lazy(module: str, func: str, **bound):
-    """Import converters on call so `edgekit formats` does not import TensorFlow."""
-
-    def call(model, ctx, **kw):
-        import importlib
-
-        return getattr(importlib.import_module(module), func)(model, ctx, **bound, **kw)
-
-    return call
-
-
 _ROWS = [
-    Format("keras", ".keras", "keras", _lazy("export.keras_export", "convert_keras"),
+    Format("keras", ".keras", "keras", convert_keras,
            "the trained Keras model (.keras archive, loads with safe_mode)"),
-    Format("saved_model", "", "keras", _lazy("export.keras_export", "convert_saved_model"),
+    Format("saved_model", "", "keras", convert_saved_model,
            "TensorFlow SavedModel folder (written atomically)"),
-    Format("tflite-fp32", ".tflite", "litert", _lazy("export.tflite", "convert_tflite", mode="fp32"),
+    Format("tflite-fp32", ".tflite", "litert", partial(convert_tflite, mode="fp32"),
            "TFLite, float32"),
     Format("tflite-dynamic", ".tflite", "litert",
-           _lazy("export.tflite", "convert_tflite", mode="dynamic"),
+           partial(convert_tflite, mode="dynamic"),
            "TFLite dynamic-range quantization (int8 weights, float activations)"),
-    Format("tflite-fp16", ".tflite", "litert", _lazy("export.tflite", "convert_tflite", mode="fp16"),
+    Format("tflite-fp16", ".tflite", "litert", partial(convert_tflite, mode="fp16"),
            "TFLite with float16 weights"),
-    Format("tflite-int8", ".tflite", "litert", _lazy("export.tflite", "convert_tflite", mode="int8"),
+    Format("tflite-int8", ".tflite", "litert", partial(convert_tflite, mode="int8"),
            "TFLite full-integer int8 (representative dataset from the train split)",
            options={"io_type": "int8"}, choices={"io_type": ("int8", "uint8", "float32")},
-           needs_calibration=True, debug_quant=_lazy_debug),
+           needs_calibration=True, debug_quant=layer_errors),
     Format("tflite-int16x8", ".tflite", "litert",
-           _lazy("export.tflite", "convert_tflite", mode="int16x8"),
+           partial(convert_tflite, mode="int16x8"),
            "TFLite 16-bit activations, 8-bit weights", needs_calibration=True),
-    Format("tflite-qat-int8", ".tflite", "litert", _lazy("export.qat", "convert_qat_int8"),
+    Format("tflite-qat-int8", ".tflite", "litert", convert_qat_int8,
            "TFLite int8 after quantization-aware fine-tuning on the train split (tfmot)",
            options={"io_type": "int8", "epochs": 2, "lr": 1e-4, "batch_size": 32,
                     "train_size": 2000},
            choices={"io_type": ("int8", "uint8", "float32")}, needs_calibration=True),
-    Format("onnx-fp32", ".onnx", "onnxruntime", _lazy("export.onnx_export", "convert_onnx"),
+    Format("onnx-fp32", ".onnx", "onnxruntime", convert_onnx,
            "ONNX float32 via tf2onnx, NHWC input, dynamic batch", options={"opset": 17}),
-    Format("onnx-fp16", ".onnx", "onnxruntime", _lazy("export.onnx_quant", "convert_onnx_fp16"),
+    Format("onnx-fp16", ".onnx", "onnxruntime", convert_onnx_fp16,
            "ONNX float16 weights/activations, float32 inputs/outputs kept", options={"opset": 17}),
-    Format("onnx-int8", ".onnx", "onnxruntime", _lazy("export.onnx_quant", "convert_onnx_int8"),
+    Format("onnx-int8", ".onnx", "onnxruntime", convert_onnx_int8,
            "ONNX Runtime int8: static QDQ with per-channel weights (calibrated), or dynamic",
            options={"opset": 17, "mode": "static"}, choices={"mode": ("static", "dynamic")},
            needs_calibration=True),
 ]
-FORMATS: dict[str, Format] = {f.name: f for f in _ROWS}
+FORMATS: Registry[Format] = Registry("format", "export")
+for _row in _ROWS:
+    FORMATS.add(_row.name, _row)
 DEFAULT_FORMATS = ("keras", "tflite-fp32", "tflite-int8", "onnx-fp32")
 
 
@@ -115,7 +114,7 @@ def list_formats() -> list[Format]:
         >>> "onnx-int8" in [f.name for f in list_formats()]
         True
     """
-    return list(FORMATS.values())
+    return FORMATS.rows()
 
 
 def get_format(name: str) -> Format:
@@ -125,8 +124,7 @@ def get_format(name: str) -> Format:
         >>> get_format("onnx-fp16").suffix
         '.onnx'
     """
-    check_choice("format", name, FORMATS, "export")
-    return FORMATS[name]
+    return FORMATS.get(name)
 
 
 def export_model(model, fmt: str, ctx, options: dict | None = None):
@@ -139,3 +137,48 @@ def export_model(model, fmt: str, ctx, options: dict | None = None):
     f = get_format(fmt)
     opts = f.resolve_options(options)
     return f.convert(model, ctx, fmt=f.name, **opts)
+
+
+@dataclass
+class ExportOutcome:
+    """One format's result in ``export_formats``: the path written, or the error."""
+
+    format: str
+    path: Path | None
+    seconds: float
+    error: str | None = None
+    artifact: Artifact | None = None
+
+
+def export_formats(model, ctx, formats, out_dir, stem: str, options: dict | None = None,
+                   force: bool = False, status=None) -> list[ExportOutcome]:
+    """Export ``model`` to each format and write ``<out_dir>/<stem>-<format><suffix>``.
+
+    The one export loop (``edgeproof export`` and ``edgeproof run``): a format that fails
+    becomes an outcome with its one-line error and the others still run.
+
+    Args:
+        options: format options; each format gets the ones it declares (the caller
+            checks that every key is taken by some format).
+        status: called with a progress line per format.
+
+    Example:
+        >>> done = export_formats(model, ctx, ["tflite-int8", "onnx-fp32"], "out", "m")  # doctest: +SKIP
+        >>> [o.path.name for o in done if o.error is None]  # doctest: +SKIP
+        ['m-tflite-int8.tflite', 'm-onnx-fp32.onnx']
+    """
+    done = []
+    for name in formats:
+        if status:
+            status(f"exporting {name}")
+        t0 = time.perf_counter()
+        try:
+            fmt = get_format(name)
+            mine = {k: v for k, v in (options or {}).items() if k in fmt.options}
+            art = export_model(model, name, ctx, mine)
+            path = write_artifact(art, out_dir, f"{stem}-{name}", force=force)
+            done.append(ExportOutcome(name, path, time.perf_counter() - t0, artifact=art))
+        except EdgeproofError as e:
+            log.warning("export %s failed: %s", name, e)
+            done.append(ExportOutcome(name, None, time.perf_counter() - t0, str(e)))
+    return done

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 
-from export.artifact import Artifact
-from export.context import ExportContext, base_manifest
-from export.manifest import Manifest
-from toolkit.errors import ExportError, first_line
-from toolkit.tfcompat import tf
-
-MANIFEST_KEY = "edgekit_manifest"
-
+from edgeproof.export.artifact import Artifact
+from edgeproof.export.context import ExportContext, base_manifest
+from edgeproof.embedded import LEGACY_KEYS, MANIFEST_KEY
+from edgeproof.manifest import Manifest
+from edgeproof.quiet import quiet_native
+from edgeproof.errors import ExportError, first_line
+from edgeproof.tfcompat import tf
 
 def keras_to_onnx(model, ctx: ExportContext, fmt: str, opset: int, options: dict):
     """The float32 ONNX graph of ``model`` and its manifest (not yet embedded).
@@ -33,8 +32,6 @@ def keras_to_onnx(model, ctx: ExportContext, fmt: str, opset: int, options: dict
     manifest.calibration = None
     shape = [None] + manifest.input.shape[1:]
     spec = (t.TensorSpec(shape, t.float32, name="input"),)
-    from toolkit.quiet import quiet_native
-
     try:
         with quiet_native():
             proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset)
@@ -52,12 +49,12 @@ def onnx_artifact(proto, manifest: Manifest) -> Artifact:
     Example:
         >>> art = onnx_artifact(proto, manifest)  # doctest: +SKIP
     """
-    keep = [(p.key, p.value) for p in proto.metadata_props if p.key != MANIFEST_KEY]
+    keep = [(p.key, p.value) for p in proto.metadata_props if p.key not in (MANIFEST_KEY, *LEGACY_KEYS)]
     del proto.metadata_props[:]
     for key, value in keep + [(MANIFEST_KEY, json.dumps(manifest.to_dict()))]:
         prop = proto.metadata_props.add()
         prop.key, prop.value = key, value
-    proto.producer_name = "edgekit"
+    proto.producer_name = "edgeproof"
     return Artifact(proto.SerializeToString(), ".onnx", manifest)
 
 

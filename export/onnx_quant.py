@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from export.artifact import Artifact
-from export.context import ExportContext
-from export.onnx_export import keras_to_onnx, onnx_artifact
-from toolkit.errors import ExportError, first_line
+from edgeproof.export.artifact import Artifact
+from edgeproof.export.context import ExportContext
+from edgeproof.export.onnx_export import keras_to_onnx, onnx_artifact
+from edgeproof.errors import ExportError, first_line
 
 
 def _reader(x: np.ndarray, input_name: str, batch: int = 16):

@@ -1,7 +1,7 @@
 """Quantization-aware training (tensorflow-model-optimization), then full-integer TFLite.
 
 ``quantize_model`` refuses nested models (a Keras Application base inside a Sequential
-or functional model) and models with layers its registry does not know. edgekit
+or functional model) and models with layers its registry does not know. edgeproof
 therefore (1) flattens nested models into one functional graph that reuses the same
 layers, (2) annotates only the layers the default 8-bit registry supports, leaving the
 rest float for the converter's post-training calibration, then (3) fine-tunes a few
@@ -15,10 +15,13 @@ import math
 
 import numpy as np
 
-from export.artifact import Artifact
-from export.context import ExportContext
-from toolkit.errors import ExportError, first_line
-from toolkit.tfcompat import keras, tf
+from edgeproof.export.artifact import Artifact
+from edgeproof.export.context import ExportContext
+from edgeproof.export.tflite import convert_tflite
+from edgeproof.preprocess import to_float
+from edgeproof.validation import check_float, check_int
+from edgeproof.errors import ExportError, first_line
+from edgeproof.tfcompat import keras, tf
 
 
 def _call(layer, x):
@@ -96,8 +99,6 @@ def quantize_supported(model):
 
 
 def _batches(x, y, ctx: ExportContext, batch_size: int, seed: int):
-    from bench.preprocess import to_float
-
     k = keras()
 
     class Batches(k.utils.Sequence):
@@ -174,9 +175,6 @@ def convert_qat_int8(model, ctx: ExportContext, *, fmt: str, io_type: str = "int
     Example:
         >>> art = convert_qat_int8(model, ctx, fmt="tflite-qat-int8", epochs=1)  # doctest: +SKIP
     """
-    from export.tflite import convert_tflite
-    from toolkit.validation import check_float, check_int
-
     epochs = check_int("epochs", _int(epochs), fmt, low=1)
     batch_size = check_int("batch_size", _int(batch_size), fmt, low=1)
     train_size = check_int("train_size", _int(train_size), fmt, low=0)

@@ -2,7 +2,7 @@
 
 TFLite's ``QuantizationDebugger`` runs the float and the quantized model side by side
 on the calibration images and reports, per quantized tensor, the error the
-quantization adds. edgekit writes it as CSV (with RMSE / scale, the error in units of
+quantization adds. edgeproof writes it as CSV (with RMSE / scale, the error in units of
 one quantization step: values well above ~0.3 flag a layer that loses accuracy) and a
 PNG bar plot of that column.
 """
@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from export.artifact import atomic_write_bytes
-from export.context import ExportContext
-from toolkit.errors import ExportError
-from toolkit.tfcompat import tf
+from edgeproof.atomic import atomic_write_bytes
+from edgeproof.export.context import ExportContext
+from edgeproof.export.tflite import representative_dataset
+from edgeproof.quiet import quiet_native
+from edgeproof.errors import ExportError
+from edgeproof.tfcompat import tf
 
 COLUMNS = ("tensor_name", "op_name", "num_elements", "stddev", "mean_error", "max_abs_error",
            "mean_squared_error", "scale", "zero_point", "rmse_over_scale")
@@ -36,11 +38,8 @@ def layer_errors(model, ctx: ExportContext, limit: int = 64) -> list[dict]:
         >>> rows = layer_errors(model, ctx)  # doctest: +SKIP
         >>> max(rows, key=lambda r: r["rmse_over_scale"])["tensor_name"]  # doctest: +SKIP
     """
-    from export.tflite import _representative
-    from toolkit.quiet import quiet_native
-
     t = tf()
-    gen = _representative(ctx, "--debug-quant")
+    gen = representative_dataset(ctx, "--debug-quant")
     conv = t.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [t.lite.Optimize.DEFAULT]
     conv.representative_dataset = gen

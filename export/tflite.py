@@ -1,22 +1,39 @@
-"""TFLite converters: float32, dynamic-range, float16, full-integer int8 and int16x8."""
+"""TFLite converters: float32, dynamic-range, float16, full-integer int8 and int16x8.
+
+Every converted flatbuffer carries its manifest as a ``Model.metadata`` entry named
+``edgeproof_manifest`` (TFLite keeps named metadata such as ``min_runtime_version`` as
+``(name, buffer index)`` pairs; interpreters ignore unknown entries, so the file runs
+unchanged). Reading it back is ``edgeproof.embedded.read_tflite_manifest``.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from export.artifact import Artifact
-from export.context import ExportContext, base_manifest
-from toolkit.errors import ExportError, first_line
-from toolkit.tfcompat import tf
+from edgeproof.embedded import LEGACY_KEYS, MANIFEST_KEY, tflite_schema
+from edgeproof.export.artifact import Artifact
+from edgeproof.quiet import quiet_native
+from edgeproof.export.context import ExportContext, base_manifest
+from edgeproof.errors import ExportError, first_line
+from edgeproof.tfcompat import tf
 
-_IO_TYPES = {"int8": "int8", "uint8": "uint8", "float32": "float32"}
+_KEYS = (MANIFEST_KEY, *LEGACY_KEYS)
 
 
 def _converter(model):
     return tf().lite.TFLiteConverter.from_keras_model(model)
 
 
-def _representative(ctx: ExportContext, fmt: str):
+def representative_dataset(ctx: ExportContext, fmt: str):
+    """The converter's ``representative_dataset``: one calibration image per step, as the
+    model's float input (the same preprocessing every runtime uses).
+
+    Raises:
+        ExportError: the context has no calibration images.
+
+    Example:
+        >>> converter.representative_dataset = representative_dataset(ctx, "tflite-int8")  # doctest: +SKIP
+    """
     if ctx.calibration is None or len(ctx.calibration) == 0:
         raise ExportError(f"{fmt} needs calibration data: pass --calib DATA (a dataset the "
                           "model was trained on; a few hundred images are drawn from its train split).")
@@ -30,8 +47,6 @@ def _representative(ctx: ExportContext, fmt: str):
 
 
 def _convert(conv, fmt: str) -> bytes:
-    from toolkit.quiet import quiet_native
-
     try:
         with quiet_native():
             return conv.convert()
@@ -45,8 +60,6 @@ def _convert(conv, fmt: str) -> bytes:
 def _io_quantization(data: bytes, manifest) -> None:
     """Read the converted model's real input/output dtype and quantization into the manifest."""
     from ai_edge_litert.interpreter import Interpreter
-
-    from toolkit.quiet import quiet_native
 
     with quiet_native():
         interp = Interpreter(model_content=data)
@@ -74,10 +87,10 @@ def convert_tflite(model, ctx: ExportContext, *, fmt: str, mode: str, io_type: s
     if mode == "fp16":
         conv.target_spec.supported_types = [t.float16]
     elif mode in ("int8", "int16x8"):
-        conv.representative_dataset = _representative(ctx, fmt)
+        conv.representative_dataset = representative_dataset(ctx, fmt)
         if mode == "int8":
             conv.target_spec.supported_ops = [t.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            dtype = getattr(t, _IO_TYPES[io_type])
+            dtype = getattr(t, io_type)  # the format's choices: int8, uint8, float32
             conv.inference_input_type = dtype
             conv.inference_output_type = dtype
         else:
@@ -107,14 +120,42 @@ def tflite_artifact(data: bytes, manifest) -> Artifact:
     Example:
         >>> art = tflite_artifact(converter.convert(), manifest)  # doctest: +SKIP
     """
-    from export.tflite_meta import embed_tflite_manifest
-
     try:
         data = embed_tflite_manifest(data, manifest.to_json())
     except Exception as e:  # the sidecar still carries the manifest
         import logging
 
-        logging.getLogger("edgekit").warning(
+        logging.getLogger("edgeproof").warning(
             "%s: manifest not embedded in the .tflite (%s); it is in the sidecar JSON only.",
             manifest.format, str(e)[:200])
     return Artifact(data, ".tflite", manifest)
+
+
+def embed_tflite_manifest(data: bytes, manifest_json: str) -> bytes:
+    """Return ``data`` with ``manifest_json`` stored as metadata ``edgeproof_manifest``.
+
+    An existing manifest entry (either name) is replaced, other metadata kept.
+
+    Args:
+        data: a TFLite flatbuffer.
+        manifest_json: the manifest as JSON text.
+
+    Example:
+        >>> data = embed_tflite_manifest(data, manifest.to_json())  # doctest: +SKIP
+    """
+    import flatbuffers
+
+    fb = tflite_schema()
+    model = fb.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    buf = fb.BufferT()
+    buf.data = np.frombuffer(manifest_json.encode(), dtype=np.uint8)
+    model.buffers = list(model.buffers or []) + [buf]
+    entry = fb.MetadataT()
+    entry.name = MANIFEST_KEY
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = [m for m in (model.metadata or [])
+                      if (m.name.decode() if isinstance(m.name, bytes) else m.name) not in _KEYS]
+    model.metadata.append(entry)
+    builder = flatbuffers.Builder(max(1024, len(data) + 4096))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())

@@ -1,11 +1,11 @@
 """Run the benchmarks of docs/BENCHMARKS.md and print their table (best of repeated runs).
 
-For one folder of exports (from ``scripts/bench_models.py``) it runs ``edgekit bench``
+For one folder of exports (from ``scripts/bench_models.py``) it runs ``edgeproof bench``
 ``--repeat`` times per setting and keeps, for each row (format, runtime, variant, batch),
 the run with the lowest p50: other processes on a shared machine only ever make a run
 slower, so the best run is the closest to the machine's own speed.
 
-Settings: batch 1 (with ``--raw-check``) and batch 32, XNNPACK on, plus LiteRT without
+Settings: batch 1 (with ``--bare-loop``) and batch 32, XNNPACK on, plus LiteRT without
 XNNPACK (builtin kernels); accuracy and parity against the ``.keras`` export on the test
 split of the shared flowers dataset.
 
@@ -27,24 +27,24 @@ FLOWERS = ROOT.parent / "shared" / "datasets" / "flowers"
 
 
 def settings(folder: Path, limit: int, runs1: int, runs32: int, threads: int) -> list[tuple]:
-    """(variant, argv) of every edgekit bench call for one model folder."""
+    """(variant, argv) of every edgeproof bench call for one model folder."""
     keras = sorted(folder.glob("*-keras.keras"))
     arts = keras + sorted(folder.glob("*.tflite")) + sorted(folder.glob("*.onnx"))
     tfl = sorted(folder.glob("*.tflite"))
     data = ["--dataset", str(FLOWERS), "--limit", str(limit), "--threads", str(threads)]
     if keras:
         data += ["--reference", str(keras[0])]
-    b1 = ["--batch-sizes", "1", "--min-runs", str(runs1), "--min-seconds", "1", "--raw-check"]
+    b1 = ["--batch-sizes", "1", "--min-runs", str(runs1), "--min-seconds", "1", "--bare-loop"]
     b32 = ["--batch-sizes", "32", "--min-runs", str(runs32), "--min-seconds", "1"]
     return [("default", [*map(str, arts), *data, *b1]),
             ("default", [*map(str, arts), *data, *b32]),
-            ("no-xnnpack", [*map(str, tfl), *data, *b1, "--no-xnnpack"]),
-            ("no-xnnpack", [*map(str, tfl), *data, *b32, "--no-xnnpack"])]
+            ("no-xnnpack", [*map(str, tfl), *data, *b1, "--runtime-option", "xnnpack=false"]),
+            ("no-xnnpack", [*map(str, tfl), *data, *b32, "--runtime-option", "xnnpack=false"])]
 
 
 def run_bench(argv: list[str], out: Path) -> list[dict]:
-    cmd = [sys.executable, "-m", "toolkit", "bench", *argv, "--quiet", "--out", str(out)]
-    print("$ edgekit bench " + shlex.join(argv + ["--out", str(out)]), flush=True)
+    cmd = [sys.executable, "-m", "edgeproof", "bench", *argv, "--quiet", "--out", str(out)]
+    print("$ edgeproof bench " + shlex.join(argv + ["--out", str(out)]), flush=True)
     subprocess.run(cmd, cwd=ROOT, check=False, stdout=subprocess.DEVNULL)
     return json.loads((out / "report.json").read_text())["results"]
 
@@ -66,7 +66,7 @@ def markdown(rows: list[tuple[str, dict]]) -> str:
     lines = [head]
     for variant, r in sorted(rows, key=lambda vr: (vr[1]["batch_size"], vr[1]["format"],
                                                    vr[1]["runtime"], vr[0])):
-        lat, raw = r.get("latency_ms") or {}, r.get("raw_check") or {}
+        lat, raw = r.get("latency_ms") or {}, r.get("bare_loop") or {}
         ran = ",".join(p.replace("ExecutionProvider", "") for p in r.get("providers") or [])
         f = (lambda v, spec: "-" if v is None else format(v, spec))
         lines.append(

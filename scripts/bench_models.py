@@ -24,7 +24,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 FLOWERS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "flowers"
 SIZES = {"flowers_cnn_dropout": 150, "inception_v3": 150, "resnet50": 224}
@@ -33,7 +32,7 @@ FORMATS = ("keras", "tflite-fp32", "tflite-dynamic", "tflite-fp16", "tflite-int8
 
 def build(which: str, num_classes: int, size: int):
     """The Keras model: a registered builder when there is one, else applications + head."""
-    from toolkit.models import create_model, list_models
+    from edgeproof.toolkit.models import create_model, list_models
 
     registered = [m for m in (which + "_frozen", which) if m in list_models()]
     if registered:
@@ -60,14 +59,14 @@ def main(argv=None) -> int:
     p.add_argument("--calib-size", type=int, default=100)
     p.add_argument("--formats", default=",".join(FORMATS))
     a = p.parse_args(argv)
-    from export.artifact import write_artifact
-    from export.context import model_fingerprint
-    from export.formats import export_model
-    from toolkit.data import load_dataset
-    from toolkit.models import create_model
-    from toolkit.pipeline import calibration_context
-    from toolkit.tfcompat import set_seed
-    from toolkit.train import TrainConfig, train_model
+    from edgeproof.export.artifact import write_artifact
+    from edgeproof.export.context import model_fingerprint
+    from edgeproof.export.formats import export_model
+    from edgeproof.datasets import load_dataset
+    from edgeproof.toolkit.models import create_model
+    from edgeproof.pipeline import calibration_context
+    from edgeproof.tfcompat import set_seed
+    from edgeproof.toolkit.train import TrainConfig, train_model
 
     size = SIZES[a.which]
     out = Path(a.out or f"bench_models/{a.which}")

@@ -7,7 +7,7 @@ the point is export parity, not accuracy.
 Example:
     python scripts/export_inception.py --dataset ../shared/datasets/flowers \\
         --image-size 96 --epochs 1 --out /tmp/exp/inception
-    edgekit export /tmp/exp/inception/model.keras --format onnx-int8 \\
+    edgeproof export /tmp/exp/inception/model.keras --format onnx-int8 \\
         --calib ../shared/datasets/flowers --out /tmp/exp/inception/exports
 """
 
@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def build(num_classes: int, size: int):
@@ -32,7 +31,7 @@ def build(num_classes: int, size: int):
         >>> build(5, 96).layers[0].name  # doctest: +SKIP
         'inception_v3'
     """
-    from toolkit.tfcompat import keras
+    from edgeproof.tfcompat import keras
 
     k = keras()
     base = k.applications.InceptionV3(weights=None, include_top=False,
@@ -50,11 +49,11 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
-    from export.context import ExportContext, base_manifest
-    from export.artifact import atomic_write_bytes
-    from toolkit.data import load_dataset
-    from toolkit.tfcompat import set_seed
-    from toolkit.train import TrainConfig, train_model
+    from edgeproof.export.context import ExportContext, base_manifest
+    from edgeproof.atomic import atomic_write_bytes
+    from edgeproof.datasets import load_dataset
+    from edgeproof.tfcompat import set_seed
+    from edgeproof.toolkit.train import TrainConfig, train_model
 
     ds = load_dataset(a.dataset, image_size=a.image_size, seed=0)
     set_seed(0)
@@ -65,7 +64,7 @@ def main(argv=None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.keras")
-    # The sidecar manifest carries class names and preprocessing to `edgekit export`.
+    # The sidecar manifest carries class names and preprocessing to `edgeproof export`.
     m = base_manifest(model, ExportContext(ds.class_names, ds.preprocessing), "keras", {})
     atomic_write_bytes(out / "model.keras.json", m.to_json().encode())
     print(f"wrote {out / 'model.keras'}")

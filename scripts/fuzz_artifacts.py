@@ -1,10 +1,10 @@
-"""Fuzz edgekit's artifact loading: mutate a valid artifact and load + run each mutant.
+"""Fuzz edgeproof's artifact loading: mutate a valid artifact and load + run each mutant.
 
 Each case is one mutation of the original bytes (bit flips, truncation, or a span of
 random bytes), written beside a copy of the original manifest and loaded through the
 product path (``open_runtime(...).load()`` then one ``predict``). Outcomes:
 
-- ``refused``: an edgekit error (clean, one line) — what a user sees as ``edgekit: error``;
+- ``refused``: an edgeproof error (clean, one line) — what a user sees as ``edgeproof: error``;
 - ``ran``: the mutant loaded and produced an output (only possible with --no-verify);
 - ``unclean``: any other Python exception (a bug: it would reach the user as a traceback).
 
@@ -26,7 +26,6 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def mutate(data: bytes, rng: random.Random, case: int) -> bytes:
@@ -48,9 +47,9 @@ def mutate(data: bytes, rng: random.Random, case: int) -> bytes:
 def run_case(path: Path, manifest, verify: bool) -> tuple[str, str]:
     import numpy as np
 
-    from bench.preprocess import prepare
-    from bench.runtimes import open_runtime
-    from toolkit.errors import EdgekitError
+    from edgeproof.preprocess import prepare
+    from edgeproof.bench.runtimes import open_runtime
+    from edgeproof.errors import EdgeproofError
 
     try:
         rt = open_runtime(path, manifest=manifest, verify=verify)
@@ -59,7 +58,7 @@ def run_case(path: Path, manifest, verify: bool) -> tuple[str, str]:
             x = prepare(np.zeros((1, h, w, manifest.preprocessing.channels), np.uint8), manifest)
             rt.predict(x)
         return "ran", ""
-    except EdgekitError as e:
+    except EdgeproofError as e:
         msg = str(e)
         return ("refused", msg) if "\n" not in msg else ("unclean", "multi-line: " + msg[:200])
     except Exception as e:  # noqa: BLE001 - counting exactly these is the point
@@ -67,7 +66,7 @@ def run_case(path: Path, manifest, verify: bool) -> tuple[str, str]:
 
 
 def fuzz(artifact: Path, cases: int, seed: int, verify: bool) -> dict:
-    from export.manifest import find_manifest
+    from edgeproof.manifest import find_manifest
 
     manifest = find_manifest(artifact)
     data = artifact.read_bytes()

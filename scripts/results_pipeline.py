@@ -14,8 +14,9 @@ import numpy as np
 
 
 def main(root="../shared/datasets/flowers", n=640, size=150, batch=32) -> dict:
-    from toolkit.data import folder_pipeline, list_images
-    from toolkit.models import create_model
+    from edgeproof.datasets import list_images
+    from edgeproof.toolkit.data import folder_pipeline
+    from edgeproof.toolkit.models import create_model
 
     classes, files, labels = list_images(root)
     idx = np.random.default_rng(0).permutation(len(files))[:n]

@@ -7,7 +7,7 @@ optional ``"note"`` (how the run differs from the report's) and ``"section"``.
 Usage:
     python scripts/results_table.py                  # re-render the table
     python scripts/results_table.py --add RUN_DIR --system S --dataset D --seed-accuracy A \\
-        --section S [--note N] [--seconds S]         # record a finished `edgekit train` run
+        --section S [--note N] [--seconds S]         # record a finished `edgeproof train` run
         # (accuracy from RUN_DIR/eval/metrics.json, epochs and command from RUN_DIR/train.json)
 """
 
@@ -62,7 +62,7 @@ def write_markdown(rows: list[dict]) -> None:
 
 
 def record(run_dir: Path, args) -> dict:
-    """A results.json entry for a finished `edgekit train --out RUN_DIR` + evaluate run."""
+    """A results.json entry for a finished `edgeproof train --out RUN_DIR` + evaluate run."""
     train = json.loads((run_dir / "train.json").read_text())
     metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())
     if metrics["split"] != "test":

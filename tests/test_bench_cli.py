@@ -1,4 +1,4 @@
-"""`edgekit bench` end to end, as a subprocess: report + plots, the gate's exit codes, the
+"""`edgeproof bench` end to end, as a subprocess: report + plots, the gate's exit codes, the
 refusal of a GPU that is not there, and benchmarking with TensorFlow unimportable."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.helpers import run_cli
 
 FAST = ["--min-runs", "3", "--min-seconds", "0", "--warmup-runs", "1", "--warmup-seconds", "0"]
 NO_TF = textwrap.dedent("""
@@ -29,7 +29,7 @@ NO_TF = textwrap.dedent("""
 
 
 def _gpu() -> bool:
-    from bench.env import gpu_info
+    from edgeproof.bench.env import gpu_info
 
     return gpu_info() is not None
 
@@ -39,7 +39,7 @@ def no_tf_env(tmp_path):
     shim = tmp_path / "shim"
     shim.mkdir()
     (shim / "sitecustomize.py").write_text(NO_TF)
-    return {"PYTHONPATH": f"{shim}{os.pathsep}{ROOT}"}
+    return {"PYTHONPATH": str(shim)}
 
 
 def test_bench_without_tensorflow(tiny_exports, tmp_path, no_tf_env):
@@ -64,24 +64,24 @@ def test_bench_without_tensorflow(tiny_exports, tmp_path, no_tf_env):
 def test_bench_writes_report_markdown_and_plots(tiny_exports, tmp_path):
     out = tmp_path / "b"
     r = run_cli("bench", tiny_exports["tflite-int8"], tiny_exports["onnx-fp32"], "--batch-sizes",
-                "1,4", "--raw-check", "--profile", "--out", out, "--json", tmp_path / "b.json",
+                "1,4", "--bare-loop", "--runtime-option", "profile=true", "--out", out, "--json", tmp_path / "b.json",
                 *FAST)
     assert r.returncode == 0, r.stderr + r.stdout
     rep = json.loads((out / "report.json").read_text())
-    assert set(rep) >= {"edgekit_version", "dataset", "model", "env", "results"}
+    assert set(rep) >= {"edgeproof_version", "dataset", "model", "env", "results"}
     assert set(rep["env"]) >= {"python", "tensorflow", "onnxruntime", "ai_edge_litert", "cpu",
                                "threads", "gpu", "isa", "cores"}
     row = rep["results"][0]
     for key in ("format", "runtime", "device", "providers", "artifact", "size_bytes", "accuracy",
                 "accuracy_delta", "top1_agreement", "max_abs_diff", "batch_size", "threads",
-                "latency_ms", "status", "error", "raw_check", "memory_mb", "load_ms"):
+                "latency_ms", "status", "error", "bare_loop", "memory_mb", "load_ms"):
         assert key in row
     assert row["providers"] == ["XNNPACK", "CPU"]
     assert rep["results"][2]["runtime_details"]["node_providers"]
     for name in ("latency.png", "pareto.png", "throughput.png"):
         assert (out / name).stat().st_size > 1000
     md = (out / "report.md").read_text()
-    assert "Overhead check" in md and "What ran" in md
+    assert "Bare-loop check" in md and "What ran" in md
     assert json.loads((tmp_path / "b.json").read_text())["results"]
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import memory
-from bench.measure import measure
-from bench.plots import pareto_front
-from bench.rawcheck import bare_loop, raw_check
+from edgeproof.bench import memory
+from edgeproof.bench.measure import bare_loop_check, measure
+from edgeproof.bench.plots import pareto_front
 
 
 class Counter:
@@ -47,16 +46,18 @@ def test_measure_stops_at_max_seconds():
     assert 3 <= s.n < 10_000
 
 
-def test_bare_loop_and_raw_check_on_a_fake_runtime():
+def test_bare_loop_check_on_a_fake_runtime():
     class Fake:
-        name = "litert"
+        name, bare_call_label = "litert", "interpreter.invoke()"
 
         def __init__(self):
             self.predicts = self.bare = 0
 
-        def _predict(self, x):
-            self.predicts += 1
-            return x
+        def timed_call(self, x):
+            def call():
+                self.predicts += 1
+                return x
+            return call
 
         def bare_call(self, x):
             def call():
@@ -64,9 +65,8 @@ def test_bare_loop_and_raw_check_on_a_fake_runtime():
             return call
 
     rt = Fake()
-    assert bare_loop(lambda: None, 10) >= 0
-    r = raw_check(rt, np.zeros((2, 3), np.float32), min_runs=10, min_seconds=0.0,
-                  warmup_runs=1, warmup_seconds=0.0)
+    r = bare_loop_check(rt, np.zeros((2, 3), np.float32), min_runs=10, min_seconds=0.0,
+                        warmup_runs=1, warmup_seconds=0.0)
     assert r["bare"] == "interpreter.invoke()" and r["pairs"] >= 10
     assert r["ratio"] is None or r["ratio"] > 0
     assert rt.bare >= r["pairs"] and rt.predicts >= 10 + r["pairs"]

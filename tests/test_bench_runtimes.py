@@ -8,19 +8,28 @@ import os
 import numpy as np
 import pytest
 
-from bench.core import bench_batches
-from bench.runtimes import open_runtime
-from toolkit.errors import BackendError
+from edgeproof.bench.core import bench_batches
+from edgeproof.bench.runtimes import open_runtime, runtime_names
+from edgeproof.errors import RuntimeFailure
 
 FAST = {"min_runs": 3, "min_seconds": 0.0, "warmup_runs": 1, "warmup_seconds": 0.0}
-CASES = [("keras", "keras", {}), ("tflite-fp32", "litert", {"xnnpack": True}),
-         ("tflite-fp32", "litert", {"xnnpack": False}), ("tflite-int8", "litert", {}),
-         ("onnx-fp32", "onnxruntime", {"graph_optimization": "all"}),
-         ("onnx-fp32", "onnxruntime", {"graph_optimization": "disable", "profile": True})]
+# Conformance cases per registered runtime: (export format, runtime options).
+RUNTIME_CASES = {
+    "keras": [("keras", {})],
+    "litert": [("tflite-fp32", {"xnnpack": True}), ("tflite-fp32", {"xnnpack": False}),
+               ("tflite-int8", {})],
+    "onnxruntime": [("onnx-fp32", {"graph_optimization": "all"}),
+                    ("onnx-fp32", {"graph_optimization": "disable", "profile": True})],
+}
+CASES = [(fmt, runtime, kw) for runtime, cases in RUNTIME_CASES.items() for fmt, kw in cases]
+
+
+def test_every_registered_runtime_has_a_conformance_case():
+    assert sorted(RUNTIME_CASES) == runtime_names(), "add a RUNTIME_CASES row for the new runtime"
 
 
 def _has_gpu() -> bool:
-    from bench.env import gpu_info
+    from edgeproof.bench.env import gpu_info
 
     return gpu_info() is not None
 
@@ -59,7 +68,7 @@ def test_onnxruntime_reports_node_assignment(tiny_exports):
 def test_gpu_without_gpu_is_refused_unless_fallback(tiny_exports, fmt, runtime, device):
     if _has_gpu():
         pytest.skip("this machine has a GPU: the refusal path is not reachable")
-    with pytest.raises(BackendError, match="--allow-fallback"):
+    with pytest.raises(RuntimeFailure, match="--allow-fallback"):
         open_runtime(tiny_exports[fmt], runtime, device=device).load()
     with open_runtime(tiny_exports[fmt], runtime, device=device, allow_fallback=True) as rt:
         info = rt.info()
@@ -70,16 +79,22 @@ def test_gpu_without_gpu_is_refused_unless_fallback(tiny_exports, fmt, runtime, 
 def test_bench_rows_per_batch_size_with_parity(tiny_exports, tiny_dataset, tiny_reference):
     rows, probs = bench_batches(tiny_exports["tflite-int8"], images=tiny_dataset.x_test,
                                 labels=tiny_dataset.y_test, reference=tiny_reference,
-                                batch_sizes=(1, 4), measure_kw=FAST, raw_check=True)
+                                batch_sizes=(1, 4), measure_kw=FAST, bare_loop=True)
     assert [r["batch_size"] for r in rows] == [1, 4] and probs.shape == tiny_reference.shape
     for r in rows:
         assert r["status"] == "ok", r["error"]
         assert set(r["latency_ms"]) >= {"p50", "p90", "p99", "mean", "std", "n", "first_ms"}
         assert r["latency_ms"]["n"] >= 3 and r["throughput_ips"] > 0 and r["load_ms"] >= 0
-        assert r["preprocess_ms"] >= 0 and r["raw_check"]["ratio"] > 0
+        assert r["preprocess_ms"] >= 0 and r["bare_loop"]["ratio"] > 0
         assert len(r["per_class_accuracy_delta"]) == tiny_dataset.num_classes
         assert 0 <= r["top1_agreement"] <= 1 and r["kl_divergence"] >= 0
-        assert r["memory_mb"]["peak_delta"] is None or r["memory_mb"]["peak_delta"] >= 0
+    from edgeproof.bench import memory
+
+    if memory.rss_mb() is not None:  # Linux: /proc readings exist, so every row carries them
+        for r in rows:
+            mem = r["memory_mb"]
+            assert mem["rss_before_load"] > 0, mem
+            assert mem["load_delta"] is not None and mem["peak_delta"] is not None, mem
 
 
 def test_fallback_row_says_what_ran(tiny_exports):
@@ -98,8 +113,8 @@ def test_isolated_bench_matches_in_process_and_survives_a_dead_worker(tiny_expor
                                                                       tiny_reference, monkeypatch):
     """bench_isolated runs the same measurement in a fresh process; a worker that dies
     (as a native crash would) becomes a failed row, not a dead benchmark."""
-    from bench import isolate
-    from bench.core import bench_batches, bench_isolated
+    from edgeproof.bench import core, isolate
+    from edgeproof.bench.core import bench_batches, bench_isolated
 
     kw = dict(images=tiny_dataset.x_test, labels=tiny_dataset.y_test, reference=tiny_reference,
               measure_kw={"min_runs": 5, "min_seconds": 0.01})
@@ -110,7 +125,35 @@ def test_isolated_bench_matches_in_process_and_survives_a_dead_worker(tiny_expor
     np.testing.assert_array_equal(probs_alone, probs_here)
 
     real = isolate.run_isolated
-    monkeypatch.setattr(isolate, "run_isolated", lambda *a, **k: real(os._exit, 3))
+    monkeypatch.setattr(core, "run_isolated", lambda *a, **k: real(os._exit, 3))
     dead, probs = bench_isolated(tiny_exports["onnx-fp32"], **kw)
     assert dead[0]["status"] == "failed" and "worker process died" in dead[0]["error"]
     assert probs is None
+
+
+def test_runtime_options_are_validated_against_the_class(tiny_exports):
+    from edgeproof.errors import UsageError
+
+    with pytest.raises(UsageError, match="does not take option.*xnnpak.*Valid options: xnnpack"):
+        open_runtime(tiny_exports["tflite-fp32"], xnnpak=False)
+    with pytest.raises(UsageError, match="must be true or false"):
+        open_runtime(tiny_exports["tflite-fp32"], xnnpack="maybe")
+    with pytest.raises(UsageError, match="Did you mean 'extended'"):
+        open_runtime(tiny_exports["onnx-fp32"], graph_optimization="extnded")
+    with open_runtime(tiny_exports["tflite-fp32"], xnnpack="false") as rt:  # CLI text parses
+        assert rt.info()["runtime_details"]["options"] == {"xnnpack": False}
+        assert rt.providers == ["CPU"]
+
+
+def test_suffix_map_and_headers_come_from_the_classes(tmp_path):
+    from edgeproof.bench.runtimes import RUNTIMES, runtime_for
+
+    for cls in RUNTIMES.rows():
+        for suffix in cls.suffixes:
+            assert runtime_for(f"m{suffix}") == cls.name
+            bad = tmp_path / f"bad{suffix}"
+            bad.write_bytes(b"\x00" * 64)  # no format starts with zeros
+            with pytest.raises(RuntimeFailure, match="not a valid"):
+                cls.check_header(bad)
+    with pytest.raises(RuntimeFailure, match="Cannot tell which runtime"):
+        runtime_for("model.pt")

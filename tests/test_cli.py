@@ -1,4 +1,4 @@
-"""`edgekit` end to end, as a user runs it: a real subprocess for every command."""
+"""`edgeproof` end to end, as a user runs it: a real subprocess for every command."""
 
 import json
 import os
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import run_cli, shared_path
+from tests.helpers import run_cli, shared_path
 
 RESULT_KEYS = {"format", "runtime", "device", "providers", "artifact", "size_bytes", "accuracy",
                "accuracy_delta", "top1_agreement", "max_abs_diff", "batch_size", "threads",
@@ -31,7 +31,7 @@ def _one_line_error(proc, *needles):
 
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory):
-    """`edgekit run` with no options but --out: the README's main job."""
+    """`edgeproof run` with no options but --out: the README's main job."""
     out = tmp_path_factory.mktemp("run")
     proc = _ok(run_cli("run", "--out", out, "--quiet"))
     return out, json.loads((out / "report.json").read_text()), proc
@@ -45,7 +45,7 @@ def test_help_explains_every_command():
     top = _ok(run_cli("--help")).stdout
     for cmd in ("run", "train", "export", "bench", "predict", "parity", "models", "formats"):
         assert cmd in top
-        assert "usage: edgekit " + cmd in _ok(run_cli(cmd, "--help")).stdout
+        assert "usage: edgeproof " + cmd in _ok(run_cli(cmd, "--help")).stdout
 
 
 def test_models_and_formats_are_listed():
@@ -56,7 +56,7 @@ def test_models_and_formats_are_listed():
 
 def test_default_run_meets_the_contract(default_run):
     out, report, proc = default_run
-    assert {"edgekit_version", "dataset", "model", "env", "results"} <= set(report)
+    assert {"edgeproof_version", "dataset", "model", "env", "results"} <= set(report)
     assert report["dataset"]["num_classes"] == 10 and report["dataset"]["split"]["test"] == 360
     assert report["model"]["input_shape"] == [32, 32, 1] and report["model"]["params"] > 0
     assert {"python", "tensorflow", "onnxruntime", "ai_edge_litert", "cpu", "threads",
@@ -70,7 +70,7 @@ def test_default_run_meets_the_contract(default_run):
     assert "| tflite-int8 |" in (out / "report.md").read_text()
     assert "tflite-int8" in proc.stdout  # the table is printed
     assert "val_loss" not in proc.stdout + proc.stderr  # --quiet: no per-epoch Keras lines
-    assert report["command"] == f"edgekit run --out {out} --quiet"  # the command, as typed
+    assert report["command"] == f"edgeproof run --out {out} --quiet"  # the command, as typed
 
 
 def test_default_run_meets_the_quality_bar(default_run):
@@ -123,7 +123,7 @@ def test_export_bench_parity_predict_chain(default_run, tmp_path):
     _one_line_error(run_cli("export", keras_model, "--format", "onnx-fp32", "--out", exp),
                     "already exists", "--force")
 
-    report = tmp_path / "bench.json"
+    report = tmp_path / "edgeproof.bench.json"
     _ok(run_cli("bench", int8, onnx, "--dataset", "digits", "--reference", keras_model,
                 "--json", report, "--min-runs", "5", "--min-seconds", "0.05", "--quiet"))
     data = json.loads(report.read_text())
@@ -173,6 +173,12 @@ def test_parity_gate_fails_on_a_broken_export(default_run, tmp_path):
 def test_bad_input_is_one_line_error(args, needles, tmp_path):
     _one_line_error(run_cli(*args, "--out", tmp_path / "o") if args[0] == "run"
                     else run_cli(*args), *needles)
+
+
+def test_unknown_runtime_option_lists_the_valid_ones(tiny_exports):
+    proc = run_cli("bench", tiny_exports["tflite-fp32"], tiny_exports["onnx-fp32"],
+                   "--runtime-option", "xnnpak=false")
+    _one_line_error(proc, "xnnpak", "valid options: graph_optimization", "xnnpack (litert)")
 
 
 def test_named_download_fails_offline_with_a_hint(tmp_path):

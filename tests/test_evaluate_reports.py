@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 
 def test_evaluate_model_writes_all_reports(tiny_model, tiny_dataset, tmp_path):
-    from toolkit.evaluate import evaluate_model
+    from edgeproof.toolkit.evaluate import evaluate_model
 
     hist = tmp_path / "history.csv"
     hist.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.2,0.6,1.0\n"
@@ -28,8 +28,8 @@ def test_evaluate_model_writes_all_reports(tiny_model, tiny_dataset, tmp_path):
 
 def test_evaluate_model_reuses_given_probabilities_and_explains_the_worst(
         tiny_model, tiny_dataset, tmp_path):
-    from toolkit.errors import DataError
-    from toolkit.evaluate import evaluate_model
+    from edgeproof.errors import DataError
+    from edgeproof.toolkit.evaluate import evaluate_model
 
     n = len(tiny_dataset.y_test)
     # probabilities that put every image in class 0: the report must follow them
@@ -51,8 +51,8 @@ def test_evaluate_model_reuses_given_probabilities_and_explains_the_worst(
 
 
 def test_evaluate_without_a_conv_layer_skips_gradcam(tiny_dataset, tmp_path):
-    from toolkit.evaluate import evaluate_model
-    from toolkit.tfcompat import keras
+    from edgeproof.toolkit.evaluate import evaluate_model
+    from edgeproof.tfcompat import keras
 
     k = keras()
     inp = k.Input(tiny_dataset.input_shape)
@@ -62,7 +62,7 @@ def test_evaluate_without_a_conv_layer_skips_gradcam(tiny_dataset, tmp_path):
 
 
 def test_worst_classified_ranks_by_true_class_probability():
-    from toolkit.evaluate import worst_classified
+    from edgeproof.toolkit.evaluate import worst_classified
 
     probs = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8]])
     rows = worst_classified(probs, np.array([0, 0, 1]), 2)
@@ -71,8 +71,8 @@ def test_worst_classified_ranks_by_true_class_probability():
 
 
 def test_gradcam_plain_and_nested(tiny_model, tiny_dataset, tmp_path):
-    from toolkit.gradcam import find_last_conv, gradcam, save_overlay
-    from toolkit.models import create_model
+    from edgeproof.toolkit.gradcam import find_last_conv, gradcam, save_overlay
+    from edgeproof.toolkit.models import create_model
 
     x = tiny_dataset.x_test[:2].astype(np.float32) / 255.0
     heat, probs = gradcam(tiny_model, x)
@@ -88,9 +88,9 @@ def test_gradcam_plain_and_nested(tiny_model, tiny_dataset, tmp_path):
 def test_cli_evaluate_and_explain(tiny_model, tiny_dataset, tmp_path):
     from PIL import Image
 
-    from export.artifact import write_artifact
-    from export.context import ExportContext
-    from export.formats import export_model
+    from edgeproof.export.artifact import write_artifact
+    from edgeproof.export.context import ExportContext
+    from edgeproof.export.formats import export_model
 
     ctx = ExportContext(tiny_dataset.class_names, tiny_dataset.preprocessing)
     model_path = write_artifact(export_model(tiny_model, "keras", ctx), tmp_path, "model")

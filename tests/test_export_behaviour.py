@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from toolkit.errors import ExportError, UsageError
+from edgeproof.errors import ExportError, UsageError
 
 
 def _leftovers(folder):
@@ -17,8 +17,8 @@ def _leftovers(folder):
 
 # -- atomic writes -------------------------------------------------------------------
 def _artifact(data: bytes, ctx, files=None):
-    from export.artifact import Artifact
-    from export.manifest import Manifest, TensorInfo
+    from edgeproof.export.artifact import Artifact
+    from edgeproof.manifest import Manifest, TensorInfo
 
     m = Manifest(format="onnx-fp32", class_names=list(ctx.class_names),
                  input=TensorInfo("input", [-1, 16, 16, 1]), output=TensorInfo("probs", [-1, 10]),
@@ -27,14 +27,15 @@ def _artifact(data: bytes, ctx, files=None):
 
 
 def test_failed_replace_keeps_previous_file(tiny_context, tmp_path, monkeypatch):
-    import export.artifact as artifact
+    import edgeproof.atomic as atomic
+    import edgeproof.export.artifact as artifact
 
     path = artifact.write_artifact(_artifact(b"old" * 100, tiny_context), tmp_path, "m")
 
     def boom(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(artifact.os, "replace", boom)
+    monkeypatch.setattr(atomic.os, "replace", boom)
     with pytest.raises(ExportError, match="No space left"):
         artifact.write_artifact(_artifact(b"new" * 100, tiny_context), tmp_path, "m", force=True)
     assert path.read_bytes() == b"old" * 100
@@ -42,22 +43,24 @@ def test_failed_replace_keeps_previous_file(tiny_context, tmp_path, monkeypatch)
 
 
 def test_failure_mid_write_leaves_nothing(tiny_context, tmp_path, monkeypatch):
-    import export.artifact as artifact
+    import edgeproof.atomic as atomic
+    import edgeproof.export.artifact as artifact
 
     def half(path, data):
         with open(path, "wb") as fh:
             fh.write(data[: len(data) // 2])
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(artifact, "_write_fsync", half)
+    monkeypatch.setattr(atomic, "_write_fsync", half)
     with pytest.raises(ExportError, match="Input/output error"):
         artifact.write_artifact(_artifact(b"x" * 1000, tiny_context), tmp_path, "m")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_folder_artifact_is_replaced_atomically(tiny_context, tmp_path, monkeypatch):
-    import export.artifact as artifact
-    from export.manifest import sha256_file
+    import edgeproof.atomic as atomic
+    import edgeproof.export.artifact as artifact
+    from edgeproof.manifest import sha256_file
 
     old = _artifact(b"", tiny_context, files={"saved_model.pb": b"old", "variables/v": b"1"})
     path = artifact.write_artifact(old, tmp_path, "sm")
@@ -71,7 +74,7 @@ def test_folder_artifact_is_replaced_atomically(tiny_context, tmp_path, monkeypa
             raise OSError(13, "Permission denied")
         return real(src, dst)
 
-    monkeypatch.setattr(artifact.os, "replace", fail_second)
+    monkeypatch.setattr(atomic.os, "replace", fail_second)
     new = _artifact(b"", tiny_context, files={"saved_model.pb": b"new"})
     with pytest.raises(ExportError, match="Permission denied"):
         artifact.write_artifact(new, tmp_path, "sm", force=True)
@@ -81,7 +84,7 @@ def test_folder_artifact_is_replaced_atomically(tiny_context, tmp_path, monkeypa
 
 
 def test_existing_artifact_needs_force(tiny_context, tmp_path):
-    from export.artifact import write_artifact
+    from edgeproof.export.artifact import write_artifact
 
     write_artifact(_artifact(b"a", tiny_context), tmp_path, "m")
     with pytest.raises(ExportError, match="--force"):
@@ -90,7 +93,7 @@ def test_existing_artifact_needs_force(tiny_context, tmp_path):
 
 # -- option validation -----------------------------------------------------------------
 def test_unknown_option_lists_valid_ones(tiny_model, tiny_context):
-    from export.formats import export_model
+    from edgeproof.export.formats import export_model
 
     with pytest.raises(UsageError, match=r"does not take option\(s\) io_type.*Valid options: mode, opset"):
         export_model(tiny_model, "onnx-int8", tiny_context, {"io_type": "int8"})
@@ -99,7 +102,7 @@ def test_unknown_option_lists_valid_ones(tiny_model, tiny_context):
 
 
 def test_bad_choice_and_unknown_format(tiny_model, tiny_context):
-    from export.formats import export_model, get_format
+    from edgeproof.export.formats import export_model, get_format
 
     with pytest.raises(UsageError, match="Valid: static, dynamic"):
         export_model(tiny_model, "onnx-int8", tiny_context, {"mode": "weights"})
@@ -108,7 +111,7 @@ def test_bad_choice_and_unknown_format(tiny_model, tiny_context):
 
 
 def test_qat_options_are_validated(tiny_model, tiny_context):
-    from export.formats import export_model
+    from edgeproof.export.formats import export_model
 
     with pytest.raises(UsageError, match="'epochs' parameter of tflite-qat-int8 must be an int"):
         export_model(tiny_model, "tflite-qat-int8", tiny_context, {"epochs": 0})
@@ -119,7 +122,7 @@ def test_qat_options_are_validated(tiny_model, tiny_context):
 def test_calibrated_formats_need_calibration(tiny_model, tiny_context):
     import dataclasses
 
-    from export.formats import export_model
+    from edgeproof.export.formats import export_model
 
     bare = dataclasses.replace(tiny_context, calibration=None, train_images=None)
     for fmt in ("onnx-int8", "tflite-int8", "tflite-qat-int8"):
@@ -138,16 +141,16 @@ def saved_tiny(tiny_model, tmp_path_factory):
 @pytest.mark.parametrize("agreement,threshold,code", [(0.90, 0.95, 1), (0.97, 0.95, 0)])
 def test_min_agreement_gate(saved_tiny, tmp_path, monkeypatch, capsys, agreement, threshold, code):
     """The gate compares each export's measured agreement with --min-agreement."""
-    import bench.core
-    from toolkit.cli.main import main
+    import edgeproof.export_check as export_check
+    from edgeproof.cli.main import main
 
-    real = bench.core.bench_artifact
+    real = export_check.bench_artifact
 
     def measured(*a, **k):
         row, probs = real(*a, **k)
         return {**row, "top1_agreement": agreement}, probs
 
-    monkeypatch.setattr(bench.core, "bench_artifact", measured)
+    monkeypatch.setattr(export_check, "bench_artifact", measured)
     rc = main(["export", str(saved_tiny), "--format", "onnx-fp32", "--calib", "digits",
                "--calib-size", "20", "--out", str(tmp_path), "--min-agreement", str(threshold),
                "--quiet"])
@@ -158,7 +161,7 @@ def test_min_agreement_gate(saved_tiny, tmp_path, monkeypatch, capsys, agreement
 
 
 def test_cli_export_gate_passes_and_rejects_bad_option(saved_tiny, tmp_path):
-    from tests.conftest import run_cli
+    from tests.helpers import run_cli
 
     r = run_cli("export", saved_tiny, "--format", "onnx-int8", "--calib", "digits",
                 "--calib-size", "50", "--out", tmp_path, "--min-agreement", "0.9", "--quiet",
@@ -177,7 +180,7 @@ def test_cli_export_gate_passes_and_rejects_bad_option(saved_tiny, tmp_path):
 
 # -- QAT on a nested model --------------------------------------------------------------
 def _nested(num_classes=10):
-    from toolkit.tfcompat import keras
+    from edgeproof.tfcompat import keras
 
     k = keras()
     i = k.Input((16, 16, 1))
@@ -192,8 +195,8 @@ def _nested(num_classes=10):
 
 
 def test_flatten_model_is_exact():
-    from export.qat import flatten_model
-    from toolkit.tfcompat import keras
+    from edgeproof.export.qat import flatten_model
+    from edgeproof.tfcompat import keras
 
     model = _nested()
     flat = flatten_model(model)
@@ -203,10 +206,10 @@ def test_flatten_model_is_exact():
 
 
 def test_qat_on_nested_model(tiny_context, tiny_dataset, tmp_path):
-    from bench.core import bench_artifact
-    from export.artifact import write_artifact
-    from export.context import model_fingerprint
-    from export.formats import export_model
+    from edgeproof.bench.core import bench_artifact
+    from edgeproof.export.artifact import write_artifact
+    from edgeproof.export.context import model_fingerprint
+    from edgeproof.export.formats import export_model
 
     model = _nested()
     before = model_fingerprint(model)
@@ -223,7 +226,7 @@ def test_qat_on_nested_model(tiny_context, tiny_dataset, tmp_path):
 def test_debug_quant_writes_csv_and_png(tiny_model, tiny_context, tmp_path):
     import csv
 
-    from export.quant_debug import COLUMNS, layer_errors, write_debug_report
+    from edgeproof.export.quant_debug import COLUMNS, layer_errors, write_debug_report
 
     rows = layer_errors(tiny_model, tiny_context, limit=8)
     assert rows and all(r["rmse_over_scale"] >= 0 for r in rows)

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from export.formats import list_formats
+from edgeproof.export.formats import list_formats
 
 ALL = [f.name for f in list_formats()]
 # Per-format tolerances against the Keras reference on the tiny test split:
@@ -34,8 +34,8 @@ OPTIONS = {"tflite-qat-int8": {"epochs": 1, "train_size": 256}}
 @pytest.fixture(scope="module")
 def exported(tiny_model, tiny_context, tmp_path_factory):
     """{format: (path, artifact)} for every registered format."""
-    from export.artifact import write_artifact
-    from export.formats import export_model
+    from edgeproof.export.artifact import write_artifact
+    from edgeproof.export.formats import export_model
 
     out = tmp_path_factory.mktemp("all-formats")
     done = {}
@@ -51,7 +51,7 @@ def test_every_format_has_a_tolerance():
 
 @pytest.mark.parametrize("fmt", ALL)
 def test_parity(fmt, exported, tiny_dataset, tiny_reference):
-    from bench.core import bench_artifact
+    from edgeproof.bench.core import bench_artifact
 
     path, _ = exported[fmt]
     row, probs = bench_artifact(path, images=tiny_dataset.x_test, labels=tiny_dataset.y_test,
@@ -69,7 +69,7 @@ def test_parity(fmt, exported, tiny_dataset, tiny_reference):
 
 @pytest.mark.parametrize("fmt", ALL)
 def test_sidecar_manifest_round_trip(fmt, exported, tiny_context):
-    from export.manifest import Manifest, find_manifest, manifest_path, sha256_file
+    from edgeproof.manifest import Manifest, find_manifest, manifest_path, sha256_file
 
     path, art = exported[fmt]
     side = Manifest.load(manifest_path(path))
@@ -82,7 +82,7 @@ def test_sidecar_manifest_round_trip(fmt, exported, tiny_context):
 @pytest.mark.parametrize("fmt", [f.name for f in list_formats() if f.suffix in (".onnx", ".tflite")])
 def test_embedded_manifest_without_sidecar(fmt, exported, tmp_path):
     """A lone .onnx/.tflite file still tells a runtime its classes, preprocessing and I/O."""
-    from export.manifest import find_manifest
+    from edgeproof.manifest import find_manifest
 
     path, art = exported[fmt]
     lone = shutil.copy(path, tmp_path / path.name)
@@ -111,9 +111,9 @@ def test_sizes_shrink(exported):
 
 
 def test_onnx_int8_dynamic_mode(tiny_model, tiny_context, tiny_dataset, tiny_reference, tmp_path):
-    from bench.core import bench_artifact
-    from export.artifact import write_artifact
-    from export.formats import export_model
+    from edgeproof.bench.core import bench_artifact
+    from edgeproof.export.artifact import write_artifact
+    from edgeproof.export.formats import export_model
 
     art = export_model(tiny_model, "onnx-int8", tiny_context, {"mode": "dynamic"})
     path = write_artifact(art, tmp_path, "dyn")
@@ -126,7 +126,7 @@ def test_onnx_int8_dynamic_mode(tiny_model, tiny_context, tiny_dataset, tiny_ref
 def test_keras_artifact_loads_in_safe_mode(exported, tiny_model, tiny_dataset):
     import numpy as np
 
-    from export.keras_export import load_keras_model
+    from edgeproof.keras_loader import load_keras_model
 
     model = load_keras_model(exported["keras"][0], safe_mode=True)
     x = tiny_dataset.x_test[:8].astype("float32") / 255.0

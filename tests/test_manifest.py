@@ -1,13 +1,15 @@
 """The manifest round-trips, and the shared preprocessing does what the manifest says."""
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bench.preprocess import dequantize, postprocess, prepare, quantize
-from export.manifest import Manifest, Preprocessing, TensorInfo, find_manifest, manifest_path
-from toolkit.errors import BackendError, ModelError
+from edgeproof.preprocess import dequantize, postprocess, prepare, quantize
+from edgeproof.manifest import Manifest, Preprocessing, TensorInfo, find_manifest, manifest_path
+from edgeproof.errors import RuntimeFailure, ModelError
 
 
 def _manifest(dtype="float32", quant=None, color="grayscale", size=(8, 8), layout="NHWC"):
@@ -24,11 +26,11 @@ def test_round_trip_dict_and_file(tmp_path):
     p = tmp_path / "m.tflite.json"
     p.write_text(m.to_json())
     assert Manifest.load(p) == m
-    assert m.versions["edgekit"] and "numpy" in m.versions
+    assert m.versions["edgeproof"] and "numpy" in m.versions
 
 
 def test_sidecar_of_every_export_describes_it(tiny_exports, tiny_dataset):
-    from export.manifest import sha256_file
+    from edgeproof.manifest import sha256_file
 
     for fmt, path in tiny_exports.items():
         m = find_manifest(path)
@@ -88,7 +90,7 @@ def test_prepare_resizes_converts_channels_and_layout():
 
 
 def test_prepare_rejects_float_pixels():
-    with pytest.raises(BackendError, match="uint8"):
+    with pytest.raises(RuntimeFailure, match="uint8"):
         prepare(np.zeros((1, 8, 8, 1), np.float32), _manifest())
 
 
@@ -100,3 +102,37 @@ def test_quantize_saturates_and_dequantize_inverts():
     m = _manifest()
     m.output = TensorInfo("out", [-1, 3], "int8", quantization={"scale": 1 / 256, "zero_point": -128})
     assert np.allclose(postprocess(np.array([[-128, 0, 127]], np.int8), m), [[0, 0.5, 255 / 256]])
+
+
+# -- artifacts written by edgekit 0.1.0 (this project's former name) ----------------------
+LEGACY = Path(__file__).parent / "fixtures" / "edgekit-0.1.0"
+
+
+@pytest.mark.parametrize("name", ["legacy-tflite-fp32.tflite", "legacy-onnx-fp32.onnx"])
+def test_edgekit_0_1_0_artifacts_still_load_and_run(name, tmp_path):
+    """Fixture files written by today's code before the rename (tests/fixtures/edgekit-0.1.0):
+    the sidecar and the embedded manifest (key ``edgekit_manifest``) both load, and the
+    file predicts what the Keras model did."""
+    from edgeproof.bench.runtimes import open_runtime
+
+    src = LEGACY / name
+    side = Manifest.load(manifest_path(src))
+    assert (side.producer, side.producer_version) == ("edgekit", "0.1.0")
+    assert side.class_names == ["a", "b", "c"]
+    lone = shutil.copy(src, tmp_path / name)  # no sidecar: the embedded manifest
+    embedded = find_manifest(lone)
+    assert embedded.producer == "edgekit" and embedded.preprocessing == side.preprocessing
+    x = (np.arange(2 * 16).reshape(2, 4, 4, 1) % 256).astype(np.uint8)
+    for path in (src, lone):
+        with open_runtime(path) as rt:
+            probs = rt.predict_images(x)
+        np.testing.assert_allclose(probs, np.load(LEGACY / "expected_probs.npy"), atol=1e-5)
+
+
+def test_new_manifests_say_edgeproof(tiny_exports, tmp_path):
+    from edgeproof.embedded import read_embedded_manifest
+
+    for fmt in ("tflite-int8", "onnx-fp32"):
+        lone = shutil.copy(tiny_exports[fmt], tmp_path / tiny_exports[fmt].name)
+        raw = read_embedded_manifest(lone)
+        assert raw["producer"] == "edgeproof" and "edgekit_version" not in raw

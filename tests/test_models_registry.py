@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from toolkit.models import create_model, list_models, model_spec
+from edgeproof.toolkit.models import create_model, list_models, model_spec
 
 import os
 
 # TFLite conversion of a 300-layer InceptionV3/ResNet50 costs minutes on 2 shared cores, so
-# by default transfer models export to the keras format; EDGEKIT_FULL_EXPORT=1 exports
+# by default transfer models export to the keras format; EDGEPROOF_FULL_EXPORT=1 exports
 # them to tflite-fp32 too (verified passing: 28 passed with it set).
-FULL_EXPORT = os.environ.get("EDGEKIT_FULL_EXPORT") == "1"
+FULL_EXPORT = os.environ.get("EDGEPROOF_FULL_EXPORT") == "1"
 
 
 def _shape(name):
@@ -28,10 +28,10 @@ def _kw(name):
 
 @pytest.mark.parametrize("name", list_models())
 def test_every_model_trains_one_step_and_exports(name, tmp_path):
-    from export.artifact import write_artifact
-    from export.context import ExportContext
-    from export.formats import export_model
-    from export.manifest import Preprocessing
+    from edgeproof.export.artifact import write_artifact
+    from edgeproof.export.context import ExportContext
+    from edgeproof.export.formats import export_model
+    from edgeproof.manifest import Preprocessing
 
     shape = _shape(name)
     model = create_model(name, 3, shape, **_kw(name))
@@ -63,7 +63,7 @@ def test_lab_series_layouts():
 
 
 def test_min_input_size_is_checked():
-    from toolkit.errors import UsageError
+    from edgeproof.errors import UsageError
 
     with pytest.raises(UsageError, match="at least 75x75"):
         create_model("inception_v3_frozen", 5, (64, 64, 3), weights="none")
@@ -72,8 +72,8 @@ def test_min_input_size_is_checked():
 
 
 def test_imagenet_weights_offline_is_one_line_error(tmp_path, monkeypatch):
-    from toolkit.errors import ModelError
-    from toolkit.models import transfer
+    from edgeproof.errors import ModelError
+    from edgeproof.toolkit.models import transfer
 
     monkeypatch.setenv("HOME", str(tmp_path))  # an empty Keras cache
     monkeypatch.setattr(transfer, "_check_online", transfer._check_online)
@@ -88,14 +88,14 @@ def test_imagenet_weights_offline_is_one_line_error(tmp_path, monkeypatch):
 
 
 def test_missing_weights_file(tmp_path):
-    from toolkit.errors import ModelError
+    from edgeproof.errors import ModelError
 
     with pytest.raises(ModelError, match="Weights file not found"):
         create_model("resnet50_frozen", 5, (32, 32, 3), weights=str(tmp_path / "nope.h5"))
 
 
 def test_finetune_unfreezes_top_layers():
-    from toolkit.models.transfer import unfreeze_top
+    from edgeproof.toolkit.models.transfer import unfreeze_top
 
     m = create_model("inception_v3_finetune", 5, (75, 75, 3), weights="none")
     base = m.get_layer("inception_v3")
@@ -103,3 +103,25 @@ def test_finetune_unfreezes_top_layers():
     assert unfreeze_top(m, 50) == 50
     bns = [la for la in base.layers if la.__class__.__name__ == "BatchNormalization"]
     assert all(abs(b.momentum - 0.9) < 1e-9 for b in bns)
+
+
+def test_a_misspelt_builder_option_is_an_error_naming_the_valid_ones():
+    from edgeproof.errors import UsageError
+
+    with pytest.raises(UsageError, match="wieghts.*Valid options: weights, fine_tune_layers"):
+        create_model("resnet50_frozen", 3, (32, 32, 3), wieghts="none")
+    with pytest.raises(UsageError, match="does not take option"):
+        create_model("lab_model1", 3, (28, 28, 1), dropout=0.5)
+
+
+def test_models_formats_and_runtimes_refuse_a_duplicate_name_alike():
+    from edgeproof.bench.runtimes import RUNTIMES, get_runtime_class
+    from edgeproof.export.formats import FORMATS, get_format
+    from edgeproof.toolkit.models.registry import register_model
+
+    with pytest.raises(ValueError, match="model 'small_cnn' is registered twice"):
+        register_model("small_cnn", description="again")(lambda num_classes, input_shape: None)
+    with pytest.raises(ValueError, match="format 'onnx-fp32' is registered twice"):
+        FORMATS.add("onnx-fp32", get_format("onnx-fp32"))
+    with pytest.raises(ValueError, match="runtime 'litert' is registered twice"):
+        RUNTIMES.add("litert", get_runtime_class("litert"))

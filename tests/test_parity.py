@@ -5,9 +5,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from bench.core import bench_artifact
-from bench.parity import compare, gate
-from export.manifest import find_manifest
+from edgeproof.bench.core import bench_artifact
+from edgeproof.bench.parity import compare, gate
+from edgeproof.manifest import find_manifest
 
 
 def test_compare_known_values():

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.helpers import ROOT, run_cli
 
 FUZZ_CASES = 200
 
@@ -20,7 +20,7 @@ FUZZ_CASES = 200
 def _one_line_error(proc, *needles):
     assert proc.returncode != 0, proc.stdout
     assert "Traceback" not in proc.stderr, proc.stderr
-    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("edgekit: error:")]
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("edgeproof: error:")]
     assert len(errors) == 1, proc.stderr
     for n in needles:
         assert n.lower() in errors[0].lower(), errors[0]
@@ -72,15 +72,15 @@ def test_altered_artifact_is_refused_with_its_manifest(tiny_exports, tmp_path):
 
 
 def test_wrong_runtime_for_the_file(tiny_exports):
-    from bench.runtimes import open_runtime
-    from toolkit.errors import BackendError
+    from edgeproof.bench.runtimes import open_runtime
+    from edgeproof.errors import RuntimeFailure
 
-    with pytest.raises(BackendError, match="not a litert artifact"):
+    with pytest.raises(RuntimeFailure, match="not a litert artifact"):
         open_runtime(tiny_exports["onnx-fp32"], "litert").load()
 
 
 def test_lambda_layer_is_refused_unless_unsafe(tmp_path):
-    from toolkit.tfcompat import keras
+    from edgeproof.tfcompat import keras
 
     k = keras()
     inp = k.Input((8, 8, 1))
@@ -96,16 +96,16 @@ def test_lambda_layer_is_refused_unless_unsafe(tmp_path):
 # -- shapes, types and parameters ---------------------------------------------------------
 @pytest.mark.parametrize("fmt", ["tflite-int8", "onnx-fp32", "keras"])
 def test_wrong_input_names_expected_and_got(tiny_exports, fmt):
-    from bench.runtimes import open_runtime
-    from toolkit.errors import BackendError
+    from edgeproof.bench.runtimes import open_runtime
+    from edgeproof.errors import RuntimeFailure
 
     with open_runtime(tiny_exports[fmt]) as rt:
         dtype = np.dtype(rt.manifest.input.dtype)
-        with pytest.raises(BackendError, match=r"\[1, 20, 20, 1\].*\[-1, 16, 16, 1\]"):
+        with pytest.raises(RuntimeFailure, match=r"\[1, 20, 20, 1\].*\[-1, 16, 16, 1\]"):
             rt.predict(np.zeros((1, 20, 20, 1), dtype))
-        with pytest.raises(BackendError, match=r"\[1, 16, 16, 3\]"):
+        with pytest.raises(RuntimeFailure, match=r"\[1, 16, 16, 3\]"):
             rt.predict(np.zeros((1, 16, 16, 3), dtype))
-        with pytest.raises(BackendError, match="dtype float64"):
+        with pytest.raises(RuntimeFailure, match="dtype float64"):
             rt.predict(np.zeros((1, 16, 16, 1), np.float64))
 
 
@@ -128,10 +128,10 @@ def test_unwritable_output_folder_fails_before_work(tmp_path):
 
 
 def test_disk_full_leaves_previous_artifact_intact(tmp_path, monkeypatch, tiny_exports):
-    from export import artifact as art_mod
-    from export.artifact import Artifact, write_artifact
-    from export.manifest import find_manifest
-    from toolkit.errors import ExportError
+    from edgeproof import atomic as art_mod
+    from edgeproof.export.artifact import Artifact, write_artifact
+    from edgeproof.manifest import find_manifest
+    from edgeproof.errors import ExportError
 
     m = find_manifest(tiny_exports["onnx-fp32"])
     write_artifact(Artifact(b"old" * 100, ".onnx", m), tmp_path, "model")
@@ -148,7 +148,7 @@ def test_disk_full_leaves_previous_artifact_intact(tmp_path, monkeypatch, tiny_e
 
 _WRITER = """
 import sys
-from export.artifact import atomic_write_bytes
+from edgeproof.atomic import atomic_write_bytes
 path, i = sys.argv[1], 0
 print("ready", flush=True)
 while True:
@@ -162,7 +162,7 @@ def test_killed_writer_never_leaves_a_partial_file(tmp_path):
     holds a complete file (all 0s or all 1s), never a prefix."""
     target = tmp_path / "model.tflite"
     target.write_bytes(bytes([1]) * (32 << 20))
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ)
     for delay in (0.05, 0.11, 0.23, 0.37, 0.51, 0.73):
         proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(target)], env=env,
                                 stdout=subprocess.PIPE, text=True)
@@ -181,7 +181,7 @@ def test_written_artifacts_have_the_users_usual_permissions(tmp_path):
     (a model server running as another user) when the umask allows it."""
     import stat
 
-    from export.artifact import atomic_write_bytes, atomic_write_tree
+    from edgeproof.atomic import atomic_write_bytes, atomic_write_tree
 
     old = os.umask(0o022)
     try:
@@ -195,7 +195,7 @@ def test_written_artifacts_have_the_users_usual_permissions(tmp_path):
 
 
 def test_leftovers_of_killed_writers_are_swept_but_live_ones_kept(tmp_path):
-    from export.artifact import STALE_AFTER_S, atomic_write_bytes, atomic_write_tree
+    from edgeproof.atomic import STALE_AFTER_S, atomic_write_bytes, atomic_write_tree
 
     old = time.time() - STALE_AFTER_S - 60
     stale_file = tmp_path / ".model.tflite.abc123.tmp"
@@ -223,7 +223,7 @@ TRAIN = ("train", "--dataset", "digits", "--image-size", "16", "--epochs", "4",
 
 
 def _weights(path):
-    from export.keras_export import load_keras_model
+    from edgeproof.keras_loader import load_keras_model
 
     return load_keras_model(path).get_weights()
 
@@ -233,8 +233,8 @@ def test_sigkill_then_resume_ends_identical_to_uninterrupted(tmp_path):
     straight = tmp_path / "straight"
     assert run_cli(*TRAIN, "--out", straight).returncode == 0
     killed = tmp_path / "killed"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "toolkit", *TRAIN, "--out", str(killed)],
+    env = dict(os.environ)
+    proc = subprocess.Popen([sys.executable, "-m", "edgeproof", *TRAIN, "--out", str(killed)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     history = killed / "history.csv"
     deadline = time.time() + 300
@@ -255,7 +255,7 @@ def test_sigkill_then_resume_ends_identical_to_uninterrupted(tmp_path):
 
 
 def test_same_seed_same_split_other_seed_other_split():
-    from toolkit.data import load_dataset
+    from edgeproof.datasets import load_dataset
 
     a, b, c = (load_dataset("digits", 16, seed=s) for s in (3, 3, 4))
     np.testing.assert_array_equal(a.x_test, b.x_test)
@@ -268,12 +268,12 @@ def test_library_errors_without_a_message_still_give_one_line(tiny_exports, monk
     ``str(e).splitlines()[0]`` into an IndexError; every site now quotes ``first_line``."""
     from ai_edge_litert import interpreter as litert_interp
 
-    from bench.runtimes import open_runtime
-    from toolkit.errors import BackendError
+    from edgeproof.bench.runtimes import open_runtime
+    from edgeproof.errors import RuntimeFailure
 
     def boom(*a, **k):
         raise ValueError()
 
     monkeypatch.setattr(litert_interp, "Interpreter", boom)
-    with pytest.raises(BackendError, match="ValueError"):
+    with pytest.raises(RuntimeFailure, match="ValueError"):
         open_runtime(tiny_exports["tflite-fp32"]).load()

@@ -19,7 +19,7 @@ def _script():
 
 
 def test_results_json_rows_are_complete_and_reproducible():
-    from toolkit.models import list_models
+    from edgeproof.toolkit.models import list_models
 
     rows = json.loads((ROOT / "docs" / "results.json").read_text())
     assert rows
@@ -28,7 +28,7 @@ def test_results_json_rows_are_complete_and_reproducible():
         assert KEYS <= set(r), r
         assert 0 < r["accuracy"] <= 100 and 0 < r["seed_accuracy"] <= 100
         assert isinstance(r["epochs"], int) and r["epochs"] >= 1 and r["seconds"] > 0
-        assert r["command"].startswith("edgekit train ")
+        assert r["command"].startswith("edgeproof train ")
         # the command names a registered model and the shared dataset it ran on
         model = r["command"].split("--model ")[1].split()[0]
         assert model in names, model
@@ -47,7 +47,7 @@ def test_results_markdown_is_rendered_from_the_json():
 def test_render_bolds_rows_that_beat_the_report():
     mod = _script()
     row = {"system": "m", "dataset": "MNIST", "section": "MNIST", "seed_accuracy": 90.0,
-           "accuracy": 91.0, "epochs": 1, "seconds": 1.0, "command": "edgekit train"}
+           "accuracy": 91.0, "epochs": 1, "seconds": 1.0, "command": "edgeproof train"}
     worse = dict(row, system="w", accuracy=89.0)
     text = mod.render([row, worse])
     assert "| m | 90.00% | **91.00%** |" in text and "| w | 90.00% | 89.00% |" in text

@@ -1,6 +1,5 @@
 """Whatever image files users have, decoding converts them or says clearly why not."""
 
-import json
 import subprocess
 import sys
 
@@ -8,11 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.preprocess import decode_image
-from export.manifest import Preprocessing
-from tests.conftest import ROOT
-from toolkit.data import load_folder
-from toolkit.errors import DataError
+from edgeproof.preprocess import decode_image
+from edgeproof.manifest import Preprocessing
+from tests.helpers import ROOT
+from edgeproof.datasets import load_folder
+from edgeproof.errors import DataError
 
 RGB = Preprocessing(size=[16, 16], color="rgb")
 GRAY = Preprocessing(size=[16, 16], color="grayscale")
@@ -82,8 +81,8 @@ def test_huge_jpeg_decodes_in_bounded_memory(tmp_path):
     Image.new("L", (12000, 12000), 128).save(p, quality=50)
     # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across execve, so a child of a big
     # pytest process would report the parent's peak.
-    code = ("import sys; from bench.preprocess import decode_image; "
-            "from export.manifest import Preprocessing; "
+    code = ("import sys; from edgeproof.preprocess import decode_image; "
+            "from edgeproof.manifest import Preprocessing; "
             "a = decode_image(sys.argv[1], Preprocessing(size=[64, 64], color='rgb')); "
             "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]; "
             "print(a.shape, hwm.split()[1])")

@@ -1,6 +1,7 @@
 """The tiny fixtures themselves: trained above chance, every spine format exported."""
 
-from tests.conftest import TINY_FORMATS
+from edgeproof.export.formats import get_format
+from edgeproof.manifest import find_manifest, sha256_file
 
 
 def test_tiny_model_learns(tiny_reference, tiny_dataset):
@@ -8,8 +9,9 @@ def test_tiny_model_learns(tiny_reference, tiny_dataset):
     assert acc > 0.5, acc
 
 
-def test_tiny_exports_exist(tiny_exports):
-    assert set(tiny_exports) == set(TINY_FORMATS)
-    for path in tiny_exports.values():
-        assert path.stat().st_size > 1000
-        assert path.with_name(path.name + ".json").exists()
+def test_tiny_exports_are_what_their_names_say(tiny_exports):
+    for fmt, path in tiny_exports.items():
+        manifest = find_manifest(path)
+        assert manifest.format == fmt and path.suffix == get_format(fmt).suffix
+        assert manifest.sha256 == sha256_file(path) and manifest.size_bytes > 1000
+        assert manifest.producer == "edgeproof"

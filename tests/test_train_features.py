@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 class _Interrupt(Exception):
@@ -19,7 +19,7 @@ class _Interrupt(Exception):
 
 
 def _stop_after_first_epoch():
-    from toolkit.tfcompat import keras
+    from edgeproof.tfcompat import keras
 
     class Stop(keras().callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -30,8 +30,8 @@ def _stop_after_first_epoch():
 
 
 def test_resume_continues_at_epoch_2(tiny_dataset, tmp_path):
-    from toolkit.models import create_model
-    from toolkit.train import TrainConfig, train_model
+    from edgeproof.toolkit.models import create_model
+    from edgeproof.toolkit.train import TrainConfig, train_model
 
     cfg = TrainConfig(epochs=3, batch_size=128, verbose=0)
     model = create_model("small_cnn", tiny_dataset.num_classes, tiny_dataset.input_shape)
@@ -48,15 +48,15 @@ def test_resume_continues_at_epoch_2(tiny_dataset, tmp_path):
 
 
 def test_class_weights_balanced():
-    from toolkit.train import class_weights
+    from edgeproof.toolkit.train import class_weights
 
     w = class_weights(np.array([0, 0, 0, 1]), 3)
     assert w[1] > w[0] and w[2] == 1.0
 
 
 def test_augmented_training_with_class_weights(tiny_dataset):
-    from toolkit.models import create_model
-    from toolkit.train import TrainConfig, train_model
+    from edgeproof.toolkit.models import create_model
+    from edgeproof.toolkit.train import TrainConfig, train_model
 
     model = create_model("lab_model1", tiny_dataset.num_classes, tiny_dataset.input_shape)
     r = train_model(model, tiny_dataset, TrainConfig(epochs=1, batch_size=128, verbose=0,
@@ -65,8 +65,8 @@ def test_augmented_training_with_class_weights(tiny_dataset):
 
 
 def _rgb(n, size, seed=0):
-    from export.manifest import Preprocessing
-    from toolkit.data import Dataset
+    from edgeproof.manifest import Preprocessing
+    from edgeproof.datasets import Dataset
 
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 255, (n, size, size, 3), dtype=np.uint8)
@@ -77,8 +77,8 @@ def _rgb(n, size, seed=0):
 
 @pytest.mark.parametrize("name", ["resnet50_features", "resnet50_finetune"])
 def test_transfer_recipes_train_random_init(name, tmp_path):
-    from toolkit.models import create_model
-    from toolkit.train import TrainConfig, train_model
+    from edgeproof.toolkit.models import create_model
+    from edgeproof.toolkit.train import TrainConfig, train_model
 
     model = create_model(name, 3, (32, 32, 3), weights="none", fine_tune_layers=10)
     r = train_model(model, _rgb(16, 32), TrainConfig(epochs=2, batch_size=8, verbose=0),
@@ -91,9 +91,9 @@ def test_transfer_recipes_train_random_init(name, tmp_path):
 
 
 def test_mixed_precision_keeps_float32_head():
-    from toolkit.distribute import precision_policy
-    from toolkit.models import create_model
-    from toolkit.tfcompat import keras
+    from edgeproof.toolkit.distribute import precision_policy
+    from edgeproof.toolkit.models import create_model
+    from edgeproof.tfcompat import keras
 
     with precision_policy("mixed"):
         m = create_model("lab_model1", 10, (16, 16, 1))
@@ -110,10 +110,10 @@ def test_mirrored_strategy_on_two_logical_cpus():
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from toolkit.data import load_dataset
-        from toolkit.distribute import strategy_scope
-        from toolkit.models import create_model
-        from toolkit.train import TrainConfig, train_model
+        from edgeproof.datasets import load_dataset
+        from edgeproof.toolkit.distribute import strategy_scope
+        from edgeproof.toolkit.models import create_model
+        from edgeproof.toolkit.train import TrainConfig, train_model
         ds = load_dataset("digits", image_size=16)
         with strategy_scope("mirrored") as s:
             m = create_model("small_cnn", 10, ds.input_shape)

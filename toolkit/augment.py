@@ -20,8 +20,8 @@ Example:
 from __future__ import annotations
 
 
-from toolkit.tfcompat import keras, tf
-from toolkit.validation import check_choice
+from edgeproof.tfcompat import keras, tf
+from edgeproof.validation import check_choice
 
 PRESETS = {
     "chollet": {"rotation_deg": 40, "shift": 0.2, "shear": 0.2, "zoom": 0.2, "hflip": True},

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import contextlib
 
-from toolkit.tfcompat import keras, tf
-from toolkit.validation import check_choice
+from edgeproof.tfcompat import keras, tf
+from edgeproof.validation import check_choice
 
 PRECISIONS = ("float32", "mixed")
 STRATEGIES = ("default", "mirrored", "multiworker")

@@ -23,8 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.data import Dataset
-from toolkit.errors import DataError, ModelError
+from edgeproof.datasets import Dataset, load_dataset
+from edgeproof.errors import DataError, ModelError
+from edgeproof.keras_loader import load_keras_model
+from edgeproof.preprocess import to_float
+from edgeproof.toolkit.data import make_tf_dataset
+from edgeproof.toolkit.gradcam import find_last_conv, gradcam, save_overlay
 
 
 def _plt():
@@ -37,9 +41,12 @@ def _plt():
 
 
 def predict_probs(model, x: np.ndarray, ds: Dataset, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities of uint8 images ``x`` through the dataset's preprocessing."""
-    from toolkit.train import make_tf_dataset
+    """Class probabilities of uint8 images ``x`` through the dataset's preprocessing.
 
+    Example:
+        >>> predict_probs(model, ds.x_test, ds).shape  # doctest: +SKIP
+        (360, 10)
+    """
     data = make_tf_dataset(x, np.zeros(len(x), np.int64), ds, batch_size, False, 0)
     return np.asarray(model.predict(data.map(lambda a, b: a), verbose=0), dtype=np.float64)
 
@@ -133,9 +140,6 @@ def explain_worst(model, ds: Dataset, x: np.ndarray, rows: list[dict], out_dir: 
 
     Returns (paths written, None) or ([], why not) when the model has no conv layer.
     """
-    from bench.preprocess import to_float
-    from toolkit.gradcam import find_last_conv, gradcam, save_overlay
-
     rows = rows[:n]
     if not rows:
         return [], None
@@ -164,7 +168,7 @@ def evaluate_model(model, ds: Dataset, out_dir: str | Path, history_csv: str | P
         history_csv: a Keras CSVLogger file for the curves plot (skipped when absent).
         worst: how many worst-classified images to show.
         split: ``test`` (default) or ``val``.
-        probs: the model's probabilities on that split when already computed (``edgekit run``
+        probs: the model's probabilities on that split when already computed (``edgeproof run``
             has them from its reference pass); computed here otherwise.
         explain: Grad-CAM overlays (for the true class) of this many of the worst images.
 
@@ -212,3 +216,60 @@ def evaluate_model(model, ds: Dataset, out_dir: str | Path, history_csv: str | P
         report["gradcam_skipped"] = why_not
     (out / "metrics.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+def evaluation_summary(ev: dict, out: Path) -> dict:
+    """The report.json view of ``evaluate_model``'s result: per-class scores, the worst
+    images and file paths relative to the run folder (the full copy is eval/metrics.json).
+
+    Example:
+        >>> summary = evaluation_summary(evaluate_model(model, ds, "run/eval"), Path("run"))  # doctest: +SKIP
+        >>> summary["files"]["confusion_matrix"]  # doctest: +SKIP
+        'eval/confusion_matrix.png'
+    """
+
+    def rel(p: str) -> str:
+        return Path(p).relative_to(out).as_posix() if Path(p).is_relative_to(out) else p
+
+    pc = ev["per_class"]
+    keep = ("precision", "recall", "f1-score", "support")
+    summary = {
+        "split": ev["split"], "n": ev["n"], "accuracy": ev["accuracy"],
+        "macro_avg": {k: pc["macro avg"][k] for k in keep},
+        "weighted_avg": {k: pc["weighted avg"][k] for k in keep},
+        "per_class": {name: {k: v[k] for k in keep} for name, v in pc.items()
+                      if name not in ("accuracy", "macro avg", "weighted avg")},
+        "confusion_matrix": ev["confusion_matrix"], "worst": ev["worst"],
+        "files": {k: rel(v) for k, v in ev["files"].items()},
+        "gradcam": [rel(p) for p in ev.get("gradcam", [])],
+    }
+    if ev.get("gradcam_skipped"):
+        summary["gradcam_skipped"] = ev["gradcam_skipped"]
+    return summary
+
+
+def evaluate_file(model_path: str | Path, dataset: str, out_dir: str | Path | None = None,
+                  seed: int = 0, image_size: int | None = None, history_csv=None,
+                  worst: int = 10, split: str = "test", explain: int = 3) -> dict:
+    """``evaluate_model`` for a saved model: load it and the dataset at its input size.
+
+    Args:
+        model_path: a ``.keras`` / ``.h5`` / SavedModel (``edgeproof train`` writes one).
+        dataset: the dataset it was trained on, with the same ``seed`` (same split).
+        out_dir: default ``<model folder>/eval``; history_csv: default ``history.csv``
+            beside the model.
+
+    Example:
+        >>> evaluate_file("runs/train/model.keras", "digits")["accuracy"]  # doctest: +SKIP
+        0.97
+    """
+    model_path = Path(model_path)
+    model = load_keras_model(model_path)
+    size = image_size or int(model.inputs[0].shape[1])
+    ds = load_dataset(dataset, size, seed)
+    if ds.input_shape[-1] != int(model.inputs[0].shape[-1]):
+        raise DataError(f"{dataset} has {ds.input_shape[-1]} channel(s) but the model takes "
+                        f"{int(model.inputs[0].shape[-1])}; evaluate on the training dataset.")
+    history = history_csv or model_path.parent / "history.csv"
+    out = Path(out_dir) if out_dir else model_path.parent / "eval"
+    return evaluate_model(model, ds, out, history, worst, split, explain=explain)

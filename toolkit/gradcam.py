@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.errors import ModelError
-from toolkit.tfcompat import keras, tf
+from edgeproof.errors import ModelError
+from edgeproof.keras_loader import load_keras_model, model_preprocessing
+from edgeproof.preprocess import decode_image, to_float
+from edgeproof.tfcompat import keras, tf
 
 
 def _is_conv(k, layer) -> bool:
@@ -110,3 +112,29 @@ def save_overlay(image: np.ndarray, heat: np.ndarray, path: str | Path, title: s
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
+
+
+def explain_files(model_path, images, out_dir, class_index: int | None = None) -> dict:
+    """Grad-CAM overlay per image file into ``out_dir``; returns the layer and one record
+    per image (file, class name, probability, overlay path).
+
+    Example:
+        >>> explain_files("m.keras", ["rose.jpg"], "explain")["images"][0]["class"]  # doctest: +SKIP
+        'rose'
+    """
+    model = load_keras_model(model_path)
+    pre, names = model_preprocessing(model, model_path)
+    names = names or [str(i) for i in range(int(model.outputs[0].shape[-1]))]
+    path = find_last_conv(model)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pixels = np.stack([decode_image(f, pre) for f in images])
+    heat, probs = gradcam(model, to_float(pixels, pre), class_index, path)
+    records = []
+    for f, img, hm, p in zip(images, pixels, heat, probs):
+        cls = class_index if class_index is not None else int(p.argmax())
+        dest = out / f"{Path(f).stem}-gradcam.png"
+        save_overlay(img, hm, dest, title=f"{Path(f).name}: {names[cls]} p={p[cls]:.2f}")
+        records.append({"image": str(f), "class": names[cls], "probability": float(p[cls]),
+                        "overlay": str(dest)})
+    return {"layer": "/".join(path), "images": records}

@@ -18,10 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.data import Dataset
-from toolkit.errors import UsageError
-from toolkit.tfcompat import keras, tf
-from toolkit.validation import check_choice, check_float, check_int
+from edgeproof.datasets import Dataset
+from edgeproof.toolkit.augment import PRESETS
+from edgeproof.toolkit.data import make_tf_dataset, steps_per_epoch
+from edgeproof.toolkit.models.transfer import unfreeze_top
+from edgeproof.errors import UsageError
+from edgeproof.tfcompat import keras, tf
+from edgeproof.validation import check_choice, check_float, check_int
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 
@@ -64,8 +67,6 @@ class TrainConfig:
         if self.patience is not None:
             check_int("patience", self.patience, "train", low=1)
         if self.augment is not None:
-            from toolkit.augment import PRESETS
-
             check_choice("augmentation preset", self.augment, PRESETS, "train")
         if self.class_weight is not None:
             check_choice("class_weight", self.class_weight, ("balanced",), "train")
@@ -84,55 +85,6 @@ class TrainResult:
     epochs_run: int
     config: dict
     resumed_at: int = 0  # the first epoch this call ran (0: a fresh run)
-
-
-def make_tf_dataset(x: np.ndarray, y: np.ndarray, ds: Dataset, batch_size: int,
-                    shuffle: bool, seed: int, augment: str | None = None,
-                    epochs: tuple[int, int] | None = None):
-    """uint8 arrays -> batched float tf.data with the dataset's scale/offset, prefetched.
-
-    Args:
-        shuffle: shuffle the examples; with ``epochs`` the order of epoch ``e`` is a pure
-            function of ``(seed, e)``, so a resumed run sees the same batches as an
-            uninterrupted one.
-        epochs: ``(first, stop)``: yield epochs ``first..stop-1`` back to back (fit with
-            ``steps_per_epoch = steps_per_epoch(len(x), batch_size)``).
-        augment: a preset of ``toolkit.augment`` applied to each training batch.
-    """
-    t = tf()
-    pre = ds.preprocessing
-    if shuffle and epochs is not None:
-        first, stop = epochs
-        orders = np.stack([epoch_order(len(x), seed, e) for e in range(first, stop)]) \
-            if stop > first else np.zeros((0, len(x)), np.int32)
-        xs, ys = t.constant(x), t.constant(y)
-        data = t.data.Dataset.from_tensor_slices(orders).flat_map(
-            lambda order: t.data.Dataset.from_tensor_slices(order).batch(batch_size)).map(
-            lambda idx: (t.gather(xs, idx), t.gather(ys, idx)))
-    else:
-        data = t.data.Dataset.from_tensor_slices((x, y))
-        if shuffle:
-            data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        data = data.batch(batch_size)
-    scale, offset = float(pre.scale), float(pre.offset)
-    data = data.map(lambda a, b: (t.cast(a, t.float32) * scale + offset, b),
-                    num_parallel_calls=t.data.AUTOTUNE, deterministic=True)
-    if augment:
-        from toolkit.augment import make_augmenter
-
-        aug = make_augmenter(augment, seed)
-        data = data.map(lambda a, b: (aug(a, training=True), b),
-                        num_parallel_calls=t.data.AUTOTUNE)
-    return data.prefetch(t.data.AUTOTUNE)
-
-
-def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
-    """The example order of ``epoch``: deterministic in (seed, epoch), not in history."""
-    return np.random.default_rng([seed, epoch]).permutation(n).astype(np.int32)
-
-
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    return -(-n // batch_size)
 
 
 def resume_epoch(backup: Path | None) -> int:
@@ -193,7 +145,7 @@ def _tensorboard_available() -> bool:
     import logging
 
     if importlib.util.find_spec("tensorboard") is None:
-        logging.getLogger("edgekit.train").info("tensorboard not installed: no TensorBoard logs "
+        logging.getLogger("edgeproof.train").info("tensorboard not installed: no TensorBoard logs "
                                                 "(pip install tensorboard)")
         return False
     return True
@@ -233,7 +185,7 @@ def train_model(model, ds: Dataset, cfg: TrainConfig, workdir: str | Path | None
             raise UsageError(f"Nothing to resume in {workdir}: no backup/ from an interrupted run.")
     fit_kw = {"class_weight": class_weights(ds.y_train, ds.num_classes)} \
         if cfg.class_weight else {}
-    mode = getattr(model, "edgekit_transfer", {}).get("mode")
+    mode = getattr(model, "edgeproof_transfer", {}).get("mode")
     t0 = time.perf_counter()
     first = 0
     if mode == "features":
@@ -264,7 +216,7 @@ def _splits(ds: Dataset, cfg: TrainConfig, first_epoch: int = 0, stop_epoch: int
 def extract_features(model, x: np.ndarray, ds: Dataset, batch_size: int = 64) -> np.ndarray:
     """Run a feature-extraction model's frozen base once over uint8 images ``x``."""
     k = keras()
-    feat_model = k.Model(model.inputs, model.edgekit_features)
+    feat_model = k.Model(model.inputs, model.edgeproof_features)
     data = make_tf_dataset(x, np.zeros(len(x), np.int64), ds, batch_size, False, 0)
     return feat_model.predict(data.map(lambda a, b: a), verbose=0)
 
@@ -274,7 +226,7 @@ def _train_features(model, ds, cfg, workdir, resume, fit_kw, extra):
         raise UsageError("Feature extraction caches the base's features once, so it cannot "
                          "augment; use the *_frozen model for --augment.")
     t = tf()
-    head = model.get_layer(model.edgekit_transfer["head"])
+    head = model.get_layer(model.edgeproof_transfer["head"])
     feats = {s: extract_features(model, getattr(ds, f"x_{s}"), ds) for s in ("train", "val")}
     compile_model(head, cfg)
     train = t.data.Dataset.from_tensor_slices((feats["train"], ds.y_train)) \
@@ -288,8 +240,6 @@ def _train_features(model, ds, cfg, workdir, resume, fit_kw, extra):
 
 
 def _train_finetune(model, ds, cfg, workdir, resume, fit_kw, extra):
-    from toolkit.models.transfer import unfreeze_top
-
     head_epochs = cfg.head_epochs or max(1, cfg.epochs // 2)
     marker = workdir / "head_done" if workdir is not None else None
     history = {}
@@ -307,7 +257,7 @@ def _train_finetune(model, ds, cfg, workdir, resume, fit_kw, extra):
             marker.write_text(str(head_epochs))
     if head_epochs >= cfg.epochs:
         return history
-    unfreeze_top(model, model.edgekit_transfer["fine_tune_layers"])
+    unfreeze_top(model, model.edgeproof_transfer["fine_tune_layers"])
     compile_model(model, cfg, cfg.fine_tune_lr or cfg.learning_rate / 10.0)
     first = resume_epoch(workdir / "backup_finetune") if workdir is not None and resume else 0
     train, val, steps = _splits(ds, cfg, max(first, head_epochs), cfg.epochs)

@@ -1,31 +1,25 @@
-"""Runtime backends, registered by name. Backends import their library on load only."""
+"""The runtimes, registered by name. Each imports its library when it loads a model, so
+importing this package needs neither TensorFlow nor the runtimes' libraries.
 
-from bench.runtimes import keras, litert, onnxruntime  # noqa: F401  (register)
-from bench.runtimes.base import Runtime, get_runtime_class, register_runtime, runtime_names
+Adding a runtime: one file with a ``Runtime`` subclass under ``@register_runtime``, and
+its import on the line below.
+"""
 
-DEFAULT_RUNTIME = {".tflite": "litert", ".onnx": "onnxruntime", ".keras": "keras", ".h5": "keras",
-                   ".hdf5": "keras"}
-
-
-def runtime_for(path) -> str:
-    """The default runtime name for an artifact path (SavedModel folders: keras)."""
-    from pathlib import Path
-
-    from toolkit.errors import BackendError
-
-    p = Path(path)
-    if p.is_dir():
-        return "keras"
-    if p.suffix in DEFAULT_RUNTIME:
-        return DEFAULT_RUNTIME[p.suffix]
-    raise BackendError(f"Cannot tell which runtime runs {p.name}; expected .tflite, .onnx, "
-                       ".keras, .h5 or a SavedModel folder, or pass --runtime.")
+from edgeproof.bench.runtimes import keras, litert, onnxruntime  # noqa: F401  (register)
+from edgeproof.bench.runtimes.base import (RUNTIMES, Option, Runtime, get_runtime_class,
+                                           register_runtime, runtime_for, runtime_names,
+                                           runtime_options)
 
 
 def open_runtime(artifact, runtime: str | None = None, **kw) -> Runtime:
-    """Create (not load) the runtime for ``artifact``; ``runtime`` defaults by suffix."""
+    """Create (not load) the runtime for ``artifact``; ``runtime`` defaults by suffix.
+
+    Example:
+        >>> with open_runtime("m.tflite", threads=2) as rt:  # doctest: +SKIP
+        ...     probs = rt.predict_images(images)
+    """
     return get_runtime_class(runtime or runtime_for(artifact))(artifact, **kw)
 
 
-__all__ = ["Runtime", "get_runtime_class", "register_runtime", "runtime_names", "runtime_for",
-           "open_runtime"]
+__all__ = ["RUNTIMES", "Option", "Runtime", "get_runtime_class", "open_runtime",
+           "register_runtime", "runtime_for", "runtime_names", "runtime_options"]

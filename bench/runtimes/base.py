@@ -1,60 +1,141 @@
-"""The runner base class: owns loading, input validation, batching and what-ran reporting.
+"""The runtime base class and registry: one class per runtime, one file each.
 
-Each backend overrides ``_load(source)``, ``_predict(x)`` and ``_close()`` (the
-Polygraphy runner pattern). A runtime accepts the artifact as a path, bytes, or a
-callable returning either (a lazy loader), and is a context manager.
+A runtime class carries everything the rest of edgeproof needs to know about it: its
+name, the artifact suffixes it runs, a check of a file's leading bytes, its library
+(distribution and import name, for versions), its labels, the devices it can use and
+the options it accepts (``OPTIONS``). The suffix → runtime map, ``verify``, the
+environment block and the CLI's choices are all read from the registry, so adding a
+runtime is one new file plus one import line in ``runtimes/__init__.py``.
+
+Each runtime overrides ``_load(source)``, ``_predict(x)`` and ``_close()`` (the
+Polygraphy runner pattern); the base owns input validation, batching, timing hooks and
+what-ran reporting. A runtime accepts the artifact as a path, bytes, or a callable
+returning either (a lazy loader), and is a context manager.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from bench.preprocess import postprocess, prepare
-from export.manifest import Manifest, find_manifest
-from bench.verify import verify_artifact
-from toolkit.errors import BackendError, EdgekitError, first_line
-from toolkit.validation import check_int
+from edgeproof.bench.verify import verify_artifact
+from edgeproof.errors import EdgeproofError, RuntimeFailure, UsageError, first_line
+from edgeproof.manifest import Manifest, find_manifest
+from edgeproof.preprocess import postprocess, prepare
+from edgeproof.registry import Registry
+from edgeproof.validation import check_choice, check_int
 
-_RUNTIMES: dict[str, type["Runtime"]] = {}
+RUNTIMES: Registry[type["Runtime"]] = Registry("runtime", "bench")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 def _label(source) -> str:
     return Path(source).name if isinstance(source, (str, Path)) else "the model"
 
 
+@dataclass(frozen=True)
+class Option:
+    """One option a runtime accepts (``--runtime-option KEY=VALUE`` on the command line).
+
+    Args:
+        default: the value used when the option is not given.
+        help: one line for ``edgeproof runtimes``.
+        kind: ``bool``, ``int`` or ``str``; command-line text is parsed into it.
+        choices: allowed values of a ``str`` option.
+    """
+
+    default: object
+    help: str
+    kind: type = str
+    choices: tuple[str, ...] | None = None
+
+    def parse(self, key: str, value, owner: str):
+        """``value`` (text from the command line, or a Python value) as this option's kind.
+
+        Example:
+            >>> Option(True, "use XNNPACK", bool).parse("xnnpack", "false", "litert")
+            False
+        """
+        if self.kind is bool and not isinstance(value, bool):
+            text = str(value).strip().lower()
+            if text not in _TRUE + _FALSE:
+                raise UsageError(f"Option '{key}' of {owner} must be true or false; got {value!r}.")
+            return text in _TRUE
+        if self.kind is int and value is not None:
+            try:
+                value = int(value)
+            except (TypeError, ValueError):
+                raise UsageError(f"Option '{key}' of {owner} must be an int; got {value!r}.") from None
+            return check_int(key, value, owner, low=1)
+        if self.choices is not None:
+            return check_choice(f"value of option '{key}'", str(value), self.choices, owner)
+        return value
+
+
 def register_runtime(cls):
-    """Class decorator registering a runtime under ``cls.name``."""
-    _RUNTIMES[cls.name] = cls
-    return cls
+    """Class decorator registering a runtime under ``cls.name`` (a duplicate is an error).
+
+    Example:
+        >>> @register_runtime  # doctest: +SKIP
+        ... class TVMRuntime(Runtime):
+        ...     name, suffixes = "tvm", (".so",)
+    """
+    return RUNTIMES.add(cls.name, cls)
 
 
 def runtime_names() -> list[str]:
-    return sorted(_RUNTIMES)
+    """Names of the registered runtimes, sorted."""
+    return RUNTIMES.names()
 
 
 def get_runtime_class(name: str) -> type["Runtime"]:
-    from toolkit.validation import check_choice
+    """The runtime class ``name``; an unknown name lists the valid ones."""
+    return RUNTIMES.get(name)
 
-    check_choice("runtime", name, runtime_names(), "bench")
-    return _RUNTIMES[name]
+
+def runtime_for(path) -> str:
+    """The runtime that runs ``path`` by default, from the registered suffixes.
+
+    Example:
+        >>> runtime_for("model.onnx")
+        'onnxruntime'
+    """
+    p = Path(path)
+    for cls in RUNTIMES.rows():
+        if (p.is_dir() and cls.folders) or p.suffix.lower() in cls.suffixes:
+            return cls.name
+    known = sorted({s for cls in RUNTIMES.rows() for s in cls.suffixes})
+    raise RuntimeFailure(f"Cannot tell which runtime runs {p.name}; expected {', '.join(known)} "
+                         "or a SavedModel folder, or pass --runtime.")
+
+
+def runtime_options(names) -> dict[str, set[str]]:
+    """``{option key: runtimes that accept it}`` over the runtimes ``names``."""
+    keys: dict[str, set[str]] = {}
+    for name in names:
+        for key in get_runtime_class(name).OPTIONS:
+            keys.setdefault(key, set()).add(name)
+    return keys
 
 
 class Runtime:
-    """Base runner.
+    """Base runtime.
 
     Args:
-        artifact: a path, bytes, a loaded object the backend understands, or a callable
+        artifact: a path, bytes, a loaded object the runtime understands, or a callable
             returning one of those.
         manifest: the artifact's manifest; read from ``<artifact>.json`` when omitted.
         threads: CPU threads for the runtime (None: the runtime's default).
-        device: ``cpu`` or ``gpu``/``cuda``/``tensorrt`` where the backend supports it.
-        allow_fallback: accept a runtime that silently runs elsewhere than asked.
-        verify: check a file artifact against its manifest (size, sha256, header) before
-            the native loader sees it (``bench.verify``).
+        device: one of the class's ``devices``.
+        allow_fallback: accept a runtime that runs elsewhere than asked (the row says so).
+        verify: check a file artifact against its manifest and header before the native
+            loader sees it.
+        **options: the class's ``OPTIONS``; an unknown key is an error listing the valid ones.
 
     Example:
         >>> with get_runtime_class("onnxruntime")("m.onnx", threads=2) as rt:  # doctest: +SKIP
@@ -62,55 +143,98 @@ class Runtime:
     """
 
     name = "base"
-    suffixes: tuple[str, ...] = ()
+    label = "base"                 # the library as people name it
+    suffixes: tuple[str, ...] = ()  # file suffixes it runs (lower case)
+    folders = False                # runs folder artifacts (SavedModel)
+    distributions: tuple[str, ...] = ()  # package names to read its version from
+    version_key = ""               # the key of that version in the report's env block
+    bare_call_label = "predict"    # what the bare loop calls
+    devices: tuple[str, ...] = ("cpu",)
+    OPTIONS: dict[str, Option] = {}
 
     def __init__(self, artifact, manifest: Manifest | None = None, *, threads: int | None = None,
-                 device: str = "cpu", allow_fallback: bool = False, verify: bool = True):
+                 device: str = "cpu", allow_fallback: bool = False, verify: bool = True,
+                 **options):
         if threads is not None:
             check_int("threads", threads, self.name, low=1)
-        self.artifact = artifact
-        self.manifest = manifest
-        self.threads = threads
-        self.device = device
-        self.allow_fallback = allow_fallback
-        self.verify = verify
+        self.artifact, self.manifest, self.threads = artifact, manifest, threads
+        self.device, self.allow_fallback, self.verify = device, allow_fallback, verify
+        self.opts = self.resolve_options(options)
         self.providers: list[str] = []
-        self.device_used = device  # backends set what really ran
-        self.details: dict = {}  # backend evidence: delegates, node assignment, ...
+        self.device_used = device  # runtimes set what really ran
+        self.details: dict = {}  # the runtime's evidence: delegates, node assignment, ...
         self.load_seconds: float | None = None
         self._loaded = False
 
+    @classmethod
+    def resolve_options(cls, given: dict) -> dict:
+        """Defaults overlaid with ``given``, each parsed; unknown keys list the valid ones.
+
+        Example:
+            >>> get_runtime_class("litert").resolve_options({"xnnpack": "no"})["xnnpack"]
+            False
+        """
+        unknown = sorted(set(given) - set(cls.OPTIONS))
+        if unknown:
+            valid = ", ".join(sorted(cls.OPTIONS)) or "none"
+            raise UsageError(f"Runtime {cls.name} does not take option(s) {', '.join(unknown)}. "
+                             f"Valid options: {valid}.")
+        return {k: opt.parse(k, given[k], cls.name) if k in given else opt.default
+                for k, opt in cls.OPTIONS.items()}
+
+    @classmethod
+    def version(cls) -> str | None:
+        """The installed version of the runtime's library, without importing it."""
+        for dist in cls.distributions:
+            try:
+                return metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                continue
+        return None
+
+    @classmethod
+    def check_header(cls, path: Path) -> None:
+        """Raise RuntimeFailure when ``path`` does not start like a file this runtime runs."""
+
     # -- lifecycle ---------------------------------------------------------------
     def load(self) -> "Runtime":
+        """Resolve the source, verify a file against its manifest, and load it (timed)."""
         if self._loaded:
             return self
         # A lazy loader is a plain callable; Keras models are callable too but are sources.
         lazy = callable(self.artifact) and not hasattr(self.artifact, "layers")
         source = self.artifact() if lazy else self.artifact
-        if self.manifest is None:
-            if not isinstance(source, (str, Path)):
-                raise BackendError(f"{self.name}: pass a manifest when the artifact is not a file.")
-            self.manifest = find_manifest(source)
         if isinstance(source, (str, Path)):
-            p = Path(source)
-            if not p.exists():
-                raise BackendError(f"Artifact not found: {p}")
-            if self.suffixes and p.is_file() and p.suffix not in self.suffixes:
-                raise BackendError(f"{p.name} is not a {self.name} artifact "
-                                   f"(expected {', '.join(self.suffixes)}).")
-            if self.verify:
-                verify_artifact(p, self.manifest)
-        self._import()  # the library import is not the model's init time
+            self._check_file(Path(source))
+        elif self.manifest is None:
+            raise RuntimeFailure(f"{self.name}: pass a manifest when the artifact is not a file.")
+        if self.device not in self.devices:
+            raise UsageError(f"Unknown device '{self.device}' for {self.name}; valid: "
+                             f"{', '.join(self.devices)}.")
+        self._import()  # the library import is not the model's load time
         t0 = time.perf_counter()
         try:
             self._load(source)
-        except EdgekitError:
+        except EdgeproofError:
             raise
         except Exception as e:  # the native library's own error, as one line
-            raise BackendError(f"{self.name} cannot load {_label(source)}: {first_line(e)}") from None
+            raise RuntimeFailure(f"{self.name} cannot load {_label(source)}: {first_line(e)}") from None
         self.load_seconds = time.perf_counter() - t0
         self._loaded = True
         return self
+
+    def _check_file(self, p: Path) -> None:
+        if not p.exists():
+            raise RuntimeFailure(f"Artifact not found: {p}")
+        if self.manifest is None:
+            self.manifest = find_manifest(p)
+        if p.is_file() and self.suffixes and p.suffix.lower() not in self.suffixes:
+            raise RuntimeFailure(f"{p.name} is not a {self.name} artifact "
+                                 f"(expected {', '.join(self.suffixes)}).")
+        if self.verify:
+            verify_artifact(p, self.manifest)
+            if p.is_file():
+                self.check_header(p)
 
     def close(self) -> None:
         if self._loaded:
@@ -125,29 +249,44 @@ class Runtime:
 
     # -- inference ---------------------------------------------------------------
     def check_input(self, x: np.ndarray) -> None:
-        """Raise BackendError naming expected vs got when ``x`` does not fit the artifact."""
+        """Raise RuntimeFailure naming expected vs got when ``x`` does not fit the artifact."""
         spec = self.manifest.input
         want = spec.shape
         if x.dtype != np.dtype(spec.dtype):
-            raise BackendError(f"{self.name}: input dtype {x.dtype} does not match the artifact's "
-                               f"{spec.dtype}; use bench.preprocess.prepare().")
+            raise RuntimeFailure(f"{self.name}: input dtype {x.dtype} does not match the artifact's "
+                                 f"{spec.dtype}; use edgeproof.preprocess.prepare().")
         if x.ndim != len(want) or any(w not in (-1, g) for w, g in zip(want[1:], x.shape[1:])):
-            raise BackendError(f"{self.name}: input shape {list(x.shape)} does not match the "
-                               f"artifact's {want} (-1 = any batch).")
+            raise RuntimeFailure(f"{self.name}: input shape {list(x.shape)} does not match the "
+                                 f"artifact's {want} (-1 = any batch).")
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Run one prepared batch (validated) and return the raw output."""
+        return self.timed_call(np.asarray(x))()
+
+    def timed_call(self, x: np.ndarray) -> Callable[[], np.ndarray]:
+        """The call a benchmark times: ``x`` validated once, then the runtime's own predict.
+
+        Errors of the library become one-line RuntimeFailures; validation is not repeated
+        per call, so the timing holds the inference alone.
+
+        Example:
+            >>> call = rt.timed_call(prepare(images[:1], rt.manifest))  # doctest: +SKIP
+            >>> probs = call()  # doctest: +SKIP
+        """
         if not self._loaded:
             self.load()
-        x = np.asarray(x)
         self.check_input(x)
-        try:
-            return self._predict(x)
-        except EdgekitError:
-            raise
-        except Exception as e:
-            raise BackendError(f"{self.name} failed to run {_label(self.artifact)}: "
-                               f"{first_line(e)}") from None
+
+        def call():
+            try:
+                return self._predict(x)
+            except EdgeproofError:
+                raise
+            except Exception as e:
+                raise RuntimeFailure(f"{self.name} failed to run {_label(self.artifact)}: "
+                                     f"{first_line(e)}") from None
+
+        return call
 
     def predict_images(self, images: np.ndarray, batch_size: int = 32,
                        progress: Callable[[int], None] | None = None) -> np.ndarray:
@@ -171,28 +310,28 @@ class Runtime:
 
     # -- reporting ---------------------------------------------------------------
     def info(self) -> dict:
-        """What actually ran: runtime, device, providers / delegates, threads, and the
-        backend's evidence for it (``details``)."""
+        """What actually ran: runtime, device, providers / delegates, threads, options, and
+        the runtime's evidence for it (``details``)."""
         return {"runtime": self.name, "device": self.device_used,
                 "requested_device": self.device, "fallback": self.device_used != self.device,
                 "providers": list(self.providers), "threads": self.threads,
-                "runtime_details": dict(self.details)}
+                "runtime_details": {**self.details, "options": dict(self.opts)}}
 
     def refuse_or_fallback(self, what: str, hint: str) -> None:
-        """Raise BackendError for ``what`` (a device we cannot honour) unless
+        """Raise RuntimeFailure for ``what`` (a device we cannot honour) unless
         ``allow_fallback``; then record that the runtime runs on the CPU instead."""
         if not self.allow_fallback:
-            raise BackendError(f"{what}; {hint}, or --allow-fallback to accept the CPU.")
+            raise RuntimeFailure(f"{what}; {hint}, or --allow-fallback to accept the CPU.")
         self.device_used = "cpu"
 
     def bare_call(self, x: np.ndarray) -> Callable[[], object]:
-        """The runtime's own call with ``x`` already bound, for the overhead check
-        (``edgekit bench --raw-check``); backends return their native call."""
+        """The runtime's own call with ``x`` already bound, for the bare-loop check
+        (``edgeproof bench --bare-loop``); runtimes return their native call."""
         return lambda: self._predict(x)
 
-    # -- backend hooks ------------------------------------------------------------
+    # -- runtime hooks ------------------------------------------------------------
     def _import(self) -> None:
-        """Import the backend's library (kept out of ``load_seconds``)."""
+        """Import the runtime's library (kept out of ``load_seconds``)."""
 
     def _load(self, source) -> None:
         raise NotImplementedError

@@ -1,11 +1,18 @@
-"""Keras / TensorFlow: the reference. The only backend that imports TensorFlow."""
+"""Keras / TensorFlow: the reference. The only runtime that imports TensorFlow."""
 
 from __future__ import annotations
 
+import zipfile
+from pathlib import Path
+
 import numpy as np
 
-from bench.runtimes.base import Runtime, register_runtime
-from toolkit.errors import BackendError
+from edgeproof.bench.runtimes.base import Option, Runtime, register_runtime
+from edgeproof.errors import RuntimeFailure
+from edgeproof.keras_loader import load_keras_model
+from edgeproof.tfcompat import tf
+
+_HDF5 = b"\x89HDF\r\n\x1a\n"
 
 
 @register_runtime
@@ -14,22 +21,38 @@ class KerasRuntime(Runtime):
     under ``tf.function`` (optionally XLA ``jit_compile``)."""
 
     name = "keras"
+    label = "TensorFlow"
     suffixes = (".keras", ".h5", ".hdf5")
+    folders = True
+    distributions = ("tensorflow",)
+    version_key = "tensorflow"
+    bare_call_label = "tf.function call"
+    devices = ("cpu", "gpu", "cuda")
+    OPTIONS = {"jit_compile": Option(False, "XLA-compile the tf.function", bool),
+               "unsafe": Option(False, "allow Lambda layers in .keras files (trusted files "
+                                       "only)", bool)}
 
-    def __init__(self, artifact, manifest=None, *, jit_compile: bool = False, unsafe: bool = False,
-                 **kw):
+    def __init__(self, artifact, manifest=None, **kw):
         super().__init__(artifact, manifest, **kw)
-        self.jit_compile = jit_compile
-        self.unsafe = unsafe
+        self.jit_compile, self.unsafe = self.opts["jit_compile"], self.opts["unsafe"]
+
+    @classmethod
+    def check_header(cls, path: Path) -> None:
+        """A .keras file is a zip archive; .h5/.hdf5 start with the HDF5 signature."""
+        if path.suffix.lower() == ".keras":
+            if not zipfile.is_zipfile(path):
+                raise RuntimeFailure(f"{path.name} is not a valid .keras archive (not a zip); "
+                                     "re-export it.")
+            return
+        with open(path, "rb") as fh:
+            if fh.read(8) != _HDF5:
+                raise RuntimeFailure(f"{path.name} is not a valid {path.suffix} file (bad "
+                                     "header); re-export it or check the download.")
 
     def _import(self) -> None:
-        from toolkit.tfcompat import tf
-
         tf()
 
     def _load(self, source) -> None:
-        from toolkit.tfcompat import tf
-
         t = tf()
         if self.threads:
             try:
@@ -38,8 +61,6 @@ class KerasRuntime(Runtime):
                 pass  # already initialized: TF keeps its first setting
         gpus = t.config.list_physical_devices("GPU")
         on_gpu = self.device in ("gpu", "cuda")
-        if self.device not in ("cpu", "gpu", "cuda"):
-            raise BackendError(f"Unknown device '{self.device}' for keras; valid: cpu, gpu, cuda.")
         if on_gpu and not gpus:
             self.refuse_or_fallback("Asked for the Keras runtime on GPU but TensorFlow sees no GPU",
                                     "use --device cpu")
@@ -49,8 +70,6 @@ class KerasRuntime(Runtime):
         if hasattr(source, "predict") and hasattr(source, "layers"):
             model = source
         else:
-            from export.keras_export import load_keras_model
-
             model = load_keras_model(source, safe_mode=not self.unsafe)
         self._model = model
         self._fn = t.function(lambda x: model(x, training=False), jit_compile=self.jit_compile,
@@ -61,15 +80,11 @@ class KerasRuntime(Runtime):
                         "gpus_visible": len(gpus)}
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
-        from toolkit.tfcompat import tf
-
         with tf().device(self._dev):
             return self._fn(x).numpy()
 
     def bare_call(self, x: np.ndarray):
-        """The ``tf.function`` itself on a pre-converted tensor (the raw-check loop)."""
-        from toolkit.tfcompat import tf
-
+        """The ``tf.function`` itself on a pre-converted tensor (the bare loop)."""
         t = tf()
         with t.device(self._dev):
             xt = t.constant(x)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.runtimes.base import Runtime, register_runtime
-from toolkit.errors import BackendError, first_line
+from edgeproof.bench.runtimes.base import Option, Runtime, register_runtime
+from edgeproof.errors import RuntimeFailure, first_line
+from edgeproof.quiet import quiet_native
 
 
 @register_runtime
@@ -28,12 +29,28 @@ class LiteRTRuntime(Runtime):
     """
 
     name = "litert"
+    label = "LiteRT"
     suffixes = (".tflite",)
+    distributions = ("ai-edge-litert",)
+    version_key = "ai_edge_litert"
+    bare_call_label = "interpreter.invoke()"
+    devices = ("cpu", "gpu", "cuda", "tensorrt")  # accepted so that a GPU request is refused
+    OPTIONS = {"xnnpack": Option(True, "apply the XNNPACK delegate (false: builtin kernels "
+                                       "only)", bool)}
 
-    def __init__(self, artifact, manifest=None, *, xnnpack: bool = True, **kw):
+    def __init__(self, artifact, manifest=None, **kw):
         super().__init__(artifact, manifest, **kw)
-        self.xnnpack = xnnpack
+        self.xnnpack = self.opts["xnnpack"]
         self._batch = None
+
+    @classmethod
+    def check_header(cls, path: Path) -> None:
+        """A TFLite flatbuffer carries the file identifier ``TFL3`` at byte 4."""
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+        if head[4:8] != b"TFL3":
+            raise RuntimeFailure(f"{path.name} is not a valid .tflite file (bad header); "
+                                 "re-export it or check the download.")
 
     def _import(self) -> None:
         import ai_edge_litert.interpreter  # noqa: F401
@@ -48,8 +65,6 @@ class LiteRTRuntime(Runtime):
             OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         kw = {"model_content": bytes(source)} if isinstance(source, (bytes, bytearray)) \
             else {"model_path": str(Path(source))}
-        from toolkit.quiet import quiet_native
-
         try:
             with quiet_native():  # "Created TensorFlow Lite XNNPACK delegate" on fd 2
                 self._interp = Interpreter(num_threads=self.threads,
@@ -57,7 +72,7 @@ class LiteRTRuntime(Runtime):
                 ops = self._interp._interpreter.NumNodes()
                 self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:
-            raise BackendError(f"LiteRT cannot load the model: {first_line(e, 200)}") from None
+            raise RuntimeFailure(f"LiteRT cannot load the model: {first_line(e, 200)}") from None
         self._in = self._interp.get_input_details()[0]["index"]
         self._out = self._interp.get_output_details()[0]["index"]
         self._batch = int(self._interp.get_input_details()[0]["shape"][0])

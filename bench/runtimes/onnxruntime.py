@@ -16,15 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.runtimes.base import Runtime, register_runtime
-from toolkit.errors import BackendError, first_line
-from toolkit.validation import check_choice
+from edgeproof.bench.runtimes.base import Option, Runtime, register_runtime
+from edgeproof.errors import RuntimeFailure, first_line
 
 PROVIDERS = {"cpu": ["CPUExecutionProvider"],
              "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
              "gpu": ["CUDAExecutionProvider", "CPUExecutionProvider"],
              "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]}
 LEVELS = ("disable", "basic", "extended", "all")
+# The first byte of a serialized ModelProto is the tag of one of its fields
+# (ir_version, producer_*, domain, model_version, doc_string, graph, opset_import,
+# metadata_props, training_info, functions).
+_FIRST_TAGS = frozenset((0x08, 0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72, 0xA2, 0xCA))
 
 
 @register_runtime
@@ -32,10 +35,9 @@ class OnnxRuntime(Runtime):
     """Runs ``.onnx`` artifacts. Asking for CUDA/TensorRT and getting CPU is an error
     unless ``allow_fallback``; ``providers`` lists what the session really uses.
 
-    Args:
-        graph_optimization: disable | basic | extended | all.
-        inter_threads: inter-op threads (``threads`` sets intra-op threads).
-        profile: record which provider each node ran on (one extra profiled run).
+    Options (``OPTIONS``): ``graph_optimization`` (disable | basic | extended | all),
+    ``inter_threads`` (inter-op threads; ``threads`` sets intra-op threads), ``profile``
+    (record which provider each node ran on, from one extra profiled run).
 
     Example:
         >>> with OnnxRuntime("m.onnx", threads=2, profile=True) as rt:  # doctest: +SKIP
@@ -44,15 +46,30 @@ class OnnxRuntime(Runtime):
     """
 
     name = "onnxruntime"
+    label = "ONNX Runtime"
     suffixes = (".onnx",)
+    distributions = ("onnxruntime-gpu", "onnxruntime")
+    version_key = "onnxruntime"
+    bare_call_label = "session.run()"
+    devices = tuple(PROVIDERS)
+    OPTIONS = {"graph_optimization": Option("all", "graph optimization level", str, LEVELS),
+               "inter_threads": Option(None, "inter-op threads (default: ONNX Runtime's)", int),
+               "profile": Option(False, "record the provider of every node (one profiled run)",
+                                 bool)}
 
-    def __init__(self, artifact, manifest=None, *, graph_optimization: str = "all",
-                 inter_threads: int | None = None, profile: bool = False, **kw):
+    def __init__(self, artifact, manifest=None, **kw):
         super().__init__(artifact, manifest, **kw)
-        self.graph_optimization = check_choice("graph_optimization", graph_optimization, LEVELS,
-                                               "onnxruntime")
-        self.inter_threads = inter_threads
-        self.profile = profile
+        self.graph_optimization = self.opts["graph_optimization"]
+        self.inter_threads, self.profile = self.opts["inter_threads"], self.opts["profile"]
+
+    @classmethod
+    def check_header(cls, path: Path) -> None:
+        """An ONNX file is a ModelProto: its first byte is the tag of one of its fields."""
+        with open(path, "rb") as fh:
+            head = fh.read(1)
+        if not head or head[0] not in _FIRST_TAGS:
+            raise RuntimeFailure(f"{path.name} is not a valid ONNX protobuf (bad header); "
+                                 "re-export it.")
 
     def _options(self, ort, profile_prefix: str | None = None):
         opts = ort.SessionOptions()
@@ -73,7 +90,7 @@ class OnnxRuntime(Runtime):
         try:
             return ort.InferenceSession(model, self._options(ort, profile_prefix), providers=providers)
         except Exception as e:
-            raise BackendError(f"ONNX Runtime cannot load the model: "
+            raise RuntimeFailure(f"ONNX Runtime cannot load the model: "
                                f"{first_line(e, 200)}") from None
 
     def _import(self) -> None:
@@ -82,12 +99,10 @@ class OnnxRuntime(Runtime):
     def _load(self, source) -> None:
         import onnxruntime as ort
 
-        if self.device not in PROVIDERS:
-            raise BackendError(f"Unknown device '{self.device}' for onnxruntime; valid: "
-                               f"{', '.join(PROVIDERS)}.")
-        if not os.environ.get("EDGEKIT_VERBOSE"):
+        if not os.environ.get("EDGEPROOF_VERBOSE"):
             ort.set_default_logger_severity(3)  # a missing CUDA is our one-line error instead
         wanted = PROVIDERS[self.device]
+        preloaded = self._preload_gpu_libraries(ort) if wanted[0] != "CPUExecutionProvider" else None
         usable = [p for p in wanted if p in ort.get_available_providers()] or wanted[-1:]
         model = bytes(source) if isinstance(source, (bytes, bytearray)) else str(Path(source))
         self._sess = self._session(ort, model, usable)
@@ -97,6 +112,8 @@ class OnnxRuntime(Runtime):
                         "graph_optimization": self.graph_optimization,
                         "intra_op_threads": self.threads or "default",
                         "inter_op_threads": self.inter_threads or "default"}
+        if preloaded is not None:
+            self.details["preload_dlls"] = preloaded
         if self.profile:
             self.details["node_providers"] = self._node_providers(ort, model, usable)
         if wanted[0] not in self.providers or self._nodes_fell_back(wanted[0]):
@@ -105,6 +122,19 @@ class OnnxRuntime(Runtime):
                                     "use --device cpu")
         elif wanted[0] != "CPUExecutionProvider":
             self.device_used = self.device
+
+    @staticmethod
+    def _preload_gpu_libraries(ort) -> str:
+        """Load the CUDA/cuDNN libraries of the ``[cuda]`` extra's nvidia wheels before a
+        GPU session is built (``onnxruntime.preload_dlls``, ONNX Runtime >= 1.21); a box
+        with a system-wide CUDA needs nothing. Returns what happened, for the row."""
+        if not hasattr(ort, "preload_dlls"):
+            return "not available in this onnxruntime"
+        try:
+            ort.preload_dlls()
+            return "ok"
+        except Exception as e:  # missing wheels: the session below says what really runs
+            return f"failed: {first_line(e, 120)}"
 
     def _nodes_fell_back(self, want: str) -> bool:
         counts = self.details.get("node_providers")

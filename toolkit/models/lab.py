@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from toolkit.models.registry import register_model
-from toolkit.tfcompat import keras
+from edgeproof.toolkit.models.registry import register_model
+from edgeproof.tfcompat import keras
 
 
 def _head(k, x, num_classes):
@@ -12,8 +12,8 @@ def _head(k, x, num_classes):
 
 
 @register_model("small_cnn", description="Conv16-Pool-Conv32-Pool-Dense64: seconds to train, "
-                "the default of `edgekit run`", default_input_shape=(32, 32, 1))
-def small_cnn(num_classes, input_shape, **_):
+                "the default of `edgeproof run`", default_input_shape=(32, 32, 1))
+def small_cnn(num_classes, input_shape):
     k = keras()
     inp = k.Input(input_shape, name="image")
     x = k.layers.Conv2D(16, 3, padding="same", activation="relu")(inp)
@@ -42,21 +42,21 @@ def _flowers(num_classes, input_shape, dropout: float):
 @register_model("flowers_cnn", description="Chollet's CNN: 4x(Conv-MaxPool), Dense512 "
                 "(3,455,173 params at 150x150x3, 5 classes)", default_input_shape=(150, 150, 3),
                 min_size=46)
-def flowers_cnn(num_classes, input_shape, **_):
+def flowers_cnn(num_classes, input_shape):
     inp, out = _flowers(num_classes, input_shape, dropout=0.0)
     return keras().Model(inp, out, name="flowers_cnn")
 
 
 @register_model("flowers_cnn_dropout", description="flowers_cnn with Dropout(0.5) before Dense512",
                 default_input_shape=(150, 150, 3), min_size=46)
-def flowers_cnn_dropout(num_classes, input_shape, dropout=0.5, **_):
+def flowers_cnn_dropout(num_classes, input_shape, dropout=0.5):
     inp, out = _flowers(num_classes, input_shape, dropout=dropout)
     return keras().Model(inp, out, name="flowers_cnn_dropout")
 
 
 @register_model("lenet5", description="LeNet-5 (LeCun 1998): C1 6@5x5, S2, C3 16@5x5, S4, "
                 "C5 120, F6 84, output", default_input_shape=(32, 32, 1), min_size=28)
-def lenet5(num_classes, input_shape, **_):
+def lenet5(num_classes, input_shape):
     k = keras()
     inp = k.Input(input_shape, name="image")
     x = k.layers.Conv2D(6, 5, activation="tanh")(inp)

@@ -6,14 +6,14 @@ Models 8-10 of the reports are ``lab_model7`` trained with augmentation presets
 (``--augment lab8`` / ``lab9``, see ``toolkit.augment``), not separate architectures.
 
 Example:
-    >>> from toolkit.models import create_model
+    >>> from edgeproof.toolkit.models import create_model
     >>> m = create_model("lab_model3", 10, (28, 28, 1))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from toolkit.models.registry import register_model
-from toolkit.tfcompat import keras
+from edgeproof.toolkit.models.registry import register_model
+from edgeproof.tfcompat import keras
 
 # A layer plan is a tuple of steps: ("conv", filters, kernel), ("pool", size, stride),
 # ("bn",), ("dropout", rate), ("relu",), ("flatten",), ("dense", units).
@@ -107,7 +107,7 @@ def build_plan(name: str, num_classes: int, input_shape):
 
 
 def _register(name: str) -> None:
-    def builder(num_classes, input_shape, **_):
+    def builder(num_classes, input_shape):
         return build_plan(name, num_classes, input_shape)
 
     builder.__name__ = name

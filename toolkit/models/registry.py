@@ -1,7 +1,7 @@
 """Model registry: each model is a small registered builder (the timm pattern).
 
 Example:
-    >>> from toolkit.models import create_model, list_models
+    >>> from edgeproof.toolkit.models import create_model, list_models
     >>> "flowers_cnn" in list_models()
     True
     >>> model = create_model("small_cnn", num_classes=10, input_shape=(32, 32, 1))  # doctest: +SKIP
@@ -9,11 +9,13 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from toolkit.errors import ModelError, UsageError, first_line
-from toolkit.validation import check_choice, check_int
+from edgeproof.errors import ModelError, UsageError, first_line
+from edgeproof.registry import Registry
+from edgeproof.validation import check_int
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,14 @@ class ModelSpec:
     min_size: int = 8
 
 
-_REGISTRY: dict[str, ModelSpec] = {}
+    @property
+    def options(self) -> list[str]:
+        """The builder's keyword options beyond ``num_classes`` and ``input_shape``."""
+        params = inspect.signature(self.builder).parameters
+        return [n for n in params if n not in ("num_classes", "input_shape")]
+
+
+MODELS: Registry[ModelSpec] = Registry("model", "create_model")
 
 
 def register_model(name: str, *, description: str, default_input_shape=(32, 32, 1),
@@ -36,10 +45,8 @@ def register_model(name: str, *, description: str, default_input_shape=(32, 32, 
     """Decorator registering ``builder(num_classes, input_shape, **kw) -> keras.Model``."""
 
     def deco(fn):
-        if name in _REGISTRY:
-            raise ValueError(f"model {name!r} registered twice")
-        _REGISTRY[name] = ModelSpec(name, fn, description, tuple(default_input_shape), family,
-                                    min_size)
+        MODELS.add(name, ModelSpec(name, fn, description, tuple(default_input_shape), family,
+                                   min_size))
         return fn
 
     return deco
@@ -47,22 +54,38 @@ def register_model(name: str, *, description: str, default_input_shape=(32, 32, 
 
 def list_models() -> list[str]:
     """Names of all registered models, sorted."""
-    return sorted(_REGISTRY)
+    return MODELS.names()
 
 
 def model_spec(name: str) -> ModelSpec:
-    check_choice("model", name, list_models(), "create_model")
-    return _REGISTRY[name]
+    """The registered model ``name``; an unknown name lists the valid ones.
+
+    Example:
+        >>> model_spec("small_cnn").default_input_shape
+        (32, 32, 1)
+    """
+    return MODELS.get(name)
 
 
 def create_model(name: str, num_classes: int, input_shape=None, **kwargs):
     """Build the registered model ``name`` for ``num_classes`` and ``input_shape`` (H, W, C).
 
     Raises:
-        UsageError: unknown name (lists valid ones), bad class count, or an input smaller
-            than the model allows.
+        UsageError: unknown name (lists valid ones), an option the builder does not take
+            (lists the ones it does), bad class count, or an input smaller than the model
+            allows.
+
+    Example:
+        >>> create_model("small_cnn", 10, (32, 32, 1), dropout=0.5)
+        Traceback (most recent call last):
+        ...
+        edgeproof.errors.UsageError: Model small_cnn does not take option(s) dropout. Valid options: none.
     """
     spec = model_spec(name)
+    unknown = sorted(set(kwargs) - set(spec.options))
+    if unknown:
+        raise UsageError(f"Model {name} does not take option(s) {', '.join(unknown)}. "
+                         f"Valid options: {', '.join(spec.options) or 'none'}.")
     check_int("num_classes", num_classes, "create_model", low=2)
     shape = tuple(int(d) for d in (input_shape or spec.default_input_shape))
     if len(shape) != 3:

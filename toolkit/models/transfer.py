@@ -5,7 +5,7 @@ used it:
 
 - ``*_features``: feature extraction. The base runs once over the data, its features
   are cached and only the head (Flatten-Dense256-Dropout0.5-Dense) is trained
-  (``toolkit.train`` sees ``model.edgekit_transfer["mode"] == "features"``).
+  (``toolkit.train`` sees ``model.edgeproof_transfer["mode"] == "features"``).
 - ``*_frozen``: the frozen base inside the model, trained with augmentation
   (``--augment chollet``); head Flatten-Dense256-Dense.
 - ``*_finetune``: the head is trained with the base frozen, then the top N base layers
@@ -15,11 +15,11 @@ used it:
 
 ``weights`` is ``"imagenet"`` (Keras cache ``~/.keras/models`` or a download),
 ``"none"`` (random init) or the path of a base-weights file. Pixels arrive as
-``uint8 * 1/255`` like every edgekit model; a first layer maps them to what the base
+``uint8 * 1/255`` like every edgeproof model; a first layer maps them to what the base
 was trained on, using built-in layers only so the model exports without custom code.
 
 Example:
-    >>> from toolkit.models import create_model
+    >>> from edgeproof.toolkit.models import create_model
     >>> m = create_model("inception_v3_frozen", 5, (150, 150, 3), weights="none")  # doctest: +SKIP
 """
 
@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.errors import ModelError, first_line
-from toolkit.models.registry import register_model
-from toolkit.tfcompat import keras
+from edgeproof.errors import ModelError, first_line
+from edgeproof.toolkit.models.registry import register_model
+from edgeproof.tfcompat import keras
 
 BASES = {
     # name: (keras.applications attribute, min input side, notop weights file)
@@ -141,9 +141,9 @@ def _assemble(base_name, mode, num_classes, input_shape, weights, dropout, fine_
     head = _head(k, num_classes, dropout)
     model = k.Model(inp, head(feats), name=f"{base_name}_{mode}")
     # Read by toolkit.train (plain attribute: it does not survive saving, nor needs to).
-    model.edgekit_transfer = {"mode": mode, "base": base.name, "head": head.name,
+    model.edgeproof_transfer = {"mode": mode, "base": base.name, "head": head.name,
                               "fine_tune_layers": int(fine_tune_layers)}
-    model.edgekit_features = feats  # the base's output: what feature extraction caches
+    model.edgeproof_features = feats  # the base's output: what feature extraction caches
     return model
 
 
@@ -154,7 +154,7 @@ def unfreeze_top(model, n_layers: int) -> int:
         >>> unfreeze_top(model, 50)  # doctest: +SKIP
         50
     """
-    base = model.get_layer(model.edgekit_transfer["base"])
+    base = model.get_layer(model.edgeproof_transfer["base"])
     base.trainable = True
     cut = max(0, len(base.layers) - int(n_layers))
     for i, layer in enumerate(base.layers):
@@ -179,7 +179,7 @@ def _register(base_name: str, mode: str) -> None:
     ft_default = 50
 
     def builder(num_classes, input_shape, weights="imagenet", fine_tune_layers=ft_default,
-                dropout=dropout, **_):
+                dropout=dropout):
         return _assemble(base_name, mode, num_classes, input_shape, weights, dropout,
                          fine_tune_layers)
 

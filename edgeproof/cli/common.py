@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from toolkit.errors import UsageError
+from edgeproof.errors import UsageError
 
 
 def int_at_least(low: int):
@@ -28,6 +28,23 @@ positive_int = int_at_least(1)
 nonneg_int = int_at_least(0)
 
 
+def int_list(text: str) -> list[int]:
+    """An argparse ``type`` for ``"1,8,32"``: positive ints, comma-separated.
+
+    Example:
+        >>> int_list("1, 8,32")
+        [1, 8, 32]
+    """
+    parts = [t.strip() for t in text.split(",") if t.strip()]
+    try:
+        values = [int(t) for t in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be ints like 1,8,32, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"must be ints >= 1 like 1,8,32, got {text!r}")
+    return values
+
+
 def fraction(text: str) -> float:
     try:
         v = float(text)
@@ -39,7 +56,12 @@ def fraction(text: str) -> float:
 
 
 def parse_options(items: list[str] | None) -> dict:
-    """``["io_type=uint8", "opset=13"]`` -> ``{"io_type": "uint8", "opset": 13}``."""
+    """``KEY=VALUE`` items -> a dict (digits become ints).
+
+    Example:
+        >>> parse_options(["io_type=uint8", "opset=13"])
+        {'io_type': 'uint8', 'opset': 13}
+    """
     out = {}
     for item in items or []:
         key, sep, value = item.partition("=")

@@ -3,7 +3,10 @@
 It holds everything a runtime needs to feed the artifact the same pixels the Keras
 model saw (preprocessing, input/output dtype and quantization) and everything a user
 needs to trust it (class names, source model hash, library versions, the artifact's
-sha256). It is TensorFlow-free so that ``bench/`` can read it on an edge box.
+sha256). It is TensorFlow-free so that ``edgeproof.bench`` can read it on an edge box.
+
+Manifests written by edgekit 0.1.0 (this project's former name) load unchanged: their
+``edgekit_version`` becomes ``producer: edgekit`` and ``producer_version``.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from toolkit import __version__
-from toolkit.errors import ModelError
+from edgeproof import __version__
+from edgeproof.embedded import read_embedded_manifest
+from edgeproof.errors import ModelError
 
 SCHEMA_VERSION = 1
 _LIBS = ("tensorflow", "tf-keras", "tf2onnx", "onnx", "onnxruntime-gpu", "onnxruntime",
@@ -25,7 +29,7 @@ _LIBS = ("tensorflow", "tf-keras", "tf2onnx", "onnx", "onnxruntime-gpu", "onnxru
 
 def library_versions(names=_LIBS) -> dict[str, str]:
     """Versions of the installed libraries that matter for conversion, without importing them."""
-    out = {"python": platform.python_version(), "edgekit": __version__}
+    out = {"python": platform.python_version(), "edgeproof": __version__}
     for name in names:
         try:
             out[name] = metadata.version(name)
@@ -111,7 +115,8 @@ class Manifest:
     options: dict = field(default_factory=dict)
     calibration: dict | None = None
     versions: dict = field(default_factory=library_versions)
-    edgekit_version: str = __version__
+    producer: str = "edgeproof"
+    producer_version: str = __version__
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -128,13 +133,15 @@ class Manifest:
     def from_dict(cls, d: dict) -> "Manifest":
         try:
             d = dict(d)
+            if "edgekit_version" in d and "producer" not in d:  # written by edgekit 0.1.0
+                d["producer"], d["producer_version"] = "edgekit", d.pop("edgekit_version")
             d["input"] = TensorInfo(**d["input"])
             d["output"] = TensorInfo(**d["output"])
             d["preprocessing"] = Preprocessing(**d["preprocessing"])
             known = set(cls.__dataclass_fields__)
             return cls(**{k: v for k, v in d.items() if k in known})
         except (KeyError, TypeError) as e:
-            raise ModelError(f"Manifest is malformed ({e}); re-export the artifact with edgekit export.") from None
+            raise ModelError(f"Manifest is malformed ({e}); re-export the artifact with edgeproof export.") from None
 
     @classmethod
     def load(cls, path: str | Path) -> "Manifest":
@@ -142,7 +149,7 @@ class Manifest:
         try:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except FileNotFoundError:
-            raise ModelError(f"No manifest at {path}; export the model with edgekit export, "
+            raise ModelError(f"No manifest at {path}; export the model with edgeproof export, "
                              "which writes <artifact>.json beside the artifact.") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ModelError(f"Manifest {path} is not valid JSON ({e}).") from None
@@ -167,29 +174,8 @@ def find_manifest(artifact: str | Path) -> Manifest:
     side = manifest_path(artifact)
     if side.exists():
         return Manifest.load(side)
-    embedded = _embedded_manifest(artifact)
+    embedded = read_embedded_manifest(artifact)
     if embedded is not None:
-        return embedded
+        return Manifest.from_dict(embedded)
     raise ModelError(f"No manifest for {artifact}: expected {side.name} beside it. "
-                     "Export with edgekit export, or pass the manifest next to the file.")
-
-
-def _embedded_manifest(artifact: str | Path) -> Manifest | None:
-    p = Path(artifact)
-    if p.suffix == ".tflite" and p.is_file():
-        from export.tflite_meta import read_tflite_manifest
-
-        found = read_tflite_manifest(p.read_bytes())
-        return Manifest.from_dict(found) if found is not None else None
-    if p.suffix != ".onnx" or not p.is_file():
-        return None
-    try:
-        import onnx
-
-        model = onnx.load(str(p), load_external_data=False)
-    except Exception:
-        return None
-    for prop in model.metadata_props:
-        if prop.key == "edgekit_manifest":
-            return Manifest.from_dict(json.loads(prop.value))
-    return None
+                     "Export with edgeproof export, or pass the manifest next to the file.")

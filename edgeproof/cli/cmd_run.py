@@ -1,28 +1,28 @@
-"""`edgekit run`: the main job end to end."""
+"""`edgeproof run`: the main job end to end."""
 
 from __future__ import annotations
 
-from toolkit.cli.common import add_dataset_args, out, positive_int, status_printer
-from toolkit.validation import parse_list
+from edgeproof.bench.report import print_table
+from edgeproof.cli.common import add_dataset_args, out, positive_int, status_printer
+from edgeproof.export.formats import DEFAULT_FORMATS
+from edgeproof.pipeline import RunConfig, run as run_pipeline
+from edgeproof.validation import parse_list
 
 
 def register(sub) -> None:
-    from export.formats import DEFAULT_FORMATS
-
     p = sub.add_parser("run", help="train, export to every edge format, benchmark and report",
                        description="Train a model, export it (keras, tflite-fp32, tflite-int8, "
                        "onnx-fp32 by default), evaluate every export on its runtime against the "
                        "Keras model, and write OUT/report.json, OUT/report.md and OUT/models/. "
-                       "With no arguments: the offline demo on scikit-learn's digits (~1 min on "
-                       "2 CPU cores).")
+                       "With no arguments: the offline demo on scikit-learn's digits.")
     add_dataset_args(p, default="digits")
-    p.add_argument("--model", default="small_cnn", help="registered model (edgekit models)")
+    p.add_argument("--model", default="small_cnn", help="registered model (edgeproof models)")
     p.add_argument("--epochs", type=positive_int, default=20)
     p.add_argument("--image-size", type=positive_int, default=None,
                    help="square input size (default: the dataset's; digits 32, folders 128)")
     p.add_argument("--batch-size", type=positive_int, default=32, help="training batch size")
     p.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
-                   help="comma-separated formats (edgekit formats)")
+                   help="comma-separated formats (edgeproof formats)")
     p.add_argument("--calib-size", type=positive_int, default=200,
                    help="calibration images for int8, drawn class-balanced from the train split")
     p.add_argument("--threads", type=positive_int, default=None, help="runtime threads")
@@ -33,9 +33,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from bench.report import print_table
-    from toolkit.pipeline import RunConfig, run as run_pipeline
-
     cfg = RunConfig(dataset=args.dataset, model=args.model, epochs=args.epochs,
                     image_size=args.image_size, batch_size=args.batch_size,
                     formats=tuple(parse_list(args.formats)), out=args.out, seed=args.seed,

@@ -1,10 +1,14 @@
-"""`edgekit parity`: does CANDIDATE answer like REFERENCE? Exit 1 when the gate fails."""
+"""`edgeproof parity`: does CANDIDATE answer like REFERENCE? Exit 1 when the gate fails."""
 
 from __future__ import annotations
 
 import json
 
-from toolkit.cli.common import add_dataset_args, fraction, out, positive_int
+from edgeproof.bench.core import evaluation_split
+from edgeproof.bench.suite import parity_check
+from edgeproof.cli.common import add_dataset_args, fraction, out, positive_int
+from edgeproof.errors import GateFailed
+from edgeproof.manifest import find_manifest
 
 
 def register(sub) -> None:
@@ -27,23 +31,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from bench.core import bench_artifact, evaluation_split
-    from bench.parity import compare, gate
-    from export.manifest import find_manifest
-    from toolkit.errors import BackendError, GateFailed
-
     ds, x, y = evaluation_split(args.dataset, find_manifest(args.reference), args.seed, args.limit)
-    probs = {}
-    for role, path in (("reference", args.reference), ("candidate", args.candidate)):
-        row, probs[role] = bench_artifact(path, images=x, labels=y, latency=False)
-        if row["status"] != "ok":
-            raise BackendError(f"{role} {path} failed: {row['error']}")
-    result = compare(probs["reference"], probs["candidate"], y)
-    result["n"] = int(len(y))
-    fails = gate(result, args.min_agreement, args.max_accuracy_drop)
-    result["gate"] = {"min_agreement": args.min_agreement,
-                      "max_accuracy_drop": args.max_accuracy_drop, "passed": not fails,
-                      "failures": fails}
+    result = parity_check(args.reference, args.candidate, x, y, args.min_agreement,
+                          args.max_accuracy_drop)
+    fails = result["gate"]["failures"]
     if args.json:
         out(json.dumps(result, indent=2))
     else:

@@ -1,6 +1,6 @@
 """The one place TensorFlow is imported.
 
-tensorflow-model-optimization needs Keras 2, so edgekit runs TensorFlow with the
+tensorflow-model-optimization needs Keras 2, so edgeproof runs TensorFlow with the
 ``tf-keras`` package (``TF_USE_LEGACY_KERAS=1``). The variable must be set before
 TensorFlow is first imported, which is why every module goes through ``tf()`` and
 ``keras()`` instead of importing TensorFlow at module level.
@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import random
+import sys
+
+from edgeproof.quiet import quiet_native
 
 
 def _configure_env() -> None:
@@ -20,11 +23,7 @@ def _configure_env() -> None:
 def tf():
     """Import and return the ``tensorflow`` module, configured for Keras 2."""
     _configure_env()
-    import sys
-
     if "tensorflow" not in sys.modules:
-        from toolkit.quiet import quiet_native
-
         with quiet_native():  # absl/cuda-stub chatter on import and device discovery
             import tensorflow
 
@@ -36,7 +35,7 @@ def tf():
 
 
 def keras():
-    """Return the Keras 2 (``tf_keras``) module that edgekit builds models with."""
+    """Return the Keras 2 (``tf_keras``) module that edgeproof builds models with."""
     tf()
     import tf_keras
 

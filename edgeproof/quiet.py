@@ -21,7 +21,7 @@ class _Captured:
 def quiet_native(enabled: bool = True):
     """Silence native stderr and Python warnings inside the block; yields the capture."""
     cap = _Captured()
-    if not enabled or os.environ.get("EDGEKIT_VERBOSE"):
+    if not enabled or os.environ.get("EDGEPROOF_VERBOSE"):
         yield cap
         return
     try:

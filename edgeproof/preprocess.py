@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from export.manifest import Manifest, Preprocessing
-from toolkit.errors import BackendError, DataError, first_line
+from edgeproof.manifest import Manifest, Preprocessing
+from edgeproof.errors import RuntimeFailure, DataError, first_line
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _FILTERS = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC,
@@ -125,15 +125,15 @@ def prepare(images: np.ndarray, manifest: Manifest) -> np.ndarray:
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4:
-        raise BackendError(f"Expected images shaped (N, H, W, C); got {images.shape}.")
+        raise RuntimeFailure(f"Expected images shaped (N, H, W, C); got {images.shape}.")
     if images.dtype != np.uint8:
-        raise BackendError(f"Expected uint8 pixels (0-255); got {images.dtype}. "
+        raise RuntimeFailure(f"Expected uint8 pixels (0-255); got {images.dtype}. "
                            "Preprocessing (scale/offset) comes from the manifest.")
     x = to_float(images, pre)
     if spec.dtype in ("int8", "uint8", "int16"):
         q = spec.quantization or {}
         if "scale" not in q:
-            raise BackendError(f"Manifest of {manifest.format} has an {spec.dtype} input "
+            raise RuntimeFailure(f"Manifest of {manifest.format} has an {spec.dtype} input "
                                "but no quantization parameters; re-export it.")
         x = quantize(x, q["scale"], q["zero_point"], spec.dtype)
     elif spec.dtype != "float32":
@@ -161,4 +161,4 @@ def _convert_channels(images: np.ndarray, channels: int) -> np.ndarray:
         return np.repeat(images, 3, axis=-1)
     if channels == 3 and c == 4:
         return images[..., :3]
-    raise BackendError(f"Expected images with {channels} channel(s); got {c}.")
+    raise RuntimeFailure(f"Expected images with {channels} channel(s); got {c}.")

@@ -1,37 +1,37 @@
 """One exception family. Messages are one line: what is wrong and what to do.
 
-The CLI prints ``edgekit: error: <message>`` without a traceback (unless ``--debug``)
+The CLI prints ``edgeproof: error: <message>`` without a traceback (unless ``--debug``)
 and exits with ``exit_code``.
 """
 
 
-class EdgekitError(Exception):
-    """Base class of every error edgekit raises on purpose."""
+class EdgeproofError(Exception):
+    """Base class of every error edgeproof raises on purpose."""
 
     exit_code = 2
 
 
-class UsageError(EdgekitError):
+class UsageError(EdgeproofError):
     """A parameter or option is invalid."""
 
 
-class DataError(EdgekitError):
+class DataError(EdgeproofError):
     """A dataset path, file or image cannot be used."""
 
 
-class ModelError(EdgekitError):
+class ModelError(EdgeproofError):
     """A model file or model name cannot be used."""
 
 
-class ExportError(EdgekitError):
+class ExportError(EdgeproofError):
     """A conversion to an edge format failed."""
 
 
-class BackendError(EdgekitError):
-    """A runtime backend cannot load or run an artifact as asked."""
+class RuntimeFailure(EdgeproofError):
+    """A runtime cannot load or run an artifact as asked (or not on the device asked for)."""
 
 
-class GateFailed(EdgekitError):
+class GateFailed(EdgeproofError):
     """A parity or accuracy gate failed: the export does not answer like its reference."""
 
     exit_code = 1
@@ -40,7 +40,7 @@ class GateFailed(EdgekitError):
 def first_line(e: BaseException, limit: int = 300) -> str:
     """The first non-blank line of ``e``'s message (its type name when empty), cut at ``limit``.
 
-    Library exceptions carry multi-line messages, and some carry none; edgekit's errors
+    Library exceptions carry multi-line messages, and some carry none; edgeproof's errors
     quote them in one line.
 
     Example:

@@ -4,7 +4,7 @@ Example:
     >>> check_int("epochs", -3, "train", low=1)
     Traceback (most recent call last):
     ...
-    toolkit.errors.UsageError: The 'epochs' parameter of train must be an int in [1, inf). Got -3 instead.
+    edgeproof.errors.UsageError: The 'epochs' parameter of train must be an int in [1, inf). Got -3 instead.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-from toolkit.errors import UsageError
+from edgeproof.errors import UsageError
 
 
 def _interval(low, high, closed_high=True) -> str:

@@ -1,36 +1,37 @@
-"""`edgekit` entry point: subcommand parsing and the one place errors become exit codes."""
+"""`edgeproof` entry point: subcommand parsing and the one place errors become exit codes."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import sys
 import traceback
 
-from toolkit import __version__
-from toolkit.cli import (cmd_bench, cmd_evaluate, cmd_explain, cmd_export, cmd_info, cmd_parity,
-                         cmd_predict, cmd_run, cmd_train)
-from toolkit.errors import EdgekitError, first_line
+from edgeproof import __version__
+from edgeproof.cli import (cmd_bench, cmd_evaluate, cmd_explain, cmd_export, cmd_info,
+                           cmd_parity, cmd_predict, cmd_run, cmd_train)
+from edgeproof.errors import EdgeproofError, first_line
 
 COMMANDS = (cmd_run, cmd_train, cmd_evaluate, cmd_explain, cmd_export, cmd_bench, cmd_predict,
             cmd_parity, cmd_info)
 
 EPILOG = """examples:
-  edgekit run                                  # 2-minute offline demo on the built-in digits
-  edgekit run --dataset ../photos --model flowers_cnn_dropout --image-size 150 --epochs 20
-  edgekit export model.keras --format tflite-int8,onnx-fp32 --calib ../photos --out exports/
-  edgekit bench exports/*.tflite exports/*.onnx --dataset ../photos --json bench.json
-  edgekit parity model.keras exports/model-tflite-int8.tflite --dataset ../photos
+  edgeproof run                                  # the offline demo on the built-in digits
+  edgeproof run --dataset ../photos --model flowers_cnn_dropout --image-size 150 --epochs 20
+  edgeproof export model.keras --format tflite-int8,onnx-fp32 --calib ../photos --out exports/
+  edgeproof bench exports/*.tflite exports/*.onnx --dataset ../photos --json bench.json
+  edgeproof parity model.keras exports/model-tflite-int8.tflite --dataset ../photos
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="edgekit", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        prog="edgeproof", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Train image classifiers, export them to TFLite and ONNX, and prove every "
                     "export matches: accuracy, parity and latency on every runtime.")
-    parser.add_argument("--version", action="version", version=f"edgekit {__version__}")
+    parser.add_argument("--version", action="version", version=f"edgeproof {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and library logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS:
@@ -42,36 +43,34 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # what reports record as the command that made them (argv: in-process callers, tests)
-    args.command_line = "edgekit " + shlex.join(
+    args.command_line = "edgeproof " + shlex.join(
         sys.argv[1:] if argv is None else [str(a) for a in argv])
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="edgekit: %(levelname)s: %(message)s")
+                        format="edgeproof: %(levelname)s: %(message)s")
     if args.debug:
-        import os
-
-        os.environ.setdefault("EDGEKIT_VERBOSE", "1")
+        os.environ.setdefault("EDGEPROOF_VERBOSE", "1")
     try:
         return int(args.func(args) or 0)
-    except EdgekitError as e:
+    except EdgeproofError as e:
         if args.debug:
             traceback.print_exc()
-        print(f"edgekit: error: {e}", file=sys.stderr)
+        print(f"edgeproof: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print("edgekit: interrupted", file=sys.stderr)
+        print("edgeproof: interrupted", file=sys.stderr)
         return 130
     except MemoryError:
-        print("edgekit: error: out of memory; try a smaller --batch-size or --image-size",
+        print("edgeproof: error: out of memory; try a smaller --batch-size or --image-size",
               file=sys.stderr)
         return 2
     except Exception as e:  # a bug or a library error we did not anticipate: still one line
         if args.debug:
             traceback.print_exc()
         first = first_line(e)
-        print(f"edgekit: internal error: {type(e).__name__}: {first} (rerun with --debug for the "
+        print(f"edgeproof: internal error: {type(e).__name__}: {first} (rerun with --debug for the "
               "traceback)", file=sys.stderr)
         return 3
 

@@ -1,0 +1,1 @@
+"""The `edgeproof` command line: one module per subcommand, wired in ``main``."""

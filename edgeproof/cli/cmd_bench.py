@@ -1,0 +1,92 @@
+"""`edgeproof bench`: accuracy, parity and latency of artifacts on their runtimes."""
+
+from __future__ import annotations
+
+import argparse
+
+from edgeproof.bench.report import print_table
+from edgeproof.bench.runtimes import RUNTIMES, runtime_names
+from edgeproof.bench.suite import MEASURE_DEFAULTS, BenchConfig, run_bench
+from edgeproof.cli.common import (add_dataset_args, fraction, int_list, out, parse_options,
+                                  positive_int, status_printer)
+from edgeproof.errors import GateFailed
+
+EPILOG = """examples:
+  edgeproof bench m.tflite m.onnx --batch-sizes 1,8,32 --out runs/bench
+  edgeproof bench m-int8.tflite --dataset ../photos --reference m.keras --min-agreement 0.98
+  edgeproof bench m.onnx --device cuda              # error when CUDA is not what runs
+  edgeproof bench m.tflite --runtime-option xnnpack=false   # LiteRT builtin kernels only
+  edgeproof bench m.tflite --bare-loop --threads 2  # edgeproof p50 vs a bare invoke() loop
+"""
+
+
+def _options_help() -> str:
+    return "; ".join(f"{cls.name}: " + ", ".join(f"{k} ({o.help}, default {o.default})"
+                                               for k, o in cls.OPTIONS.items())
+                     for cls in RUNTIMES.rows() if cls.OPTIONS)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="measure artifacts: accuracy, parity, latency",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+                       description="Benchmark each ARTIFACT on its runtime (by suffix, or "
+                       "--runtime). With --dataset: accuracy on its test split, and parity "
+                       "against --reference. Without: latency on synthetic inputs of the "
+                       "artifact's shape. One row per artifact and batch size.")
+    p.add_argument("artifacts", nargs="+", metavar="ARTIFACT")
+    add_dataset_args(p)
+    p.add_argument("--reference", default=None, metavar="MODEL",
+                   help="reference artifact for parity (e.g. the .keras model)")
+    p.add_argument("--runtime", default=None, choices=runtime_names(), help="default: by suffix")
+    p.add_argument("--device", default="cpu", help="cpu | gpu | cuda | tensorrt")
+    p.add_argument("--allow-fallback", action="store_true",
+                   help="accept a runtime that fell back to CPU (the row says what ran)")
+    p.add_argument("--threads", type=positive_int, default=None, help="(intra-op) threads")
+    p.add_argument("--runtime-option", action="append", metavar="KEY=VALUE",
+                   help=f"runtime option (repeatable) — {_options_help()}")
+    p.add_argument("--batch-sizes", type=int_list, default=[1], help="e.g. 1,8,32 (default 1)")
+    p.add_argument("--min-runs", type=positive_int, default=MEASURE_DEFAULTS["min_runs"])
+    p.add_argument("--min-seconds", type=float, default=MEASURE_DEFAULTS["min_seconds"])
+    p.add_argument("--warmup-runs", type=positive_int, default=MEASURE_DEFAULTS["warmup_runs"])
+    p.add_argument("--warmup-seconds", type=float, default=MEASURE_DEFAULTS["warmup_seconds"])
+    p.add_argument("--bare-loop", action="store_true",
+                   help="also time a bare invoke()/session.run() loop; report edgeproof/bare p50")
+    p.add_argument("--min-agreement", type=fraction, default=None,
+                   help="gate: minimum top-1 agreement with --reference (exit 1 below it)")
+    p.add_argument("--max-accuracy-drop", type=fraction, default=None,
+                   help="gate: maximum accuracy drop vs --reference, as a fraction")
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="use N test images (a seeded random sample of the split)")
+    p.add_argument("--json", default=None, metavar="PATH", help="write a report.json-shaped file")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="write report.json, report.md and plots (latency, pareto, throughput)")
+    p.add_argument("--in-process", action="store_true",
+                   help="measure every artifact in this process instead of a fresh worker process "
+                        "each (faster to start, but runtimes disturb each other: TensorFlow's "
+                        "thread pools slow LiteRT measured after it)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    cfg = BenchConfig(
+        artifacts=args.artifacts, dataset=args.dataset, seed=args.seed, limit=args.limit,
+        reference=args.reference, runtime=args.runtime, device=args.device,
+        allow_fallback=args.allow_fallback, threads=args.threads,
+        runtime_options=parse_options(args.runtime_option), batch_sizes=tuple(args.batch_sizes),
+        measure={"min_runs": args.min_runs, "min_seconds": args.min_seconds,
+                 "warmup_runs": args.warmup_runs, "warmup_seconds": args.warmup_seconds},
+        bare_loop=args.bare_loop, min_agreement=args.min_agreement,
+        max_accuracy_drop=args.max_accuracy_drop, in_process=args.in_process, out=args.out,
+        json=args.json, command=args.command_line, quiet=args.quiet)
+    report, written = run_bench(cfg, status=status_printer(args.quiet))
+    print_table(report["results"], title="edgeproof bench")
+    if written:
+        out("wrote " + ", ".join(written))
+    for r in report["results"]:
+        if r["status"] != "ok":
+            out(f"failed {r['artifact']} (batch {r['batch_size']}): {r['error']}")
+    gate = report.get("gate")
+    if gate and not gate["passed"]:
+        raise GateFailed("Parity gate failed: " + "; ".join(gate["failures"]))
+    return 0 if all(r["status"] == "ok" for r in report["results"]) else 1

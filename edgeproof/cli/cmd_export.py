@@ -1,0 +1,65 @@
+"""`edgeproof export`: any trained Keras model -> edge formats, each verified against it."""
+
+from __future__ import annotations
+
+from edgeproof.bench.report import print_table
+from edgeproof.cli.common import (fraction, nonneg_int, out, parse_options, positive_int,
+                                  status_printer)
+from edgeproof.export_check import ExportConfig, export_and_check
+from edgeproof.validation import parse_list
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export", help="convert a Keras model to edge formats",
+                       description="Convert MODEL (.keras, .h5 or a SavedModel folder) to each "
+                       "--format, writing <out>/<name>-<format><suffix> and its manifest "
+                       "<...>.json atomically. With --calib, int8 formats calibrate on images "
+                       "from its train split and every export is checked against MODEL on its "
+                       "test split.")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--format", required=True, help="comma-separated formats (edgeproof formats)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--calib", metavar="DATA", default=None,
+                   help="calibration/verification dataset (same forms as --dataset)")
+    p.add_argument("--calib-size", type=positive_int, default=200)
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the dataset split")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="format option, e.g. io_type=uint8 or opset=13 (repeatable)")
+    p.add_argument("--class-names", default=None, help="comma-separated class names")
+    p.add_argument("--scale", type=float, default=None, help="pixel scale (default 1/255)")
+    p.add_argument("--offset", type=float, default=None, help="pixel offset (default 0)")
+    p.add_argument("--name", default=None, help="artifact base name (default: MODEL's stem)")
+    p.add_argument("--min-agreement", type=fraction, default=None,
+                   help="fail (exit 1) when an export's top-1 agreement with MODEL is below this")
+    p.add_argument("--debug-quant", action="store_true",
+                   help="for int8 formats that support it (tflite-int8), write the per-layer "
+                   "quantization error as <artifact>.quant-debug.csv/.png (needs --calib)")
+    p.add_argument("--json", metavar="PATH", default=None,
+                   help="also write the check rows (plus export_seconds per format) as JSON")
+    p.add_argument("--force", action="store_true", help="overwrite existing artifacts")
+    p.add_argument("--unsafe", action="store_true", help="allow Lambda layers (trusted files only)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    cfg = ExportConfig(
+        model=args.model, formats=parse_list(args.format), out=args.out, calib=args.calib,
+        calib_size=args.calib_size, seed=args.seed, options=parse_options(args.option),
+        class_names=parse_list(args.class_names) or None, scale=args.scale, offset=args.offset,
+        name=args.name, min_agreement=args.min_agreement, debug_quant=args.debug_quant,
+        json=args.json, force=args.force, unsafe=args.unsafe)
+    result = export_and_check(cfg, status=status_printer(args.quiet))
+    for o in result.outcomes:
+        out(f"wrote {o.path} ({o.artifact.manifest.size_bytes:,} bytes, {o.seconds:.1f} s)"
+            if o.path else f"failed {o.format}: {o.error}")
+    for note in result.notes + result.debug_errors:
+        out(note)
+    for path in result.debug_files:
+        out(f"wrote {path}")
+    if result.rows:
+        print_table(result.rows, title="exports vs source model (test split)")
+    failure = result.failure(cfg.min_agreement)
+    if failure is not None:
+        raise failure
+    return 0

@@ -1,0 +1,66 @@
+"""`edgeproof models`, `edgeproof formats` and `edgeproof runtimes`: the registries as tables."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from edgeproof.bench.runtimes import RUNTIMES
+from edgeproof.export.formats import list_formats
+from edgeproof.toolkit.models import list_models, model_spec
+
+
+def register(sub) -> None:
+    p = sub.add_parser("models", help="list the registered models",
+                       description="List the model registry: name, default input, description.")
+    p.set_defaults(func=models)
+    p = sub.add_parser("formats", help="list the export formats and their options",
+                       description="List the export formats: suffix, runtime, options, calibration.")
+    p.set_defaults(func=formats)
+    p = sub.add_parser("runtimes", help="list the runtimes and their options",
+                       description="List the runtimes: suffixes, devices, library version and "
+                       "the options --runtime-option takes.")
+    p.set_defaults(func=runtimes)
+
+
+def _print(title, columns, rows) -> None:
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*r)
+    Console(width=None if sys.stdout.isatty() else 160).print(t)
+
+
+def models(args) -> int:
+    rows = []
+    for n in list_models():
+        spec = model_spec(n)
+        rows.append((n, "x".join(map(str, spec.default_input_shape)), spec.family,
+                     spec.description))
+    _print("models", ["name", "default input", "family", "description"], rows)
+    return 0
+
+
+def formats(args) -> int:
+    rows = []
+    for f in list_formats():
+        opts = ", ".join(f"{k}={v}" + (f" ({'|'.join(f.choices[k])})" if k in f.choices else "")
+                         for k, v in f.options.items()) or "-"
+        rows.append((f.name, f.suffix, f.runtime, opts, "yes" if f.needs_calibration else "no",
+                     f.description))
+    _print("formats", ["format", "suffix", "runtime", "options", "calibration", "description"], rows)
+    return 0
+
+
+def runtimes(args) -> int:
+    rows = []
+    for cls in RUNTIMES.rows():
+        opts = "; ".join(f"{k}={o.default} ({o.help})" for k, o in cls.OPTIONS.items()) or "-"
+        rows.append((cls.name, cls.label, cls.version() or "not installed",
+                     ", ".join(cls.suffixes) + (", folder" if cls.folders else ""),
+                     ", ".join(cls.devices), opts))
+    _print("runtimes", ["runtime", "library", "version", "runs", "devices", "options"], rows)
+    return 0

@@ -1,0 +1,145 @@
+"""`edgeproof export` as a library call: a user's Keras model → each format, each checked.
+
+Exporting is the export package's job and checking is the bench's; this module (the
+application layer) combines them: with a calibration dataset every written export is
+run on its runtime over the test split and compared with the source model, and a
+``min_agreement`` gate turns a bad export into an error.
+
+Example:
+    >>> result = export_and_check(ExportConfig("m.keras", ["tflite-int8"], "out",
+    ...                                        calib="digits"))  # doctest: +SKIP
+    >>> result.rows[0]["top1_agreement"]  # doctest: +SKIP
+    0.9972
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeproof.atomic import atomic_write_bytes, ensure_writable_dir
+from edgeproof.bench.core import bench_artifact
+from edgeproof.bench.parity import gate
+from edgeproof.errors import EdgeproofError, GateFailed, UsageError
+from edgeproof.export.context import context_for_model
+from edgeproof.export.formats import ExportOutcome, export_formats, get_format
+from edgeproof.export.quant_debug import write_debug_report
+from edgeproof.keras_loader import load_keras_model
+from edgeproof.pipeline import reference_probs
+
+
+@dataclass
+class ExportConfig:
+    """The ``edgeproof export`` flags as fields (see ``edgeproof export --help``)."""
+
+    model: str
+    formats: list[str]
+    out: str
+    calib: str | None = None
+    calib_size: int = 200
+    seed: int = 0
+    options: dict = field(default_factory=dict)
+    class_names: list[str] | None = None
+    scale: float | None = None
+    offset: float | None = None
+    name: str | None = None
+    min_agreement: float | None = None
+    debug_quant: bool = False
+    json: str | None = None
+    force: bool = False
+    unsafe: bool = False
+
+    def validate(self) -> "ExportConfig":
+        """Unknown formats, and options no chosen format takes, fail before any work."""
+        if not self.formats:
+            raise UsageError("--format is empty; see edgeproof formats.")
+        valid = sorted({k for f in self.formats for k in get_format(f).options})
+        unknown = sorted(set(self.options) - set(valid))
+        if unknown:
+            raise UsageError(f"Option(s) {', '.join(unknown)} not taken by "
+                             f"{', '.join(self.formats)}. Valid options: {', '.join(valid) or 'none'}.")
+        return self
+
+
+@dataclass
+class ExportResult:
+    """What ``export_and_check`` did: per-format outcomes, check rows, extra files."""
+
+    outcomes: list[ExportOutcome]
+    rows: list[dict]
+    debug_files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    debug_errors: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"{o.format}: {o.error}" for o in self.outcomes if o.error] + self.debug_errors
+
+    def failure(self, min_agreement: float | None) -> EdgeproofError | None:
+        """The error the command ends with (a failed gate first), or None when all is well.
+
+        Example:
+            >>> ExportResult([], []).failure(0.99) is None
+            True
+        """
+        fails = [f"{r['format']}: {'; '.join(gate(r, min_agreement))}" for r in self.rows
+                 if r["status"] == "ok" and gate(r, min_agreement)]
+        fails += [f"{r['format']}: {r['error']}" for r in self.rows if r["status"] != "ok"]
+        if fails:
+            return GateFailed("Export check failed: " + " | ".join(fails))
+        if self.errors:
+            return EdgeproofError(f"{len(self.errors)} of {len(self.outcomes)} export(s) failed: "
+                                  + " | ".join(self.errors))
+        return None
+
+
+def export_and_check(cfg: ExportConfig, status=None) -> ExportResult:
+    """Export ``cfg.model`` to every format; with ``calib``, check each against the model.
+
+    Nothing is raised for a format that fails or a gate that fails: every other format
+    is still written and checked; ``ExportResult.failure`` says how the command ends.
+    """
+    cfg.validate()
+    say = status or (lambda msg: None)
+    ensure_writable_dir(cfg.out)
+    say(f"loading {cfg.model}")
+    model = load_keras_model(cfg.model, safe_mode=not cfg.unsafe)
+    ctx, ds = context_for_model(model, cfg.model, cfg.calib, cfg.calib_size, cfg.seed,
+                                cfg.scale, cfg.offset, cfg.class_names)
+    stem = cfg.name or Path(cfg.model).stem
+    outcomes = export_formats(model, ctx, cfg.formats, cfg.out, stem, cfg.options,
+                              force=cfg.force, status=say)
+    result = ExportResult(outcomes, [])
+    if cfg.debug_quant:
+        _debug_quant(model, ctx, cfg, stem, result, say)
+    written = [o for o in outcomes if o.path is not None]
+    if ds is not None and written:
+        say("verifying exports against the source model on the test split")
+        ref = reference_probs(model, ds)
+        result.rows = [bench_artifact(o.path, images=ds.x_test, labels=ds.y_test, reference=ref,
+                                      report_dir=cfg.out, latency=False)[0] for o in written]
+    if cfg.json:
+        record = [{**r, "export_seconds": round(o.seconds, 2)} for r, o in zip(result.rows, written)] \
+            or [{"artifact": str(o.path), "export_seconds": round(o.seconds, 2)} for o in written]
+        atomic_write_bytes(cfg.json, json.dumps(record, indent=2, default=str).encode())
+    return result
+
+
+def _debug_quant(model, ctx, cfg: ExportConfig, stem: str, result: ExportResult, say) -> None:
+    """Per-layer quantization error of each written format that has such a report."""
+    for o in result.outcomes:
+        fmt = get_format(o.format)
+        if o.path is None:
+            continue
+        if fmt.debug_quant is None:
+            if fmt.needs_calibration:  # float formats need no report; quantized ones should say
+                result.notes.append(f"--debug-quant: {fmt.name} has no per-layer report "
+                                    "(tflite-int8 has)")
+            continue
+        say(f"measuring per-layer quantization error of {fmt.name}")
+        try:
+            result.debug_files += write_debug_report(fmt.debug_quant(model, ctx), cfg.out,
+                                                     f"{stem}-{fmt.name}")
+        except EdgeproofError as e:
+            result.debug_errors.append(f"{fmt.name} --debug-quant: {e}")

@@ -1,1 +1,0 @@
-"""The `edgekit` command line: one module per subcommand, wired in ``main``."""
