@@ -114,6 +114,7 @@ class Manifest:
     source: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
     calibration: dict | None = None
+    conversion: dict = field(default_factory=dict)  # what the converter changed, and why
     versions: dict = field(default_factory=library_versions)
     producer: str = "edgeproof"
     producer_version: str = __version__

@@ -17,61 +17,12 @@ import numpy as np
 
 from edgeproof.export.artifact import Artifact
 from edgeproof.export.context import ExportContext
+from edgeproof.export.graph import flatten_model
 from edgeproof.export.tflite import convert_tflite
 from edgeproof.preprocess import to_float
 from edgeproof.validation import check_float, check_int
 from edgeproof.errors import ExportError, first_line
-from edgeproof.tfcompat import keras, tf
-
-
-def _call(layer, x):
-    """Apply ``layer`` to ``x``, inlining nested models layer by layer."""
-    k = keras()
-    if not isinstance(layer, k.Model):
-        return layer(x)
-    if isinstance(layer, k.Sequential):
-        for sub in layer.layers:
-            x = _call(sub, x)
-        return x
-    return _call_functional(layer, x)
-
-
-def _call_functional(model, inputs):
-    # Mirrors tf_keras Functional._run_internal_graph, but recurses into nested models.
-    usage = model._tensor_usage_count
-    flat_in = tf().nest.flatten(inputs)
-    tensors = {str(id(t)): [v] * usage[str(id(t))] for t, v in zip(model.inputs, flat_in)}
-    for depth in sorted(model._nodes_by_depth, reverse=True):
-        for node in model._nodes_by_depth[depth]:
-            if node.is_input or any(i not in tensors for i in node.flat_input_ids):
-                continue
-            args, kwargs = node.map_arguments(tensors)
-            if isinstance(node.layer, keras().Model) and not kwargs and len(args) == 1:
-                outputs = _call(node.layer, args[0])
-            else:
-                outputs = node.layer(*args, **kwargs)
-            for out_id, y in zip(node.flat_output_ids, tf().nest.flatten(outputs)):
-                tensors[out_id] = [y] * usage[out_id]
-    outs = [tensors[str(id(t))].pop() for t in model.outputs]
-    return outs[0] if len(outs) == 1 else outs
-
-
-def flatten_model(model):
-    """A functional copy of ``model`` with every nested model inlined (weights copied).
-
-    Args:
-        model: a single-input Keras model, possibly with nested Sequential/functional models.
-
-    Example:
-        >>> flat = flatten_model(model)  # doctest: +SKIP
-        >>> any(isinstance(l, keras().Model) for l in flat.layers)  # doctest: +SKIP
-        False
-    """
-    k = keras()
-    clone = k.models.clone_model(model)  # the source model's layers stay untouched
-    clone.set_weights(model.get_weights())
-    inp = k.Input(tuple(model.inputs[0].shape[1:]), name="image")
-    return k.Model(inp, _call(clone, inp), name=f"{model.name}_flat")
+from edgeproof.tfcompat import keras
 
 
 def quantize_supported(model):

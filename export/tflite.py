@@ -11,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from edgeproof.embedded import LEGACY_KEYS, MANIFEST_KEY, tflite_schema
-from edgeproof.export.artifact import Artifact
-from edgeproof.quiet import quiet_native
-from edgeproof.export.context import ExportContext, base_manifest
 from edgeproof.errors import ExportError, first_line
+from edgeproof.export.artifact import Artifact
+from edgeproof.export.context import ExportContext, base_manifest
+from edgeproof.export.graph import int8_friendly
+from edgeproof.quiet import quiet_native
 from edgeproof.tfcompat import tf
 
 _KEYS = (MANIFEST_KEY, *LEGACY_KEYS)
@@ -81,7 +82,9 @@ def convert_tflite(model, ctx: ExportContext, *, fmt: str, mode: str, io_type: s
         io_type: input/output type of ``int8``: ``int8``, ``uint8`` or ``float32``.
     """
     t = tf()
-    conv = _converter(model)
+    # XNNPACK has no int8 average pooling: int8 converts an exact rewrite (export/graph.py)
+    converted, rewrites = int8_friendly(model) if mode == "int8" else (model, {})
+    conv = _converter(converted)
     if mode != "fp32":
         conv.optimizations = [t.lite.Optimize.DEFAULT]
     if mode == "fp16":
@@ -103,6 +106,10 @@ def convert_tflite(model, ctx: ExportContext, *, fmt: str, mode: str, io_type: s
     manifest = base_manifest(model, ctx, fmt, opts)
     if mode not in ("int8", "int16x8"):
         manifest.calibration = None
+    if rewrites:
+        manifest.conversion["graph_rewrites"] = {
+            **rewrites, "why": "XNNPACK delegates int8 depthwise conv and mul, not int8 average "
+                              "pooling; the rewrite computes the same float function"}
     _io_quantization(data, manifest)
     return tflite_artifact(data, manifest)
 

@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     from edgeproof.export.formats import export_model
     from edgeproof.datasets import load_dataset
     from edgeproof.toolkit.models import create_model
-    from edgeproof.pipeline import calibration_context
+    from edgeproof.export.context import calibration_context
     from edgeproof.tfcompat import set_seed
     from edgeproof.toolkit.train import TrainConfig, train_model
 

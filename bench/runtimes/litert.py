@@ -9,6 +9,7 @@ the op count before delegation and the delegate nodes after, so a row that says
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,42 @@ import numpy as np
 from edgeproof.bench.runtimes.base import Option, Runtime, register_runtime
 from edgeproof.errors import RuntimeFailure, first_line
 from edgeproof.quiet import quiet_native
+
+
+def builtin_ops(nodes: list[dict], graph_outputs) -> Counter:
+    """Ops that run on builtin kernels in a delegated graph, by name and count.
+
+    The interpreter lists every original op plus one ``DELEGATE`` node per partition, and
+    Python cannot read the execution plan; dataflow tells them apart. An op whose output a
+    DELEGATE node produces is inside a partition. An op that is not, and whose output feeds
+    a DELEGATE node, a graph output or another builtin op, runs on a builtin kernel.
+
+    Example:
+        >>> nodes = [{"index": 0, "op_name": "CONV_2D", "inputs": [0], "outputs": [1]},
+        ...          {"index": 1, "op_name": "SOFTMAX", "inputs": [1], "outputs": [2]},
+        ...          {"index": 2, "op_name": "DELEGATE", "inputs": [0], "outputs": [1]}]
+        >>> dict(builtin_ops(nodes, [2]))
+        {'SOFTMAX': 1}
+    """
+    delegate = [n for n in nodes if n["op_name"] == "DELEGATE"]
+    ops = [n for n in nodes if n["op_name"] != "DELEGATE"]
+    made_by_delegate = {t for n in delegate for t in n["outputs"]}
+    needed = {t for n in delegate for t in n["inputs"]} | set(graph_outputs)
+    consumers: dict[int, list[int]] = {}
+    for n in ops:
+        for t in n["inputs"]:
+            consumers.setdefault(t, []).append(n["index"])
+    free = [n for n in ops if not set(n["outputs"]) & made_by_delegate]
+    builtin = {n["index"] for n in free if set(n["outputs"]) & needed}
+    grew = True
+    while grew:  # producers of what builtin ops read run outside the delegate too
+        grew = False
+        for n in free:
+            if n["index"] not in builtin and any(c in builtin for t in n["outputs"]
+                                                 for c in consumers.get(t, ())):
+                builtin.add(n["index"])
+                grew = True
+    return Counter(n["op_name"] for n in ops if n["index"] in builtin)
 
 
 @register_runtime
@@ -79,10 +116,14 @@ class LiteRTRuntime(Runtime):
         self._record_delegation(ops)
 
     def _record_delegation(self, ops: int) -> None:
-        """Count the DELEGATE nodes the interpreter appended (the XNNPACK proof)."""
-        names = [d.get("op_name") for d in self._interp._get_ops_details()]
-        delegates = sum(n == "DELEGATE" for n in names)
+        """Count the DELEGATE nodes the interpreter appended (the XNNPACK proof), and name
+        the ops left on builtin kernels between and around them."""
+        nodes = self._interp._get_ops_details()
+        delegates = sum(n["op_name"] == "DELEGATE" for n in nodes)
+        builtin = builtin_ops(nodes, self._interp._interpreter.OutputIndices()) if delegates \
+            else Counter(n["op_name"] for n in nodes)
         self.details = {"ops": ops, "delegate_nodes": delegates, "xnnpack_requested": self.xnnpack,
+                        "builtin_ops": dict(sorted(builtin.items())),
                         "num_threads": self.threads if self.threads else "default"}
         self.providers = ["XNNPACK", "CPU"] if delegates else ["CPU"]
         if self.xnnpack and not delegates:
