@@ -12,7 +12,8 @@ from edgeproof.bench.isolate import run_isolated
 from edgeproof.bench.measure import bare_loop_check, measure
 from edgeproof.bench.memory import MemoryWatch
 from edgeproof.bench.parity import compare
-from edgeproof.bench.runtimes import get_runtime_class, open_runtime, runtime_for
+from edgeproof.bench.runtimes import get_runtime_class, runtime_for
+from edgeproof.bench.threads import AUTO, sweep_threads
 from edgeproof.datasets import load_dataset
 from edgeproof.errors import EdgeproofError, first_line
 from edgeproof.manifest import find_manifest
@@ -30,7 +31,7 @@ ROW_KEYS = ("format", "runtime", "device", "requested_device", "fallback", "prov
             "artifact", "size_bytes", "accuracy", "accuracy_delta", "top1_agreement",
             "max_abs_diff", "mean_abs_diff", "kl_divergence", "per_class_accuracy_delta",
             "batch_size", "threads", "latency_ms", "throughput_ips", "load_ms", "preprocess_ms",
-            "memory_mb", "runtime_details", "status", "error")
+            "memory_mb", "runtime_details", "thread_sweep", "status", "error")
 _PARITY_KEYS = ("accuracy_delta", "top1_agreement", "max_abs_diff", "mean_abs_diff",
                 "kl_divergence", "per_class_accuracy_delta")
 
@@ -77,7 +78,7 @@ def failed_rows(error: str, batch_sizes=(1,), **known) -> list[dict]:
 
 
 def bench_batches(artifact: str | Path, *, runtime: str | None = None, device: str = "cpu",
-                  threads: int | None = None, images: np.ndarray | None = None,
+                  threads: int | str | None = AUTO, images: np.ndarray | None = None,
                   labels: np.ndarray | None = None, reference: np.ndarray | None = None,
                   batch_sizes=(1,), eval_batch_size: int = 32, report_dir: str | Path = ".",
                   allow_fallback: bool = False, measure_kw: dict | None = None,
@@ -87,7 +88,9 @@ def bench_batches(artifact: str | Path, *, runtime: str | None = None, device: s
 
     Args:
         artifact: the file (its manifest ``<artifact>.json`` beside it).
-        runtime, device, threads, allow_fallback: how to run it (see the runtimes).
+        runtime, device, allow_fallback: how to run it (see the runtimes).
+        threads: ``"auto"`` (default: a short sweep picks the fastest count, see
+            ``bench.threads``), an int, or None (the runtime's own default).
         runtime_options: options for the runtime; keys it does not declare are ignored
             here (the CLI checks that each key is taken by some artifact's runtime).
         images, labels, reference: uint8 test images, labels and the reference model's
@@ -116,10 +119,16 @@ def bench_batches(artifact: str | Path, *, runtime: str | None = None, device: s
         manifest = find_manifest(artifact)
         base["format"] = manifest.format
         base["runtime"] = runtime = runtime or runtime_for(artifact)
-        accepted = get_runtime_class(runtime).OPTIONS
-        rt = open_runtime(artifact, runtime, manifest=manifest, threads=threads, device=device,
-                          allow_fallback=allow_fallback,
-                          **{k: v for k, v in (runtime_options or {}).items() if k in accepted})
+        cls = get_runtime_class(runtime)
+        options = {k: v for k, v in (runtime_options or {}).items() if k in cls.OPTIONS}
+        if threads == AUTO:
+            sweep = _sweep(cls, artifact, manifest, images, batch_sizes[0], device, options) \
+                if latency else None
+            threads = sweep["threads"] if sweep else None
+            base["thread_sweep"] = sweep
+        base["threads"] = "default" if threads is None else threads
+        rt = cls(artifact, manifest, threads=threads, device=device,
+                 allow_fallback=allow_fallback, **options)
         with MemoryWatch() as load_mem:
             rt.load()
         with rt:
@@ -147,6 +156,14 @@ def bench_batches(artifact: str | Path, *, runtime: str | None = None, device: s
         rows = [dict(base, batch_size=b, error=f"{type(e).__name__}: {first_line(e)}")
                 for b in batch_sizes]
     return rows, probs
+
+
+def _sweep(cls, artifact, manifest, images, batch_size: int, device: str, options: dict):
+    """The thread sweep at the first batch size (None where only the CPU has threads)."""
+    if device != "cpu":  # a GPU's speed does not come from CPU threads
+        return None
+    x = prepare(_batch_images(images, manifest, batch_size), manifest)
+    return sweep_threads(cls, artifact, manifest, x, options)
 
 
 def _accuracy(rt, images, labels, reference, eval_batch_size) -> dict:

@@ -52,9 +52,10 @@ def gpu_info() -> dict | None:
     return {"name": name, "driver": driver, "memory": mem}
 
 
-def environment(threads: int | None = None) -> dict:
+def environment() -> dict:
     """The report's ``env`` block: Python, each registered runtime's library, the CPU
-    (model, cores, ISA flags), the platform and the GPU.
+    (model, cores, ISA flags), the platform and the GPU. Threads are per row (each
+    runtime's own, usually auto-tuned), never a machine-wide figure.
 
     Example:
         >>> sorted(environment())[:3]  # doctest: +SKIP
@@ -65,5 +66,5 @@ def environment(threads: int | None = None) -> dict:
     env = {"python": v.get("python"), "tf2onnx": v.get("tf2onnx"), "numpy": v.get("numpy")}
     env.update({cls.version_key: cls.version() for cls in RUNTIMES.rows()})
     env.update({"platform": platform.platform(), "cpu": cpu["cpu"], "cores": cpu["cores"],
-                "isa": cpu["isa"], "threads": threads or cpu["cores"], "gpu": gpu_info()})
+                "isa": cpu["isa"], "gpu": gpu_info()})
     return env

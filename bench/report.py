@@ -16,7 +16,7 @@ from edgeproof.atomic import atomic_write_bytes
 _COLUMNS = [("format", "format"), ("runtime", "runtime"), ("providers", "providers"),
             ("size", "size"), ("accuracy", "accuracy"), ("Δacc", "accuracy_delta"),
             ("top-1 agree", "top1_agreement"), ("max |Δp|", "max_abs_diff"),
-            ("batch", "batch_size"), ("p50 ms", "p50"), ("p90 ms", "p90"), ("p99 ms", "p99"),
+            ("batch", "batch_size"), ("threads", "threads"), ("p50 ms", "p50"), ("p90 ms", "p90"), ("p99 ms", "p99"),
             ("img/s", "throughput_ips"), ("status", "status")]
 
 
@@ -83,7 +83,7 @@ def to_markdown(report: dict) -> str:
              f"{ds.get('split')}",
              f"- model: {model.get('name')}, {model.get('params')} params, input "
              f"{model.get('input_shape')}",
-             f"- machine: {env.get('cpu')}, {env.get('cores')} cores, threads {env.get('threads')}, "
+             f"- machine: {env.get('cpu')}, {env.get('cores')} cores (threads: per row), "
              f"GPU {env.get('gpu') or 'none'}",
              f"- versions: TensorFlow {env.get('tensorflow')}, ONNX Runtime {env.get('onnxruntime')}, "
              f"LiteRT {env.get('ai_edge_litert')}, Python {env.get('python')}", ""]

@@ -24,6 +24,7 @@ from edgeproof.bench.parity import compare, gate
 from edgeproof.bench.plots import write_plots
 from edgeproof.bench.report import build_report, write_report
 from edgeproof.bench.runtimes import runtime_for, runtime_options
+from edgeproof.bench.threads import AUTO
 from edgeproof.errors import RuntimeFailure, UsageError
 from edgeproof.manifest import find_manifest
 
@@ -38,7 +39,9 @@ class BenchConfig:
         artifacts: artifact paths.
         dataset, seed, limit: the evaluation data (None: latency on synthetic inputs).
         reference: an artifact whose answers are the parity reference.
-        runtime, device, allow_fallback, threads: how each artifact runs.
+        runtime, device, allow_fallback: how each artifact runs.
+        threads: ``auto`` (a sweep per artifact picks the fastest), an int, or None
+            (each runtime's default).
         runtime_options: ``{key: value}`` for the runtimes that declare ``key``.
         batch_sizes: one result row per artifact and batch size.
         measure: ``min_runs``, ``min_seconds``, ``warmup_runs``, ``warmup_seconds``.
@@ -56,7 +59,7 @@ class BenchConfig:
     runtime: str | None = None
     device: str = "cpu"
     allow_fallback: bool = False
-    threads: int | None = None
+    threads: int | str | None = AUTO
     runtime_options: dict = field(default_factory=dict)
     batch_sizes: tuple[int, ...] = (1,)
     measure: dict = field(default_factory=lambda: dict(MEASURE_DEFAULTS))
@@ -118,7 +121,8 @@ def run_bench(cfg: BenchConfig, status=None) -> tuple[dict, list[str]]:
     say = status or (lambda msg: None)
     ds_summary, images, labels, ref = _evaluation(cfg, say)
     rows = _bench_all(cfg, images, labels, ref)
-    sections = {"measurement": dict(cfg.measure)}
+    sections = {"measurement": {**cfg.measure, "threads": cfg.threads,
+                                "runtime_options": dict(cfg.runtime_options)}}
     if cfg.gated:
         fails = [f"{r['format']}/{r['runtime']}: {f}" for r in rows
                  if r["status"] == "ok" and r.get("batch_size") == cfg.batch_sizes[0]
@@ -128,8 +132,7 @@ def run_bench(cfg: BenchConfig, status=None) -> tuple[dict, list[str]]:
                             "max_accuracy_drop": cfg.max_accuracy_drop, "passed": not fails,
                             "failures": fails}
     first = find_manifest(cfg.artifacts[0])
-    env = environment(cfg.threads)
-    env["thread_settings"] = {"threads": cfg.threads, **cfg.runtime_options}
+    env = environment()
     report = build_report(command=cfg.command, dataset=ds_summary,
                           model={"name": first.source.get("model_name"), "params": None,
                                  "input_shape": first.input.shape[1:],
@@ -150,7 +153,8 @@ def _evaluation(cfg: BenchConfig, say):
     if cfg.reference:
         say(f"reference {cfg.reference}")
         row, ref = bench_artifact(cfg.reference, images=images, labels=labels,
-                                  threads=cfg.threads, latency=False)
+                                  threads=None if cfg.threads == AUTO else cfg.threads,
+                                  latency=False)
         if row["status"] != "ok":
             raise RuntimeFailure(f"Reference {cfg.reference} failed: {row['error']}")
     return ds.summary(), images, labels, ref

@@ -18,6 +18,7 @@ from edgeproof.bench.core import bench_isolated, failed_rows
 from edgeproof.bench.env import environment
 from edgeproof.bench.report import build_report, write_report
 from edgeproof.bench.runtimes.keras import KerasRuntime
+from edgeproof.bench.threads import AUTO
 from edgeproof.datasets import Dataset, load_dataset
 from edgeproof.errors import UsageError
 from edgeproof.export.context import (ExportContext, base_manifest, calibration_context,
@@ -43,7 +44,7 @@ class RunConfig:
     out: str | None = None
     seed: int = 0
     calib_size: int = 200
-    threads: int | None = None
+    threads: int | str | None = AUTO
     force: bool = False
     command: str | None = None
     measure: dict = field(default_factory=dict)
@@ -101,7 +102,7 @@ def run(cfg: RunConfig, status=None) -> dict:
     exported = export_formats(model, ctx, cfg.formats, out / "models", cfg.model,
                               force=cfg.force, status=say)
     say("computing the Keras reference on the test split")
-    ref = reference_probs(model, ds, cfg.threads)
+    ref = reference_probs(model, ds)
     say("evaluating the Keras model (classification report, confusion matrix, Grad-CAM)")
     evaluation = evaluation_summary(
         evaluate_model(model, ds, out / "eval", history_csv=out / "train" / "history.csv",
@@ -128,7 +129,7 @@ def run(cfg: RunConfig, status=None) -> dict:
                   "final": {k: v[-1] for k, v in result.history.items()},
                   "config": result.config},
         evaluation=evaluation, calibration=ctx.calibration_info,
-        env=environment(cfg.threads), results=results)
+        env=environment(), results=results)
     write_report(report, out)
     report["out"] = str(out)
     return report

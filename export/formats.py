@@ -97,8 +97,12 @@ _ROWS = [
     Format("onnx-fp16", ".onnx", "onnxruntime", convert_onnx_fp16,
            "ONNX float16 weights/activations, float32 inputs/outputs kept", options={"opset": 17}),
     Format("onnx-int8", ".onnx", "onnxruntime", convert_onnx_int8,
-           "ONNX Runtime int8: static QDQ with per-channel weights (calibrated), or dynamic",
-           options={"opset": 17, "mode": "static"}, choices={"mode": ("static", "dynamic")},
+           "ONNX Runtime int8: static QDQ (uint8 activations, per-channel int8 weights, "
+           "calibrated), or dynamic",
+           options={"opset": 17, "mode": "static", "activations": "uint8",
+                    "calibration": "minmax"},
+           choices={"mode": ("static", "dynamic"), "activations": ("uint8", "int8"),
+                    "calibration": ("minmax", "entropy", "percentile")},
            needs_calibration=True),
 ]
 FORMATS: Registry[Format] = Registry("format", "export")

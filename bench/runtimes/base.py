@@ -150,6 +150,7 @@ class Runtime:
     version_key = ""               # the key of that version in the report's env block
     bare_call_label = "predict"    # what the bare loop calls
     devices: tuple[str, ...] = ("cpu",)
+    threads_per_process = False    # True: the thread count holds for the whole process
     OPTIONS: dict[str, Option] = {}
 
     def __init__(self, artifact, manifest: Manifest | None = None, *, threads: int | None = None,

@@ -28,6 +28,7 @@ class KerasRuntime(Runtime):
     version_key = "tensorflow"
     bare_call_label = "tf.function call"
     devices = ("cpu", "gpu", "cuda")
+    threads_per_process = True  # TensorFlow sizes its thread pools once per process
     OPTIONS = {"jit_compile": Option(False, "XLA-compile the tf.function", bool),
                "unsafe": Option(False, "allow Lambda layers in .keras files (trusted files "
                                        "only)", bool)}
@@ -54,11 +55,7 @@ class KerasRuntime(Runtime):
 
     def _load(self, source) -> None:
         t = tf()
-        if self.threads:
-            try:
-                t.config.threading.set_intra_op_parallelism_threads(self.threads)
-            except RuntimeError:
-                pass  # already initialized: TF keeps its first setting
+        applied = self._apply_threads(t)
         gpus = t.config.list_physical_devices("GPU")
         on_gpu = self.device in ("gpu", "cuda")
         if on_gpu and not gpus:
@@ -67,17 +64,36 @@ class KerasRuntime(Runtime):
         self._dev = "/GPU:0" if on_gpu and gpus else "/CPU:0"
         if self._dev == "/GPU:0":
             self.device_used = self.device
-        if hasattr(source, "predict") and hasattr(source, "layers"):
-            model = source
-        else:
-            model = load_keras_model(source, safe_mode=not self.unsafe)
-        self._model = model
-        self._fn = t.function(lambda x: model(x, training=False), jit_compile=self.jit_compile,
-                              reduce_retracing=True)
+        with t.device(self._dev):  # variables live where the model is timed
+            model = source if hasattr(source, "predict") and hasattr(source, "layers") else \
+                load_keras_model(source, safe_mode=not self.unsafe)
+            self._model = model
+            self._fn = t.function(lambda x: model(x, training=False),
+                                  jit_compile=self.jit_compile, reduce_retracing=True)
         self.providers = ["TensorFlow " + ("GPU" if self._dev == "/GPU:0" else "CPU")
                           + (" XLA" if self.jit_compile else "")]
         self.details = {"tf_device": self._dev, "jit_compile": self.jit_compile,
-                        "gpus_visible": len(gpus)}
+                        "gpus_visible": len(gpus), "threads_applied": applied}
+
+    def _apply_threads(self, t) -> dict:
+        """Set TensorFlow's intra- and inter-op pools to ``threads``; returns what holds.
+
+        TensorFlow fixes its pools when it first runs an op, so a process that already ran
+        TensorFlow keeps its first setting (the thread sweep measures each setting in a
+        fresh process for that reason); the row then says so instead of claiming ``threads``.
+        """
+        cfg = t.config.threading
+        if self.threads:
+            try:
+                cfg.set_intra_op_parallelism_threads(self.threads)
+                cfg.set_inter_op_parallelism_threads(self.threads)
+            except RuntimeError:
+                pass  # already initialized: reported below
+        got = {"intra_op": cfg.get_intra_op_parallelism_threads() or "default",
+               "inter_op": cfg.get_inter_op_parallelism_threads() or "default"}
+        if self.threads and got["intra_op"] != self.threads:
+            got["note"] = "TensorFlow was already initialized in this process; threads not applied"
+        return got
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
         with tf().device(self._dev):

@@ -8,7 +8,7 @@ from edgeproof.bench.report import print_table
 from edgeproof.bench.runtimes import RUNTIMES, runtime_names
 from edgeproof.bench.suite import MEASURE_DEFAULTS, BenchConfig, run_bench
 from edgeproof.cli.common import (add_dataset_args, fraction, int_list, out, parse_options,
-                                  positive_int, status_printer)
+                                  positive_int, status_printer, threads_arg)
 from edgeproof.errors import GateFailed
 
 EPILOG = """examples:
@@ -41,7 +41,8 @@ def register(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu | gpu | cuda | tensorrt")
     p.add_argument("--allow-fallback", action="store_true",
                    help="accept a runtime that fell back to CPU (the row says what ran)")
-    p.add_argument("--threads", type=positive_int, default=None, help="(intra-op) threads")
+    p.add_argument("--threads", type=threads_arg, default="auto",
+                   help="auto (default: a short sweep per artifact picks the fastest count; the row records it), default (each runtime's own) or N")
     p.add_argument("--runtime-option", action="append", metavar="KEY=VALUE",
                    help=f"runtime option (repeatable) — {_options_help()}")
     p.add_argument("--batch-sizes", type=int_list, default=[1], help="e.g. 1,8,32 (default 1)")

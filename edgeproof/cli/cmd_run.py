@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgeproof.bench.report import print_table
-from edgeproof.cli.common import add_dataset_args, out, positive_int, status_printer
+from edgeproof.cli.common import add_dataset_args, out, positive_int, status_printer, threads_arg
 from edgeproof.export.formats import DEFAULT_FORMATS
 from edgeproof.pipeline import RunConfig, run as run_pipeline
 from edgeproof.validation import parse_list
@@ -25,7 +25,8 @@ def register(sub) -> None:
                    help="comma-separated formats (edgeproof formats)")
     p.add_argument("--calib-size", type=positive_int, default=200,
                    help="calibration images for int8, drawn class-balanced from the train split")
-    p.add_argument("--threads", type=positive_int, default=None, help="runtime threads")
+    p.add_argument("--threads", type=threads_arg, default="auto",
+                   help="auto (default: a short sweep per artifact picks the fastest count; the row records it), default (each runtime's own) or N")
     p.add_argument("--out", default=None, help="output folder (default runs/<timestamp>)")
     p.add_argument("--force", action="store_true", help="overwrite artifacts already in --out")
     p.add_argument("--quiet", action="store_true", help="no progress lines")

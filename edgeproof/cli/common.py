@@ -25,6 +25,22 @@ def int_at_least(low: int):
 
 
 positive_int = int_at_least(1)
+
+
+def threads_arg(text: str):
+    """An argparse ``type`` for ``--threads``: ``auto``, ``default`` or an int >= 1.
+
+    Example:
+        >>> threads_arg("auto"), threads_arg("default"), threads_arg("2")
+        ('auto', None, 2)
+    """
+    if text in ("auto", "default"):
+        return "auto" if text == "auto" else None
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be auto, default or an int >= 1, got {text!r}") \
+            from None
 nonneg_int = int_at_least(0)
 
 

@@ -1,0 +1,93 @@
+"""Threads, auto-tuned: a short sweep over thread counts before the timed runs.
+
+Runtimes disagree on their defaults (LiteRT runs one thread unless told otherwise,
+ONNX Runtime uses every physical core, TensorFlow every core), so comparing them at
+their defaults compares thread counts, not runtimes. ``threads="auto"`` (the default)
+measures 1, 2, 4, … up to the cores, plus the runtime's own default, each for a fraction
+of a second, and the timed runs use the fastest. The row records the choice and the sweep.
+
+LiteRT and ONNX Runtime take a thread count per interpreter / session, so the sweep
+re-creates one per setting in this process. TensorFlow fixes its thread pools once per
+process, so each setting of the Keras runtime is measured in its own spawned process.
+
+Example:
+    >>> thread_candidates(4)
+    [1, 2, 4, None]
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from edgeproof.bench.isolate import run_isolated
+from edgeproof.bench.measure import measure
+
+SWEEP_MEASURE = {"warmup_runs": 3, "warmup_seconds": 0.05, "min_runs": 10, "min_seconds": 0.25}
+AUTO = "auto"
+
+
+def cores() -> int:
+    """CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def thread_candidates(n_cores: int | None = None) -> list[int | None]:
+    """1, 2, 4, … (powers of two below the core count), the core count, then None (the
+    runtime's own default).
+
+    Example:
+        >>> thread_candidates(6)
+        [1, 2, 4, 6, None]
+    """
+    n = n_cores or cores()
+    out, t = [], 1
+    while t < n:
+        out.append(t)
+        t *= 2
+    return out + [n, None]
+
+
+def probe_p50(open_runtime, threads, x) -> float:
+    """p50 (ms) of ``x`` through a runtime opened with ``threads``, over a short measurement.
+
+    ``open_runtime(threads)`` returns an unloaded runtime; it is loaded, timed and closed.
+    """
+    with open_runtime(threads) as rt:
+        return measure(rt.timed_call(x), batch_size=len(x), **SWEEP_MEASURE).p50
+
+
+def _probe_in_fresh_process(runtime_cls, artifact, manifest, threads, x, options) -> float:
+    # Module level: spawned workers import it by name.
+    return probe_p50(lambda t: runtime_cls(artifact, manifest, threads=t, **options), threads, x)
+
+
+def sweep_threads(runtime_cls, artifact, manifest, x, options: dict,
+                  candidates: list | None = None) -> dict:
+    """Measure each thread setting on the prepared batch ``x``; returns the choice.
+
+    Returns ``{"threads": best (int, or None for the runtime's default), "p50_ms":
+    {setting: p50}, "batch_size", "seconds"}``; ties go to fewer threads. Settings are
+    keyed ``"1"``, ``"2"``, …, ``"default"``.
+
+    Example:
+        >>> sweep_threads(LiteRTRuntime, "m.tflite", manifest, x, {})["threads"]  # doctest: +SKIP
+        2
+    """
+    t0 = time.perf_counter()
+    candidates = thread_candidates() if candidates is None else candidates
+    if runtime_cls.threads_per_process:
+        candidates = [c for c in candidates if c is not None]  # its default is the core count
+    results = {}
+    for c in candidates:
+        if runtime_cls.threads_per_process:
+            p50 = run_isolated(_probe_in_fresh_process, runtime_cls, artifact, manifest, c, x,
+                               options)
+        else:
+            p50 = probe_p50(lambda t: runtime_cls(artifact, manifest, threads=t, **options), c, x)
+        results[c] = p50
+    order = sorted(results, key=lambda c: (round(results[c], 4), c or 1 << 16))
+    return {"threads": order[0], "batch_size": int(len(x)),
+            "p50_ms": {("default" if c is None else str(c)): round(p, 4)
+                       for c, p in results.items()},
+            "seconds": round(time.perf_counter() - t0, 2)}
