@@ -15,8 +15,8 @@ from edgeproof.bench.parity import compare
 from edgeproof.bench.runtimes import get_runtime_class, runtime_for
 from edgeproof.bench.threads import AUTO, sweep_threads
 from edgeproof.datasets import load_dataset
-from edgeproof.errors import EdgeproofError, first_line
-from edgeproof.manifest import find_manifest
+from edgeproof.bench.derive import artifact_manifest, preprocessing_known
+from edgeproof.errors import EdgeproofError, RuntimeFailure, first_line
 from edgeproof.preprocess import prepare
 
 
@@ -83,7 +83,8 @@ def bench_batches(artifact: str | Path, *, runtime: str | None = None, device: s
                   batch_sizes=(1,), eval_batch_size: int = 32, report_dir: str | Path = ".",
                   allow_fallback: bool = False, measure_kw: dict | None = None,
                   runtime_options: dict | None = None, latency: bool = True,
-                  bare_loop: bool = False, progress=None) -> tuple[list[dict], np.ndarray | None]:
+                  bare_loop: bool = False, preprocess: dict | None = None,
+                  progress=None) -> tuple[list[dict], np.ndarray | None]:
     """Load ``artifact`` once; accuracy and parity on ``images``, then latency per batch size.
 
     Args:
@@ -99,6 +100,8 @@ def bench_batches(artifact: str | Path, *, runtime: str | None = None, device: s
         measure_kw: ``measure()`` settings (min_runs, min_seconds, warm-up).
         latency: False for accuracy/parity only.
         bare_loop: also time a bare loop around the runtime's own call (``bare_loop_check``).
+        preprocess: ``--preprocess`` overrides; an artifact without a manifest gets one
+            derived from the file (``bench.derive``).
         progress: called with a short message after each stage.
 
     Returns:
@@ -116,8 +119,12 @@ def bench_batches(artifact: str | Path, *, runtime: str | None = None, device: s
     rows, probs = [dict(base, batch_size=b) for b in batch_sizes], None
     say = progress or (lambda msg: None)
     try:
-        manifest = find_manifest(artifact)
+        manifest = artifact_manifest(artifact, preprocess)
         base["format"] = manifest.format
+        if images is not None and not preprocessing_known(manifest):
+            raise RuntimeFailure(f"{artifact.name} has no manifest and does not show how it "
+                                 "scales pixels; pass --preprocess scale=...,offset=... to "
+                                 "measure accuracy (latency needs none).")
         base["runtime"] = runtime = runtime or runtime_for(artifact)
         cls = get_runtime_class(runtime)
         options = {k: v for k, v in (runtime_options or {}).items() if k in cls.OPTIONS}

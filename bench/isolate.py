@@ -15,6 +15,13 @@ from concurrent.futures.process import BrokenProcessPool
 
 from edgeproof.errors import RuntimeFailure
 
+IN_WORKER = False  # True inside a process run_isolated spawned
+
+
+def _mark_worker() -> None:
+    global IN_WORKER
+    IN_WORKER = True
+
 
 def run_isolated(fn, /, *args, **kwargs):
     """Return ``fn(*args, **kwargs)`` computed in a fresh spawned process.
@@ -29,9 +36,9 @@ def run_isolated(fn, /, *args, **kwargs):
         6
     """
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_mark_worker) as pool:
         try:
             return pool.submit(fn, *args, **kwargs).result()
         except BrokenProcessPool:
             raise RuntimeFailure("The benchmark worker process died (a crash in the runtime's "
-                               "native code); the artifact or runtime is broken.") from None
+                                 "native code); the artifact or runtime is broken.") from None

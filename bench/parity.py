@@ -54,6 +54,24 @@ def compare(ref: np.ndarray, cand: np.ndarray, y: np.ndarray | None = None) -> d
     return out
 
 
+def chance_warning(accuracy: float | None, num_classes: int | None, who: str) -> str | None:
+    """A loud warning when ``who`` scores at chance level on a labelled dataset.
+
+    A model that learned anything scores well above 1/classes; at chance, the likely cause
+    is the pixels it was fed (scaled twice, or not at all), not the model.
+
+    Example:
+        >>> chance_warning(0.1, 10, "the Keras model")[:52]
+        'WARNING: the Keras model scores 10.00% on 10 classes'
+    """
+    if accuracy is None or not num_classes or num_classes < 2 or accuracy > 1.5 / num_classes:
+        return None
+    return (f"WARNING: {who} scores {100 * accuracy:.2f}% on {num_classes} classes, chance level. "
+            "The likely cause is preprocessing: the model may scale its input itself (a "
+            "Rescaling first layer) or expect another scale; check the manifest's preprocessing "
+            "or pass --preprocess scale=...,offset=....")
+
+
 def gate(result: dict, min_agreement: float | None = None,
          max_accuracy_drop: float | None = None) -> list[str]:
     """Reasons the parity ``result`` fails the gate (empty list: it passes).

@@ -17,19 +17,25 @@ import numpy as np
 from edgeproof.bench.runtimes import get_runtime_class, open_runtime, runtime_for
 from edgeproof.datasets import collect_images
 from edgeproof.errors import DataError
-from edgeproof.manifest import find_manifest
+from edgeproof.bench.derive import artifact_manifest, preprocessing_known
+from edgeproof.errors import UsageError
 from edgeproof.preprocess import decode_image
 
 
 def predict_files(artifact, paths, runtime: str | None = None, top_k: int = 1,
-                  batch_size: int = 32, runtime_options: dict | None = None) -> Iterator[dict]:
+                  batch_size: int = 32, runtime_options: dict | None = None,
+                  preprocess: dict | None = None) -> Iterator[dict]:
     """Yield one record per image under ``paths`` (files, or folders searched recursively).
 
     A record is ``{"image", "predictions": [{"class", "index", "probability"}, ...]}``
     (the ``top_k`` classes, most probable first), or ``{"image", "error"}`` for a file
-    that cannot be decoded. ``runtime_options`` a runtime does not declare are ignored.
+    that cannot be decoded. ``runtime_options`` a runtime does not declare are ignored;
+    ``preprocess`` overrides the manifest's (or tells it, for a file without one).
     """
-    manifest = find_manifest(artifact)
+    manifest = artifact_manifest(artifact, preprocess)
+    if not preprocessing_known(manifest):
+        raise UsageError(f"{artifact} has no manifest and does not show how it scales pixels; "
+                         "pass --preprocess scale=...,offset=....")
     files = collect_images(paths)
     names = manifest.class_names
     runtime = runtime or runtime_for(artifact)

@@ -26,7 +26,7 @@ from edgeproof.bench.report import build_report, write_report
 from edgeproof.bench.runtimes import runtime_for, runtime_options
 from edgeproof.bench.threads import AUTO
 from edgeproof.errors import RuntimeFailure, UsageError
-from edgeproof.manifest import find_manifest
+from edgeproof.bench.derive import artifact_manifest, preprocessing_known
 
 MEASURE_DEFAULTS = {"min_runs": 50, "min_seconds": 1.0, "warmup_runs": 5, "warmup_seconds": 0.2}
 
@@ -43,6 +43,8 @@ class BenchConfig:
         threads: ``auto`` (a sweep per artifact picks the fastest), an int, or None
             (each runtime's default).
         runtime_options: ``{key: value}`` for the runtimes that declare ``key``.
+        preprocess: ``--preprocess`` overrides (artifacts made elsewhere need them for
+            accuracy when their files do not show how they scale pixels).
         batch_sizes: one result row per artifact and batch size.
         measure: ``min_runs``, ``min_seconds``, ``warmup_runs``, ``warmup_seconds``.
         bare_loop: also time a bare loop around each runtime's own call.
@@ -61,6 +63,7 @@ class BenchConfig:
     allow_fallback: bool = False
     threads: int | str | None = AUTO
     runtime_options: dict = field(default_factory=dict)
+    preprocess: dict = field(default_factory=dict)
     batch_sizes: tuple[int, ...] = (1,)
     measure: dict = field(default_factory=lambda: dict(MEASURE_DEFAULTS))
     bare_loop: bool = False
@@ -85,8 +88,18 @@ class BenchConfig:
         if not self.batch_sizes or min(self.batch_sizes) < 1:
             raise UsageError(f"Batch sizes must be >= 1; got {list(self.batch_sizes)}.")
         _check_runtime_options(self)
-        find_manifest(self.artifacts[0])  # fail early, in one line, on a missing manifest
+        if self.dataset:  # accuracy needs to know the pixels each artifact expects
+            named = dict.fromkeys(self.artifacts + ([self.reference] if self.reference else []))
+            unknown = [a for a in named if not preprocessing_known(self.manifest(a))]
+            if unknown:
+                raise UsageError(f"{', '.join(Path(a).name for a in unknown)}: no manifest, and "
+                                 "the file does not show how it scales pixels; pass --preprocess "
+                                 "scale=...,offset=... (or drop --dataset to measure latency).")
         return self
+
+    def manifest(self, artifact):
+        """The artifact's manifest (derived from the file when it has none)."""
+        return artifact_manifest(artifact, self.preprocess)
 
 
 def _check_runtime_options(cfg: BenchConfig) -> None:
@@ -131,7 +144,7 @@ def run_bench(cfg: BenchConfig, status=None) -> tuple[dict, list[str]]:
         sections["gate"] = {"min_agreement": cfg.min_agreement,
                             "max_accuracy_drop": cfg.max_accuracy_drop, "passed": not fails,
                             "failures": fails}
-    first = find_manifest(cfg.artifacts[0])
+    first = cfg.manifest(cfg.artifacts[0])
     env = environment()
     report = build_report(command=cfg.command, dataset=ds_summary,
                           model={"name": first.source.get("model_name"), "params": None,
@@ -147,14 +160,14 @@ def _evaluation(cfg: BenchConfig, say):
     if not cfg.dataset:
         return summary, None, None, None
     say(f"loading dataset {cfg.dataset}")
-    ds, images, labels = evaluation_split(cfg.dataset, find_manifest(cfg.artifacts[0]),
+    ds, images, labels = evaluation_split(cfg.dataset, cfg.manifest(cfg.artifacts[0]),
                                           cfg.seed, cfg.limit)
     ref = None
     if cfg.reference:
         say(f"reference {cfg.reference}")
         row, ref = bench_artifact(cfg.reference, images=images, labels=labels,
                                   threads=None if cfg.threads == AUTO else cfg.threads,
-                                  latency=False)
+                                  latency=False, preprocess=cfg.preprocess)
         if row["status"] != "ok":
             raise RuntimeFailure(f"Reference {cfg.reference} failed: {row['error']}")
     return ds.summary(), images, labels, ref
@@ -184,7 +197,8 @@ def _bench_all(cfg: BenchConfig, images, labels, ref) -> list[dict]:
                              images=images, labels=labels, reference=ref, batch_sizes=sizes,
                              report_dir=_report_dir(cfg), allow_fallback=cfg.allow_fallback,
                              measure_kw=cfg.measure, runtime_options=cfg.runtime_options,
-                             bare_loop=cfg.bare_loop, progress=lambda msg: bar.advance(task))
+                             bare_loop=cfg.bare_loop, preprocess=cfg.preprocess,
+                             progress=lambda msg: bar.advance(task))
             rows.extend(got)
             bar.update(task, completed=(i + 1) * (len(sizes) + 1))
     return rows
@@ -204,7 +218,7 @@ def _write(cfg: BenchConfig, report: dict) -> list[str]:
 
 
 def parity_check(reference, candidate, images, labels, min_agreement: float | None = None,
-                 max_accuracy_drop: float | None = None) -> dict:
+                 max_accuracy_drop: float | None = None, preprocess: dict | None = None) -> dict:
     """Run ``reference`` and ``candidate`` (each on its runtime, preprocessed from its own
     manifest) on the same images; returns ``compare``'s numbers, ``n`` and the ``gate``.
 
@@ -214,7 +228,8 @@ def parity_check(reference, candidate, images, labels, min_agreement: float | No
     """
     probs = {}
     for role, path in (("reference", reference), ("candidate", candidate)):
-        row, probs[role] = bench_artifact(path, images=images, labels=labels, latency=False)
+        row, probs[role] = bench_artifact(path, images=images, labels=labels, latency=False,
+                                          preprocess=preprocess)
         if row["status"] != "ok":
             raise RuntimeFailure(f"{role} {path} failed: {row['error']}")
     result = compare(probs["reference"], probs["candidate"], labels)

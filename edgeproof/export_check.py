@@ -20,7 +20,7 @@ from pathlib import Path
 
 from edgeproof.atomic import atomic_write_bytes, ensure_writable_dir
 from edgeproof.bench.core import bench_artifact
-from edgeproof.bench.parity import gate
+from edgeproof.bench.parity import chance_warning, gate
 from edgeproof.errors import EdgeproofError, GateFailed, UsageError
 from edgeproof.export.context import context_for_model
 from edgeproof.export.formats import ExportOutcome, export_formats, get_format
@@ -41,8 +41,7 @@ class ExportConfig:
     seed: int = 0
     options: dict = field(default_factory=dict)
     class_names: list[str] | None = None
-    scale: float | None = None
-    offset: float | None = None
+    preprocess: dict = field(default_factory=dict)
     name: str | None = None
     min_agreement: float | None = None
     debug_quant: bool = False
@@ -71,6 +70,8 @@ class ExportResult:
     debug_files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     debug_errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    preprocessing: str | None = None  # how the pixels the model expects were decided
 
     @property
     def errors(self) -> list[str]:
@@ -106,17 +107,21 @@ def export_and_check(cfg: ExportConfig, status=None) -> ExportResult:
     say(f"loading {cfg.model}")
     model = load_keras_model(cfg.model, safe_mode=not cfg.unsafe)
     ctx, ds = context_for_model(model, cfg.model, cfg.calib, cfg.calib_size, cfg.seed,
-                                cfg.scale, cfg.offset, cfg.class_names)
+                                cfg.preprocess, cfg.class_names)
     stem = cfg.name or Path(cfg.model).stem
     outcomes = export_formats(model, ctx, cfg.formats, cfg.out, stem, cfg.options,
                               force=cfg.force, status=say)
-    result = ExportResult(outcomes, [])
+    result = ExportResult(outcomes, [], preprocessing=ctx.source.get("preprocessing"))
     if cfg.debug_quant:
         _debug_quant(model, ctx, cfg, stem, result, say)
     written = [o for o in outcomes if o.path is not None]
     if ds is not None and written:
         say("verifying exports against the source model on the test split")
-        ref = reference_probs(model, ds)
+        ref = reference_probs(model, ds, preprocessing=ctx.preprocessing)
+        warning = chance_warning(float((ref.argmax(1) == ds.y_test).mean()), ds.num_classes,
+                                 "the source model")
+        if warning:
+            result.warnings.append(warning)
         result.rows = [bench_artifact(o.path, images=ds.x_test, labels=ds.y_test, reference=ref,
                                       report_dir=cfg.out, latency=False)[0] for o in written]
     if cfg.json:

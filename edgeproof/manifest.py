@@ -11,6 +11,7 @@ Manifests written by edgekit 0.1.0 (this project's former name) load unchanged: 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import platform
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from edgeproof import __version__
 from edgeproof.embedded import read_embedded_manifest
-from edgeproof.errors import ModelError
+from edgeproof.errors import ModelError, UsageError
 
 SCHEMA_VERSION = 1
 _LIBS = ("tensorflow", "tf-keras", "tf2onnx", "onnx", "onnxruntime-gpu", "onnxruntime",
@@ -75,6 +76,61 @@ class Preprocessing:
     @property
     def channels(self) -> int:
         return 1 if self.color == "grayscale" else 3
+
+    def override(self, spec: dict) -> "Preprocessing":
+        """A copy with the fields of ``spec`` (from ``parse_preprocess``) replaced.
+
+        Example:
+            >>> Preprocessing(size=[32, 32]).override({"scale": 1.0}).scale
+            1.0
+        """
+        return dataclasses.replace(self, **spec)
+
+
+_SPEC_KEYS = {"scale": "scale", "offset": "offset", "colour": "color", "color": "color",
+              "order": "channel_order", "interpolation": "interpolation"}
+_SPEC_CHOICES = {"color": ("rgb", "grayscale"), "channel_order": ("RGB", "BGR"),
+                 "interpolation": ("bilinear", "nearest", "bicubic", "area", "lanczos")}
+
+
+def _number(key: str, text: str) -> float:
+    num, _, den = text.partition("/")
+    try:
+        return float(num) / (float(den) if den else 1.0)
+    except (ValueError, ZeroDivisionError):
+        raise UsageError(f"--preprocess {key}= must be a number or a fraction like 1/255; "
+                         f"got {text!r}.") from None
+
+
+def parse_preprocess(text: str | None) -> dict:
+    """``--preprocess`` text -> Preprocessing fields: how pixels become the model's input.
+
+    Keys: ``scale`` and ``offset`` (numbers or fractions; input = pixel * scale + offset),
+    ``colour`` (rgb | grayscale), ``order`` (RGB | BGR), ``interpolation``.
+
+    Example:
+        >>> parse_preprocess("scale=1/127.5,offset=-1,colour=rgb")
+        {'scale': 0.00784313725490196, 'offset': -1.0, 'color': 'rgb'}
+    """
+    out: dict = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or key not in _SPEC_KEYS:
+            raise UsageError(f"--preprocess takes KEY=VALUE items with keys "
+                             f"{', '.join(sorted(set(_SPEC_KEYS) - {'color'}))}; got {item!r}.")
+        field_name = _SPEC_KEYS[key]
+        if field_name in ("scale", "offset"):
+            out[field_name] = _number(key, value)
+            continue
+        choices = _SPEC_CHOICES[field_name]
+        match = next((c for c in choices if c.lower() == value.lower()), None)
+        if match is None:
+            raise UsageError(f"--preprocess {key}= must be one of {', '.join(choices)}; "
+                             f"got {value!r}.")
+        out[field_name] = match
+    return out
 
 
 @dataclass

@@ -66,14 +66,16 @@ def default_out() -> Path:
     return Path("runs") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def reference_probs(model, ds: Dataset, threads=None) -> np.ndarray:
-    """The Keras model's probabilities on the test split, through the shared preprocessing.
+def reference_probs(model, ds: Dataset, threads=None, preprocessing=None) -> np.ndarray:
+    """The Keras model's probabilities on the test split, through the shared preprocessing
+    (``preprocessing``: what the model expects, default the dataset's).
 
     Example:
         >>> reference_probs(model, load_dataset("digits")).shape  # doctest: +SKIP
         (360, 10)
     """
-    manifest = base_manifest(model, ExportContext(ds.class_names, ds.preprocessing), "keras", {})
+    ctx = ExportContext(ds.class_names, preprocessing or ds.preprocessing)
+    manifest = base_manifest(model, ctx, "keras", {})
     with KerasRuntime(model, manifest, threads=threads) as rt:
         return rt.predict_images(ds.x_test)
 

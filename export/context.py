@@ -96,31 +96,30 @@ def calibration_context(ds: Dataset, n: int, seed: int, source: dict) -> ExportC
 
 
 def context_for_model(model, model_path, calib: str | None, calib_size: int, seed: int,
-                      scale: float | None = None, offset: float | None = None,
-                      class_names: list[str] | None = None):
+                      preprocess: dict | None = None, class_names: list[str] | None = None):
     """Export context for a model a user brings; returns (context, dataset or None).
 
-    Class names and preprocessing come from the model's manifest when edgeproof wrote
-    one, else from flags and the calibration dataset, else defaults (1/255 scaling).
+    Preprocessing comes from the model's manifest when edgeproof wrote one, else from
+    its own first layers (a ``Rescaling(1/255)`` first: raw pixels), else 1/255; the
+    ``preprocess`` overrides (``--preprocess``) win over all three. Class names: the
+    flag, the manifest, the calibration dataset, else numbers. The manifest's source
+    records how the preprocessing was decided.
 
     Example:
         >>> ctx, ds = context_for_model(model, "m.keras", "digits", 200, 0)  # doctest: +SKIP
     """
-    pre, known_names = model_preprocessing(model, model_path)
-    h = pre.size[0]
-    if scale is not None:
-        pre.scale = float(scale)
-    if offset is not None:
-        pre.offset = float(offset)
-    ds = load_dataset(calib, image_size=h, seed=seed) if calib else None
-    names = class_names or known_names or \
-        (ds.class_names if ds else None) or [str(i) for i in range(int(model.outputs[0].shape[-1]))]
+    pre, known_names, how = model_preprocessing(model, model_path)
+    if preprocess:
+        pre, how = pre.override(preprocess), f"given: --preprocess {preprocess}"
+    ds = load_dataset(calib, image_size=pre.size[0], seed=seed) if calib else None
     n_out = int(model.outputs[0].shape[-1])
+    names = class_names or known_names or (ds.class_names if ds else None) or \
+        [str(i) for i in range(n_out)]
     if len(names) != n_out:
         raise UsageError(f"The model has {n_out} outputs but {len(names)} class names were given "
                          f"({'the calibration dataset' if ds and not class_names else '--class-names'}).")
     source = {"model_name": getattr(model, "name", None), "path": str(model_path),
-              "sha256": model_fingerprint(model)}
+              "sha256": model_fingerprint(model), "preprocessing": how}
     if ds is None:
         return ExportContext(list(names), pre, source=source), None
     ctx = calibration_context(ds, calib_size, seed, source)

@@ -27,7 +27,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 FLOWERS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "flowers"
 SIZES = {"flowers_cnn_dropout": 150, "inception_v3": 150, "resnet50": 224}
-FORMATS = ("keras", "tflite-fp32", "tflite-dynamic", "tflite-fp16", "tflite-int8", "onnx-fp32")
+FORMATS = ("keras", "tflite-fp32", "tflite-dynamic", "tflite-fp16", "tflite-int8", "onnx-fp32",
+           "onnx-fp16", "onnx-int8")
 
 
 def build(which: str, num_classes: int, size: int):

@@ -157,3 +157,85 @@ def test_suffix_map_and_headers_come_from_the_classes(tmp_path):
                 cls.check_header(bad)
     with pytest.raises(RuntimeFailure, match="Cannot tell which runtime"):
         runtime_for("model.pt")
+
+
+# -- GPU labelling, with fakes (this machine has no GPU) ------------------------------------
+class _FakeSession:
+    """An InferenceSession on a box where TensorRT cannot be created but CUDA can."""
+
+    made: list = []
+
+    def __init__(self, model, options, providers):
+        _FakeSession.made.append((providers, options.enable_profiling))
+        self._providers = [p for p in providers if p != "TensorrtExecutionProvider"]
+        self._profile = options.profile_file_prefix if options.enable_profiling else None
+
+    def get_providers(self):
+        return list(self._providers)
+
+    def get_inputs(self):
+        class Spec:
+            name, shape, type = "input", ["N", 16, 16, 1], "tensor(float)"
+        return [Spec()]
+
+    def run(self, outputs, feed):
+        return [np.full((len(next(iter(feed.values()))), 10), 0.1, np.float32)]
+
+    def end_profiling(self):
+        import json
+
+        path = f"{self._profile}.json"
+        events = [{"cat": "Node", "name": f"n{i}_kernel_time", "args": {"provider": p}}
+                  for i, p in enumerate(["CUDAExecutionProvider"] * 3)]
+        with open(path, "w") as fh:
+            json.dump(events, fh)
+        return path
+
+
+@pytest.fixture
+def fake_gpu_ort(monkeypatch):
+    import onnxruntime
+
+    _FakeSession.made = []
+    monkeypatch.setattr(onnxruntime, "InferenceSession", _FakeSession)
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [
+        "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(onnxruntime, "preload_dlls", lambda: None, raising=False)
+    return _FakeSession
+
+
+def test_tensorrt_request_that_ran_on_cuda_says_cuda(tiny_exports, fake_gpu_ort):
+    onnx = tiny_exports["onnx-fp32"]
+    with pytest.raises(RuntimeFailure, match="TensorrtExecutionProvider.*accept cuda"):
+        open_runtime(onnx, device="tensorrt").load()
+    with open_runtime(onnx, device="tensorrt", allow_fallback=True) as rt:
+        info = rt.info()
+    assert (info["device"], info["requested_device"], info["fallback"]) == \
+        ("cuda", "tensorrt", True)
+    assert info["providers"] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    with open_runtime(onnx, device="cuda") as rt:  # asked for CUDA, got CUDA: no fallback
+        assert (rt.info()["device"], rt.info()["fallback"]) == ("cuda", False)
+
+
+def test_profile_uses_the_one_session_outside_the_timed_load(tiny_exports, fake_gpu_ort):
+    with open_runtime(tiny_exports["onnx-fp32"], device="cuda", profile=True) as rt:
+        nodes = rt.info()["runtime_details"]["node_providers"]
+    assert nodes == {"CUDAExecutionProvider": 3}
+    assert len(fake_gpu_ort.made) == 1 and fake_gpu_ort.made[0][1] is True
+
+
+def test_keras_model_is_loaded_inside_its_device_scope(tiny_exports, tiny_model, monkeypatch):
+    from tensorflow.python.eager import context
+
+    from edgeproof.bench.runtimes import keras as keras_runtime
+
+    seen = []
+
+    def loader(path, safe_mode=True):
+        seen.append(context.context().device_name)
+        return tiny_model
+
+    monkeypatch.setattr(keras_runtime, "load_keras_model", loader)
+    with open_runtime(tiny_exports["keras"]) as rt:
+        assert rt.info()["runtime_details"]["tf_device"] == "/CPU:0"
+    assert seen and seen[0].endswith("CPU:0"), seen

@@ -123,7 +123,7 @@ def explain_files(model_path, images, out_dir, class_index: int | None = None) -
         'rose'
     """
     model = load_keras_model(model_path)
-    pre, names = model_preprocessing(model, model_path)
+    pre, names, _ = model_preprocessing(model, model_path)
     names = names or [str(i) for i in range(int(model.outputs[0].shape[-1]))]
     path = find_last_conv(model)
     out = Path(out_dir)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeproof.bench import isolate
 from edgeproof.bench.verify import verify_artifact
 from edgeproof.errors import EdgeproofError, RuntimeFailure, UsageError, first_line
 from edgeproof.manifest import Manifest, find_manifest
@@ -121,6 +122,14 @@ def runtime_options(names) -> dict[str, set[str]]:
         for key in get_runtime_class(name).OPTIONS:
             keys.setdefault(key, set()).add(name)
     return keys
+
+
+def _probe(cls, path: str, manifest: Manifest, options: dict) -> None:
+    # Module level: the sandbox process imports it by name.
+    h, w = manifest.preprocessing.size
+    images = np.zeros((1, h, w, manifest.preprocessing.channels), np.uint8)
+    with cls(path, manifest, **options) as rt:
+        rt.predict(prepare(images, manifest))
 
 
 class Runtime:
@@ -222,6 +231,11 @@ class Runtime:
             raise RuntimeFailure(f"{self.name} cannot load {_label(source)}: {first_line(e)}") from None
         self.load_seconds = time.perf_counter() - t0
         self._loaded = True
+        try:
+            self._after_load()
+        except EdgeproofError:
+            self.close()
+            raise
         return self
 
     def _check_file(self, p: Path) -> None:
@@ -236,6 +250,21 @@ class Runtime:
             verify_artifact(p, self.manifest)
             if p.is_file():
                 self.check_header(p)
+            if not self.manifest.sha256 and not isolate.IN_WORKER:
+                self._probe_in_sandbox(p)
+
+    def _probe_in_sandbox(self, p: Path) -> None:
+        """A file with no manifest to check it against is loaded and run once in a spawned
+        process first: a malformed file that crashes the native loader kills that process,
+        not this one."""
+        try:
+            isolate.run_isolated(_probe, type(self), str(p), self.manifest, self.opts)
+        except RuntimeFailure as e:
+            if "worker process died" in str(e):
+                raise RuntimeFailure(f"{self.name} crashed loading {p.name} in a sandbox "
+                                     "process (a malformed file without a manifest); refused.") \
+                    from None
+            raise
 
     def close(self) -> None:
         if self._loaded:
@@ -318,12 +347,12 @@ class Runtime:
                 "providers": list(self.providers), "threads": self.threads,
                 "runtime_details": {**self.details, "options": dict(self.opts)}}
 
-    def refuse_or_fallback(self, what: str, hint: str) -> None:
+    def refuse_or_fallback(self, what: str, hint: str, ran: str = "cpu") -> None:
         """Raise RuntimeFailure for ``what`` (a device we cannot honour) unless
-        ``allow_fallback``; then record that the runtime runs on the CPU instead."""
+        ``allow_fallback``; then record the device that runs instead (``ran``)."""
         if not self.allow_fallback:
-            raise RuntimeFailure(f"{what}; {hint}, or --allow-fallback to accept the CPU.")
-        self.device_used = "cpu"
+            raise RuntimeFailure(f"{what}; {hint}, or --allow-fallback to accept {ran}.")
+        self.device_used = ran
 
     def bare_call(self, x: np.ndarray) -> Callable[[], object]:
         """The runtime's own call with ``x`` already bound, for the bare-loop check
@@ -336,6 +365,9 @@ class Runtime:
 
     def _load(self, source) -> None:
         raise NotImplementedError
+
+    def _after_load(self) -> None:
+        """Evidence gathering after the timed load (a profiled run, say); default none."""
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError

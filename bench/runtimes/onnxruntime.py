@@ -105,7 +105,11 @@ class OnnxRuntime(Runtime):
         preloaded = self._preload_gpu_libraries(ort) if wanted[0] != "CPUExecutionProvider" else None
         usable = [p for p in wanted if p in ort.get_available_providers()] or wanted[-1:]
         model = bytes(source) if isinstance(source, (bytes, bytearray)) else str(Path(source))
-        self._sess = self._session(ort, model, usable)
+        # Profiling is switched on in the one session (ended after its first run), never by
+        # building a second session: a TensorRT engine would be built twice.
+        self._profile_dir = tempfile.TemporaryDirectory() if self.profile else None
+        prefix = os.path.join(self._profile_dir.name, "ort") if self._profile_dir else None
+        self._sess = self._session(ort, model, usable, prefix)
         self.providers = self._sess.get_providers()
         self._in = self._sess.get_inputs()[0].name
         self.details = {"available_providers": ort.get_available_providers(),
@@ -114,14 +118,25 @@ class OnnxRuntime(Runtime):
                         "inter_op_threads": self.inter_threads or "default"}
         if preloaded is not None:
             self.details["preload_dlls"] = preloaded
-        if self.profile:
-            self.details["node_providers"] = self._node_providers(ort, model, usable)
-        if wanted[0] not in self.providers or self._nodes_fell_back(wanted[0]):
-            self.refuse_or_fallback(f"Asked for {wanted[0]} but ONNX Runtime runs "
-                                    f"{self.details.get('node_providers') or self.providers}",
-                                    "use --device cpu")
-        elif wanted[0] != "CPUExecutionProvider":
+
+    def _after_load(self) -> None:
+        """Outside the load timing: the profiled run, then what device really ran."""
+        if self._profile_dir is not None:
+            with self._profile_dir:
+                self.details["node_providers"] = self._node_providers()
+            self._profile_dir = None
+        wanted = PROVIDERS[self.device][0]
+        if wanted == "CPUExecutionProvider":
+            return
+        if wanted in self.providers and not self._nodes_fell_back(wanted):
             self.device_used = self.device
+            return
+        # A TensorRT request that got CUDA ran on CUDA: the row says cuda, with its fallback.
+        ran = "cuda" if "CUDAExecutionProvider" in self.providers and \
+            not self._nodes_fell_back("CUDAExecutionProvider") else "cpu"
+        self.refuse_or_fallback(f"Asked for {wanted} but ONNX Runtime runs "
+                                f"{self.details.get('node_providers') or self.providers}",
+                                "use --device cpu", ran=ran)
 
     @staticmethod
     def _preload_gpu_libraries(ort) -> str:
@@ -140,14 +155,13 @@ class OnnxRuntime(Runtime):
         counts = self.details.get("node_providers")
         return bool(counts) and want != "CPUExecutionProvider" and not counts.get(want)
 
-    def _node_providers(self, ort, model, providers) -> dict:
-        """Run once with profiling on; count the nodes each provider executed."""
-        with tempfile.TemporaryDirectory() as tmp:
-            sess = self._session(ort, model, providers, os.path.join(tmp, "ort"))
-            shape = [1 if not isinstance(d, int) else d for d in sess.get_inputs()[0].shape]
-            sess.run(None, {self._in: np.zeros(shape, _np_type(sess.get_inputs()[0].type))})
-            with open(sess.end_profiling()) as fh:
-                events = json.load(fh)
+    def _node_providers(self) -> dict:
+        """One run of the profiled session, then profiling ends; nodes per provider."""
+        spec = self._sess.get_inputs()[0]
+        shape = [1 if not isinstance(d, int) else d for d in spec.shape]
+        self._sess.run(None, {self._in: np.zeros(shape, _np_type(spec.type))})
+        with open(self._sess.end_profiling()) as fh:
+            events = json.load(fh)
         return dict(Counter(e["args"]["provider"] for e in events
                             if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time")
                             and "provider" in e.get("args", {})))
@@ -156,7 +170,7 @@ class OnnxRuntime(Runtime):
         return self._sess.run(None, {self._in: x})[0]
 
     def bare_call(self, x: np.ndarray):
-        """``session.run`` with the feed dict built once (the raw-check loop)."""
+        """``session.run`` with the feed dict built once (the bare loop)."""
         run, feed = self._sess.run, {self._in: x}
         return lambda: run(None, feed)
 

@@ -10,6 +10,7 @@ from edgeproof.bench.suite import MEASURE_DEFAULTS, BenchConfig, run_bench
 from edgeproof.cli.common import (add_dataset_args, fraction, int_list, out, parse_options,
                                   positive_int, status_printer, threads_arg)
 from edgeproof.errors import GateFailed
+from edgeproof.manifest import parse_preprocess
 
 EPILOG = """examples:
   edgeproof bench m.tflite m.onnx --batch-sizes 1,8,32 --out runs/bench
@@ -43,6 +44,10 @@ def register(sub) -> None:
                    help="accept a runtime that fell back to CPU (the row says what ran)")
     p.add_argument("--threads", type=threads_arg, default="auto",
                    help="auto (default: a short sweep per artifact picks the fastest count; the row records it), default (each runtime's own) or N")
+    p.add_argument("--preprocess", default=None, metavar="KEY=VALUE,...",
+                   help="pixels -> model input, e.g. scale=1/255,offset=0,colour=rgb: overrides the "
+                        "manifest; a file without one needs it for accuracy unless the file "
+                        "shows how it scales pixels (latency needs none)")
     p.add_argument("--runtime-option", action="append", metavar="KEY=VALUE",
                    help=f"runtime option (repeatable) — {_options_help()}")
     p.add_argument("--batch-sizes", type=int_list, default=[1], help="e.g. 1,8,32 (default 1)")
@@ -75,6 +80,7 @@ def run(args) -> int:
         reference=args.reference, runtime=args.runtime, device=args.device,
         allow_fallback=args.allow_fallback, threads=args.threads,
         runtime_options=parse_options(args.runtime_option), batch_sizes=tuple(args.batch_sizes),
+        preprocess=parse_preprocess(args.preprocess),
         measure={"min_runs": args.min_runs, "min_seconds": args.min_seconds,
                  "warmup_runs": args.warmup_runs, "warmup_seconds": args.warmup_seconds},
         bare_loop=args.bare_loop, min_agreement=args.min_agreement,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 from edgeproof.bench.report import print_table
 from edgeproof.cli.common import (fraction, nonneg_int, out, parse_options, positive_int,
                                   status_printer)
 from edgeproof.export_check import ExportConfig, export_and_check
+from edgeproof.manifest import parse_preprocess
 from edgeproof.validation import parse_list
 
 
@@ -26,8 +29,10 @@ def register(sub) -> None:
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="format option, e.g. io_type=uint8 or opset=13 (repeatable)")
     p.add_argument("--class-names", default=None, help="comma-separated class names")
-    p.add_argument("--scale", type=float, default=None, help="pixel scale (default 1/255)")
-    p.add_argument("--offset", type=float, default=None, help="pixel offset (default 0)")
+    p.add_argument("--preprocess", default=None, metavar="KEY=VALUE,...",
+                   help="how pixels become the model's input, e.g. scale=1/255,offset=0,colour=rgb "
+                        "(also order=RGB|BGR, interpolation). Default: the model's manifest, else "
+                        "its own first layers (Rescaling(1/255) first: raw pixels), else 1/255")
     p.add_argument("--name", default=None, help="artifact base name (default: MODEL's stem)")
     p.add_argument("--min-agreement", type=fraction, default=None,
                    help="fail (exit 1) when an export's top-1 agreement with MODEL is below this")
@@ -46,19 +51,24 @@ def run(args) -> int:
     cfg = ExportConfig(
         model=args.model, formats=parse_list(args.format), out=args.out, calib=args.calib,
         calib_size=args.calib_size, seed=args.seed, options=parse_options(args.option),
-        class_names=parse_list(args.class_names) or None, scale=args.scale, offset=args.offset,
+        class_names=parse_list(args.class_names) or None,
+        preprocess=parse_preprocess(args.preprocess),
         name=args.name, min_agreement=args.min_agreement, debug_quant=args.debug_quant,
         json=args.json, force=args.force, unsafe=args.unsafe)
     result = export_and_check(cfg, status=status_printer(args.quiet))
     for o in result.outcomes:
         out(f"wrote {o.path} ({o.artifact.manifest.size_bytes:,} bytes, {o.seconds:.1f} s)"
             if o.path else f"failed {o.format}: {o.error}")
+    if result.preprocessing:
+        out(f"preprocessing: {result.preprocessing}")
     for note in result.notes + result.debug_errors:
         out(note)
     for path in result.debug_files:
         out(f"wrote {path}")
     if result.rows:
         print_table(result.rows, title="exports vs source model (test split)")
+    for warning in result.warnings:
+        print(f"edgeproof: {warning}", file=sys.stderr)
     failure = result.failure(cfg.min_agreement)
     if failure is not None:
         raise failure

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 from edgeproof.bench.core import evaluation_split
+from edgeproof.bench.derive import artifact_manifest
 from edgeproof.bench.suite import parity_check
 from edgeproof.cli.common import add_dataset_args, fraction, out, positive_int
 from edgeproof.errors import GateFailed
-from edgeproof.manifest import find_manifest
+from edgeproof.manifest import parse_preprocess
 
 
 def register(sub) -> None:
@@ -27,13 +28,18 @@ def register(sub) -> None:
     p.add_argument("--limit", type=positive_int, default=None,
                    help="use N test images (a seeded random sample of the split)")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p.add_argument("--preprocess", default=None, metavar="KEY=VALUE,...",
+                   help="pixels -> input for both artifacts, e.g. scale=1/255 (default: each "
+                        "one's manifest, or what a file without one shows)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    ds, x, y = evaluation_split(args.dataset, find_manifest(args.reference), args.seed, args.limit)
+    preprocess = parse_preprocess(args.preprocess)
+    ds, x, y = evaluation_split(args.dataset, artifact_manifest(args.reference, preprocess),
+                                args.seed, args.limit)
     result = parity_check(args.reference, args.candidate, x, y, args.min_agreement,
-                          args.max_accuracy_drop)
+                          args.max_accuracy_drop, preprocess)
     fails = result["gate"]["failures"]
     if args.json:
         out(json.dumps(result, indent=2))

@@ -8,6 +8,7 @@ import sys
 from edgeproof.bench.predict import predict_files
 from edgeproof.bench.runtimes import runtime_names
 from edgeproof.cli.common import out, positive_int
+from edgeproof.manifest import parse_preprocess
 
 
 def register(sub) -> None:
@@ -22,6 +23,9 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--unsafe", action="store_true", help="allow Lambda layers in .keras files")
+    p.add_argument("--preprocess", default=None, metavar="KEY=VALUE,...",
+                   help="pixels -> input, e.g. scale=1/255,offset=0 (default: the manifest, or "
+                        "what a file without one shows)")
     p.set_defaults(func=run)
 
 
@@ -29,7 +33,7 @@ def run(args) -> int:
     bad = 0
     options = {"unsafe": True} if args.unsafe else {}
     for rec in predict_files(args.artifact, args.images, args.runtime, args.top_k,
-                             args.batch_size, options):
+                             args.batch_size, options, parse_preprocess(args.preprocess)):
         if "error" in rec:
             bad += 1
             print(f"edgeproof: skipped: {rec['error']}", file=sys.stderr)

@@ -1,0 +1,212 @@
+"""Manifests for artifacts made elsewhere: a ``.tflite``, ``.onnx`` or Keras file without
+the manifest edgeproof writes.
+
+Latency needs no manifest: the input's shape and dtype come from the file itself (the
+TFLite flatbuffer and the ONNX protobuf are read in Python, before any native loader).
+Accuracy and parity need the preprocessing too, which is found out, in order:
+
+- ``--preprocess`` given by the user;
+- the file says so: a Keras model whose first layer is ``Rescaling(1/255)`` (or an
+  adapted ``Normalization``), a graph whose first op multiplies the input by a constant
+  below 0.1 (Keras' Rescaling in ONNX), or an integer input whose quantization range
+  spans 0–255 (raw pixels), 0–1 (1/255) or -1–1 (1/127.5 - 1). A float TFLite file
+  usually cannot tell: the converter folds a scalar Rescaling into the first convolution;
+- otherwise it is unknown, and ``edgeproof bench`` measures latency only (with a
+  dataset it stops with a one-line error asking for ``--preprocess``).
+
+Example:
+    >>> m = artifact_manifest("someone_elses.tflite")  # doctest: +SKIP
+    >>> m.source["preprocessing"]  # doctest: +SKIP
+    'detected: the first op multiplies the input by 0.00392157: it takes raw 0-255 pixels'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgeproof.embedded import tflite_schema
+from edgeproof.errors import ModelError, RuntimeFailure, first_line
+from edgeproof.keras_loader import RAW_PIXEL_SCALE, load_keras_model, model_preprocessing
+from edgeproof.manifest import Manifest, Preprocessing, TensorInfo, find_manifest
+
+UNKNOWN = "unknown: no manifest, and the file does not show how it scales pixels"
+_TFLITE_TYPES = {0: "float32", 1: "float16", 3: "uint8", 7: "int16", 9: "int8"}
+_ONNX_TYPES = {1: "float32", 2: "uint8", 3: "int8", 10: "float16"}
+_RAW = "it takes raw 0-255 pixels"
+
+
+def artifact_manifest(path, preprocess: dict | None = None) -> Manifest:
+    """The manifest beside or inside ``path``; else one derived from the file itself.
+
+    ``preprocess`` (``--preprocess``) overrides the preprocessing either way.
+    """
+    try:
+        manifest = find_manifest(path)
+    except ModelError:
+        manifest = derive_manifest(path)
+    if preprocess:
+        manifest.preprocessing = manifest.preprocessing.override(preprocess)
+        manifest.source["preprocessing"] = f"given: --preprocess {preprocess}"
+    return manifest
+
+
+def preprocessing_known(manifest: Manifest) -> bool:
+    """False for a derived manifest whose pixel scaling could not be found out."""
+    return manifest.source.get("preprocessing") != UNKNOWN
+
+
+def derive_manifest(path) -> Manifest:
+    """A manifest read off an artifact that has none (see the module docstring).
+
+    Raises:
+        RuntimeFailure: the file cannot be read as its suffix says, or is no image model.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise RuntimeFailure(f"Artifact not found: {p}")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".tflite":
+            inp, out, why = _tflite_io(p.read_bytes())
+        elif suffix == ".onnx":
+            inp, out, why = _onnx_io(p)
+        elif suffix in (".keras", ".h5", ".hdf5") or p.is_dir():
+            return _keras_manifest(p)
+        else:
+            raise RuntimeFailure(f"{p.name}: no manifest, and edgeproof reads .tflite, .onnx "
+                                 "and Keras files only.")
+    except (RuntimeFailure, ModelError):
+        raise
+    except Exception as e:  # a malformed file: Python's parsers raise, they do not crash
+        raise RuntimeFailure(f"{p.name} has no manifest and cannot be read as {suffix}: "
+                             f"{type(e).__name__}: {first_line(e, 150)}") from None
+    return _manifest(suffix.lstrip("."), inp, out, why)
+
+
+def _manifest(fmt: str, inp: TensorInfo, out: TensorInfo, why: tuple | None) -> Manifest:
+    shape = inp.shape
+    if len(shape) != 4 or len(out.shape) != 2 or out.shape[1] < 1:
+        raise RuntimeFailure(f"The {fmt} file has input {shape} and output {out.shape}; "
+                             "edgeproof measures image classifiers (N, H, W, C) -> (N, classes).")
+    h, w, c = (shape[2], shape[3], shape[1]) if inp.layout == "NCHW" else shape[1:]
+    if min(h, w) < 1 or c not in (1, 3):
+        raise RuntimeFailure(f"The {fmt} file's input {shape} is not an image of 1 or 3 "
+                             "channels; pass a manifest.")
+    pre = Preprocessing(size=[int(h), int(w)], color="grayscale" if c == 1 else "rgb")
+    if why:
+        pre = pre.override({"scale": why[0], "offset": why[1]})
+    return Manifest(format=f"{fmt} (no manifest)", class_names=[str(i) for i in range(out.shape[1])],
+                    input=inp, output=out, preprocessing=pre,
+                    source={"manifest": "derived from the artifact",
+                            "preprocessing": f"detected: {why[2]}" if why else UNKNOWN})
+
+
+def _range_scale(lo: float, hi: float) -> tuple | None:
+    """(scale, offset, why) for an input whose values span [lo, hi]."""
+    cases = ((0.0, 255.0, 1.0, 0.0, _RAW), (0.0, 1.0, 1 / 255, 0.0, "pixels * 1/255"),
+             (-1.0, 1.0, 2 / 255, -1.0, "pixels * 1/127.5 - 1"))
+    for want_lo, want_hi, scale, offset, what in cases:
+        tol = 0.1 * (want_hi - want_lo)
+        if abs(lo - want_lo) <= tol and abs(hi - want_hi) <= tol:
+            return scale, offset, f"the input's quantization range is [{lo:.3g}, {hi:.3g}]: {what}"
+    return None
+
+
+def _tflite_io(data: bytes):
+    fb = tflite_schema()
+    model = fb.Model.GetRootAs(data, 0)
+    graph = model.Subgraphs(0)
+    tensors = [graph.Tensors(graph.Inputs(0)), graph.Tensors(graph.Outputs(0))]
+    infos = []
+    for t in tensors:
+        dtype = _TFLITE_TYPES.get(t.Type())
+        if dtype is None:
+            raise RuntimeFailure(f"unsupported tensor type {t.Type()}")
+        q = t.Quantization()
+        scale = q.ScaleAsNumpy() if q is not None and q.ScaleLength() else None
+        quant = {"scale": float(scale[0]), "zero_point": int(q.ZeroPointAsNumpy()[0])} \
+            if scale is not None and dtype != "float32" else None
+        infos.append(TensorInfo(t.Name().decode(errors="replace"),
+                                [-1] + [int(d) for d in t.ShapeAsNumpy()[1:]], dtype, "NHWC", quant))
+    inp = infos[0]
+    why = None
+    if inp.quantization:
+        info = np.iinfo(inp.dtype)
+        s, z = inp.quantization["scale"], inp.quantization["zero_point"]
+        why = _range_scale((info.min - z) * s, (info.max - z) * s)
+    else:
+        why = _tflite_first_mul(model, graph, data)
+    return inp, infos[1], why
+
+
+def _tflite_first_mul(model, graph, data: bytes) -> tuple | None:
+    """(1, 0, why) when the op reading the input is MUL by a constant scalar below 0.1."""
+    fb = tflite_schema()
+    source = graph.Inputs(0)
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        ins = list(op.InputsAsNumpy())
+        if source not in ins:
+            continue
+        code = model.OperatorCodes(op.OpcodeIndex())
+        if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) != fb.BuiltinOperator.MUL:
+            return None
+        other = graph.Tensors([t for t in ins if t != source][0])
+        raw = model.Buffers(other.Buffer()).DataAsNumpy()
+        if not isinstance(raw, np.ndarray) or raw.size != 4:
+            return None
+        value = float(raw.view(np.float32)[0])
+        return (1.0, 0.0, f"the first op multiplies the input by {value:.6g}: {_RAW}") \
+            if 0 < value < RAW_PIXEL_SCALE else None
+    return None
+
+
+def _onnx_io(path: Path):
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    real = [i for i in graph.input if i.name not in inits]
+    infos = []
+    for value in (real[0], graph.output[0]):
+        t = value.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
+        dtype = _ONNX_TYPES.get(t.elem_type)
+        if dtype is None:
+            raise RuntimeFailure(f"unsupported input type {t.elem_type}")
+        layout = "NCHW" if len(dims) == 4 and dims[1] in (1, 3) and dims[3] not in (1, 3) \
+            else "NHWC"
+        infos.append(TensorInfo(value.name, [-1] + dims[1:], dtype, layout))
+    current = infos[0].name  # follow the input past a Transpose or Cast to its first op
+    for node in graph.node:  # topologically sorted
+        if current not in node.input:
+            continue
+        if node.op_type in ("Transpose", "Cast"):
+            current = node.output[0]
+            continue
+        const = next((inits[n] for n in node.input if n in inits), None)
+        value = float(numpy_helper.to_array(const).reshape(-1)[0]) if const is not None else 0.0
+        scale = value if node.op_type == "Mul" else 1 / value if node.op_type == "Div" and value \
+            else 0.0
+        if 0 < scale < RAW_PIXEL_SCALE:
+            return infos[0], infos[1], (1.0, 0.0, f"the first op ({node.op_type}) scales the "
+                                                  f"input by {scale:.6g}: {_RAW}")
+        break
+    return infos[0], infos[1], None
+
+
+def _keras_manifest(path: Path) -> Manifest:
+    model = load_keras_model(path)
+    pre, names, how = model_preprocessing(model, path)
+    shape = [-1] + [int(d) for d in model.inputs[0].shape[1:]]
+    n_out = int(model.outputs[0].shape[-1])
+    return Manifest(format="keras (no manifest)",
+                    class_names=names or [str(i) for i in range(n_out)],
+                    input=TensorInfo(model.inputs[0].name.split(":")[0], shape),
+                    output=TensorInfo("probs", [-1, n_out]), preprocessing=pre,
+                    source={"manifest": "derived from the model",
+                            "preprocessing": UNKNOWN if how.startswith("assumed") else how})
