@@ -1,107 +1,127 @@
-"""Run the benchmarks of docs/BENCHMARKS.md and print their table (best of repeated runs).
+"""docs/BENCHMARKS.md from kept data: measure (``run``) and render (``render``).
 
-For one folder of exports (from ``scripts/bench_models.py``) it runs ``edgeproof bench``
-``--repeat`` times per setting and keeps, for each row (format, runtime, variant, batch),
-the run with the lowest p50: other processes on a shared machine only ever make a run
-slower, so the best run is the closest to the machine's own speed.
+``run FOLDER --name NAME`` benchmarks every artifact of a model folder (from
+``scripts/bench_models.py``) with ``edgeproof bench``'s defaults (threads auto-tuned, one
+worker per artifact) at batch 1 (with the bare-loop check) and 32, plus LiteRT without
+XNNPACK at batch 1, ``--repeat`` times, keeps the lowest p50 per row (other load only
+slows a run down) and writes ``docs/benchmarks/NAME.json``: the slim rows, the commands,
+the machine and the date.
 
-Settings: batch 1 (with ``--bare-loop``) and batch 32, XNNPACK on, plus LiteRT without
-XNNPACK (builtin kernels); accuracy and parity against the ``.keras`` export on the test
-split of the shared flowers dataset.
+``render`` writes docs/BENCHMARKS.md from every JSON in docs/benchmarks/ (the model
+tables, ``knobs.json`` from scripts/bench_knobs.py, ``defaults_vs_bare.json`` from
+scripts/bench_vs_bare.py). Every number in the page, prose included, is computed here
+from those files; tests/test_benchmarks_doc.py checks that the page is in sync.
 
-Example:
-    python scripts/bench_docs.py /tmp/ekb/flowers_cnn_dropout --out runs/bench/flowers --repeat 2
+Usage:
+    python scripts/bench_docs.py run /work/bm/inception_v3 --name inception_v3 --limit 100
+    python scripts/bench_docs.py render
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import platform
 import shlex
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+from bench_docs_render import render  # noqa: E402  (scripts/ is on sys.path when run)
+
 ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "docs" / "benchmarks"
 FLOWERS = ROOT.parent / "shared" / "datasets" / "flowers"
+KEEP = ("format", "runtime", "device", "providers", "size_bytes", "accuracy", "top1_agreement",
+        "max_abs_diff", "batch_size", "threads", "thread_sweep", "throughput_ips", "load_ms",
+        "status", "error")
 
 
-def settings(folder: Path, limit: int, runs1: int, runs32: int, threads: int) -> list[tuple]:
-    """(variant, argv) of every edgeproof bench call for one model folder."""
+def settings(folder: Path, limit: int, runs32: int) -> list[tuple[str, list[str]]]:
+    """(variant, argv) of each edgeproof bench call for one model folder."""
     keras = sorted(folder.glob("*-keras.keras"))
-    arts = keras + sorted(folder.glob("*.tflite")) + sorted(folder.glob("*.onnx"))
-    tfl = sorted(folder.glob("*.tflite"))
-    data = ["--dataset", str(FLOWERS), "--limit", str(limit), "--threads", str(threads)]
+    arts = [str(p) for p in keras + sorted(folder.glob("*.tflite")) + sorted(folder.glob("*.onnx"))]
+    tfl = [str(p) for p in sorted(folder.glob("*.tflite"))]
+    data = ["--dataset", str(FLOWERS), "--limit", str(limit)]
     if keras:
         data += ["--reference", str(keras[0])]
-    b1 = ["--batch-sizes", "1", "--min-runs", str(runs1), "--min-seconds", "1", "--bare-loop"]
-    b32 = ["--batch-sizes", "32", "--min-runs", str(runs32), "--min-seconds", "1"]
-    return [("default", [*map(str, arts), *data, *b1]),
-            ("default", [*map(str, arts), *data, *b32]),
-            ("no-xnnpack", [*map(str, tfl), *data, *b1, "--runtime-option", "xnnpack=false"]),
-            ("no-xnnpack", [*map(str, tfl), *data, *b32, "--runtime-option", "xnnpack=false"])]
+    return [("default", [*arts, *data, "--batch-sizes", "1", "--bare-loop"]),
+            ("default", [*arts, *data, "--batch-sizes", "32", "--min-runs", str(runs32)]),
+            ("no-xnnpack", [*tfl, *data, "--batch-sizes", "1", "--runtime-option",
+                            "xnnpack=false"])]
 
 
-def run_bench(argv: list[str], out: Path) -> list[dict]:
-    cmd = [sys.executable, "-m", "edgeproof", "bench", *argv, "--quiet", "--out", str(out)]
-    print("$ edgeproof bench " + shlex.join(argv + ["--out", str(out)]), flush=True)
-    subprocess.run(cmd, cwd=ROOT, check=False, stdout=subprocess.DEVNULL)
+def slim(row: dict, variant: str) -> dict:
+    """The fields the page shows, from one report row."""
+    out = {k: row.get(k) for k in KEEP}
+    out["variant"] = variant
+    out["latency_ms"] = {k: (row.get("latency_ms") or {}).get(k) for k in ("p50", "p90")}
+    details = row.get("runtime_details") or {}
+    out["details"] = {k: details[k] for k in ("delegate_nodes", "builtin_ops") if k in details}
+    out["bare_ratio"] = (row.get("bare_loop") or {}).get("ratio")
+    return out
+
+
+def run_setting(argv: list[str], out: Path) -> list[dict]:
+    subprocess.run([sys.executable, "-m", "edgeproof", "bench", *argv, "--quiet", "--out",
+                    str(out)], cwd=ROOT, check=False, stdout=subprocess.DEVNULL)
     return json.loads((out / "report.json").read_text())["results"]
 
 
-def best_rows(all_rows: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
-    """Per (format, runtime, variant, batch), the row with the lowest p50."""
-    best: dict[tuple, tuple[str, dict]] = {}
-    for variant, r in all_rows:
-        key = (r["format"], r["runtime"], variant, r["batch_size"])
-        p50 = (r.get("latency_ms") or {}).get("p50", float("inf"))
-        if key not in best or p50 < (best[key][1].get("latency_ms") or {}).get("p50", float("inf")):
-            best[key] = (variant, r)
-    return list(best.values())
-
-
-def markdown(rows: list[tuple[str, dict]]) -> str:
-    head = ("| format | runtime | ran on | batch | size MB | accuracy | top-1 agree | max abs dp | "
-            "p50 ms | p90 ms | img/s | load ms | peak RSS dMB | raw ratio |\n" + "|---" * 14 + "|")
-    lines = [head]
-    for variant, r in sorted(rows, key=lambda vr: (vr[1]["batch_size"], vr[1]["format"],
-                                                   vr[1]["runtime"], vr[0])):
-        lat, raw = r.get("latency_ms") or {}, r.get("bare_loop") or {}
-        ran = ",".join(p.replace("ExecutionProvider", "") for p in r.get("providers") or [])
-        f = (lambda v, spec: "-" if v is None else format(v, spec))
-        lines.append(
-            f"| {r['format']} | {r['runtime']}{'' if variant == 'default' else ' ' + variant} | "
-            f"{ran or r.get('error', '-')} | {r['batch_size']} | "
-            f"{f((r.get('size_bytes') or 0) / 2**20, '.2f')} | {f(r.get('accuracy'), '.3f')} | "
-            f"{f(r.get('top1_agreement'), '.3f')} | {f(r.get('max_abs_diff'), '.1e')} | "
-            f"{f(lat.get('p50'), '.2f')} | {f(lat.get('p90'), '.2f')} | "
-            f"{f(r.get('throughput_ips'), '.1f')} | {f(r.get('load_ms'), '.0f')} | "
-            f"{f((r.get('memory_mb') or {}).get('peak_delta'), '.0f')} | "
-            f"{f(raw.get('ratio'), '.3f')} |")
-    return "\n".join(lines)
+def measure(folder: Path, name: str, limit: int, repeat: int, runs32: int) -> dict:
+    best: dict[tuple, dict] = {}
+    commands = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (variant, argv) in enumerate(settings(folder, limit, runs32)):
+            commands.append("edgeproof bench " + shlex.join(argv))
+            for rep in range(repeat):
+                for row in run_setting(argv, Path(tmp) / f"s{i}-r{rep}"):
+                    key = (row["format"], row["runtime"], variant, row["batch_size"])
+                    p50 = (row.get("latency_ms") or {}).get("p50") or float("inf")
+                    if key not in best or p50 < best[key]["latency_ms"]["p50"]:
+                        best[key] = slim(row, variant)
+    env = json.loads(subprocess.run([sys.executable, "-c", "import json; from "
+                                     "edgeproof.bench.env import environment; "
+                                     "print(json.dumps(environment()))"],
+                                    capture_output=True, text=True, check=True).stdout)
+    return {"name": name, "created": datetime.date.today().isoformat(),
+            "machine": platform.node(), "repeat": repeat, "limit": limit,
+            "build": f"python scripts/bench_models.py {name} --out {folder}",
+            "commands": commands,
+            "env": {k: env.get(k) for k in ("cpu", "cores", "isa", "python", "tensorflow",
+                                            "onnxruntime", "ai_edge_litert")},
+            "rows": sorted(best.values(), key=lambda r: (r["batch_size"], r["format"],
+                                                         r["runtime"], r["variant"]))}
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("folder", type=Path)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--repeat", type=int, default=2)
-    p.add_argument("--limit", type=int, default=200)
-    p.add_argument("--runs1", type=int, default=50)
-    p.add_argument("--runs32", type=int, default=10)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--skip", default="", help="comma-separated setting indices to skip (0-3)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("folder", type=Path)
+    r.add_argument("--name", required=True)
+    r.add_argument("--limit", type=int, default=200)
+    r.add_argument("--repeat", type=int, default=2)
+    r.add_argument("--runs32", type=int, default=10)
+    rr = sub.add_parser("render")
+    rr.add_argument("--check", action="store_true",
+                    help="exit 1 when docs/BENCHMARKS.md differs from its data")
     a = p.parse_args(argv)
-    skip = {int(i) for i in a.skip.split(",") if i}
-    rows = []
-    for i, (variant, args) in enumerate(settings(a.folder, a.limit, a.runs1, a.runs32, a.threads)):
-        if i in skip:
-            continue
-        for rep in range(a.repeat):
-            rows += [(variant, r) for r in run_bench(args, a.out / f"s{i}-r{rep}")]
-    table = markdown(best_rows(rows))
-    (a.out / "table.md").write_text(table + "\n")
-    print(table)
+    if a.cmd == "run":
+        doc = measure(a.folder, a.name, a.limit, a.repeat, a.runs32)
+        doc["command"] = "python scripts/bench_docs.py " + shlex.join(sys.argv[1:] if argv is None
+                                                                      else argv)
+        DATA.mkdir(parents=True, exist_ok=True)
+        (DATA / f"{a.name}.json").write_text(json.dumps(doc, indent=1) + "\n")
+    page, target = render(DATA), ROOT / "docs" / "BENCHMARKS.md"
+    if getattr(a, "check", False):
+        same = target.read_text() == page
+        print("in sync" if same else f"{target} differs from its data: run "
+              "python scripts/bench_docs.py render")
+        return 0 if same else 1
+    target.write_text(page)
     return 0
 
 

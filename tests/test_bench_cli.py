@@ -70,7 +70,9 @@ def test_bench_writes_report_markdown_and_plots(tiny_exports, tmp_path):
     rep = json.loads((out / "report.json").read_text())
     assert set(rep) >= {"edgeproof_version", "dataset", "model", "env", "results"}
     assert set(rep["env"]) >= {"python", "tensorflow", "onnxruntime", "ai_edge_litert", "cpu",
-                               "threads", "gpu", "isa", "cores"}
+                               "gpu", "isa", "cores"}
+    assert "threads" not in rep["env"]  # threads are per row: each runtime's own, auto-tuned
+    assert all(r["threads"] is not None and r["thread_sweep"]["p50_ms"] for r in rep["results"])
     row = rep["results"][0]
     for key in ("format", "runtime", "device", "providers", "artifact", "size_bytes", "accuracy",
                 "accuracy_delta", "top1_agreement", "max_abs_diff", "batch_size", "threads",

@@ -134,14 +134,14 @@ def test_isolated_bench_matches_in_process_and_survives_a_dead_worker(tiny_expor
 def test_runtime_options_are_validated_against_the_class(tiny_exports):
     from edgeproof.errors import UsageError
 
-    with pytest.raises(UsageError, match="does not take option.*xnnpak.*Valid options: xnnpack"):
+    with pytest.raises(UsageError, match="does not take option.*xnnpak.*Valid options: .*xnnpack"):
         open_runtime(tiny_exports["tflite-fp32"], xnnpak=False)
     with pytest.raises(UsageError, match="must be true or false"):
         open_runtime(tiny_exports["tflite-fp32"], xnnpack="maybe")
     with pytest.raises(UsageError, match="Did you mean 'extended'"):
         open_runtime(tiny_exports["onnx-fp32"], graph_optimization="extnded")
     with open_runtime(tiny_exports["tflite-fp32"], xnnpack="false") as rt:  # CLI text parses
-        assert rt.info()["runtime_details"]["options"] == {"xnnpack": False}
+        assert rt.info()["runtime_details"]["options"]["xnnpack"] is False
         assert rt.providers == ["CPU"]
 
 

@@ -72,8 +72,13 @@ class LiteRTRuntime(Runtime):
     version_key = "ai_edge_litert"
     bare_call_label = "interpreter.invoke()"
     devices = ("cpu", "gpu", "cuda", "tensorrt")  # accepted so that a GPU request is refused
+    # Speed-only knobs (outputs unchanged); defaults are the measured-fastest settings,
+    # docs/BENCHMARKS.md "Speed-only knobs".
     OPTIONS = {"xnnpack": Option(True, "apply the XNNPACK delegate (false: builtin kernels "
-                                       "only)", bool)}
+                                       "only)", bool),
+               "delegate_clustering": Option(True, "let the delegate cluster ops into fewer "
+                                                   "partitions", bool),
+               "latest_features": Option(False, "XNNPACK's newest operator support", bool)}
 
     def __init__(self, artifact, manifest=None, **kw):
         super().__init__(artifact, manifest, **kw)
@@ -104,8 +109,11 @@ class LiteRTRuntime(Runtime):
             else {"model_path": str(Path(source))}
         try:
             with quiet_native():  # "Created TensorFlow Lite XNNPACK delegate" on fd 2
-                self._interp = Interpreter(num_threads=self.threads,
-                                           experimental_op_resolver_type=resolver, **kw)
+                self._interp = Interpreter(
+                    num_threads=self.threads, experimental_op_resolver_type=resolver,
+                    experimental_disable_delegate_clustering=not self.opts["delegate_clustering"],
+                    experimental_default_delegate_latest_features=self.opts["latest_features"],
+                    **kw)
                 ops = self._interp._interpreter.NumNodes()
                 self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:

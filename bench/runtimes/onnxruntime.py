@@ -52,7 +52,12 @@ class OnnxRuntime(Runtime):
     version_key = "onnxruntime"
     bare_call_label = "session.run()"
     devices = tuple(PROVIDERS)
+    # Speed-only knobs (outputs unchanged); defaults are the measured-fastest settings,
+    # docs/BENCHMARKS.md "Speed-only knobs".
     OPTIONS = {"graph_optimization": Option("all", "graph optimization level", str, LEVELS),
+               "execution_mode": Option("sequential", "run independent nodes in parallel "
+                                        "(parallel) or one at a time", str,
+                                        ("sequential", "parallel")),
                "inter_threads": Option(None, "inter-op threads (default: ONNX Runtime's)", int),
                "profile": Option(False, "record the provider of every node (one profiled run)",
                                  bool)}
@@ -78,6 +83,7 @@ class OnnxRuntime(Runtime):
             opts.intra_op_num_threads = self.threads
         if self.inter_threads:
             opts.inter_op_num_threads = self.inter_threads
+        opts.execution_mode = getattr(ort.ExecutionMode, f"ORT_{self.opts['execution_mode'].upper()}")
         opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, {
             "disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
             "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}[self.graph_optimization])
