@@ -175,8 +175,8 @@ def print_table(results: list[dict], title: str | None = None, console=None) -> 
     from rich.table import Table
 
     table = Table(title=title, show_lines=False)
-    for header, _ in _COLUMNS:
-        table.add_column(header, overflow="fold")
+    for header, _ in _COLUMNS:  # names stay whole; numbers may fold
+        table.add_column(header, overflow="fold", no_wrap=header in ("format", "runtime"))
     for row in table_rows(results):
         table.add_row(*row)
     console = console or Console(stderr=False, width=None if _isatty() else 160)
