@@ -65,8 +65,10 @@ def slim(row: dict, variant: str) -> dict:
 
 
 def run_setting(argv: list[str], out: Path) -> list[dict]:
+    # Started outside any checkout: run inside one, `-m edgeproof` would import that
+    # checkout's edgeproof/ folder instead of the installed package.
     subprocess.run([sys.executable, "-m", "edgeproof", "bench", *argv, "--quiet", "--out",
-                    str(out)], cwd=ROOT, check=False, stdout=subprocess.DEVNULL)
+                    str(out)], cwd=out.parent, check=False, stdout=subprocess.DEVNULL)
     return json.loads((out / "report.json").read_text())["results"]
 
 

@@ -83,7 +83,7 @@ def build_foreign(out: Path) -> list[Path]:
 def edgeproof_p50(path: Path, tmp: Path) -> dict:
     report = tmp / f"{path.stem}.json"
     subprocess.run([sys.executable, "-m", "edgeproof", "bench", str(path), "--quiet", "--json",
-                    str(report)], check=True, stdout=subprocess.DEVNULL)
+                    str(report)], cwd=tmp, check=True, stdout=subprocess.DEVNULL)
     row = json.loads(report.read_text())["results"][0]
     return {"p50_ms": row["latency_ms"]["p50"], "threads": row["threads"],
             "sweep": row["thread_sweep"]}
