@@ -72,6 +72,22 @@ def build_report(*, command: str | None, dataset: dict, model: dict, results: li
             "env": env, "results": results}
 
 
+def recommendation_lines(report: dict) -> list[str]:
+    """The recommendation (or why there is none) as Markdown / console lines.
+
+    Example:
+        >>> recommendation_lines({"recommendation_note": "No export passes the gate."})
+        ['**No recommendation**: No export passes the gate.', '']
+    """
+    rec = report.get("recommendation")
+    if rec:
+        return [f"**Ship {rec['format']} on {rec['runtime']}** (`{rec['artifact']}`): "
+                f"{rec['why']}.", ""]
+    if report.get("recommendation_note"):
+        return [f"**No recommendation**: {report['recommendation_note']}", ""]
+    return []
+
+
 def table_rows(results: list[dict]) -> list[list[str]]:
     return [[_cell(r, key) for _, key in _COLUMNS] for r in results]
 
@@ -89,6 +105,7 @@ def to_markdown(report: dict) -> str:
              f"LiteRT {env.get('ai_edge_litert')}, Python {env.get('python')}", ""]
     if report.get("command"):
         lines += [f"Command: `{report['command']}`", ""]
+    lines += recommendation_lines(report)
     lines += ["| " + " | ".join(h for h, _ in _COLUMNS) + " |",
               "|" + "---|" * len(_COLUMNS)]
     lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |"

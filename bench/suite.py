@@ -21,7 +21,10 @@ from edgeproof.atomic import atomic_write_bytes
 from edgeproof.bench.core import bench_artifact, bench_batches, bench_isolated, evaluation_split
 from edgeproof.bench.env import environment
 from edgeproof.bench.parity import compare, gate
-from edgeproof.bench.plots import write_plots
+from edgeproof.bench.recommend import (DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT, Gate,
+                                       closest, recommend)
+from edgeproof.plots import write_plots
+from edgeproof.report_page import write_report_page
 from edgeproof.bench.report import build_report, write_report
 from edgeproof.bench.runtimes import runtime_for, runtime_options
 from edgeproof.bench.threads import AUTO
@@ -144,6 +147,14 @@ def run_bench(cfg: BenchConfig, status=None) -> tuple[dict, list[str]]:
         sections["gate"] = {"min_agreement": cfg.min_agreement,
                             "max_accuracy_drop": cfg.max_accuracy_drop, "passed": not fails,
                             "failures": fails}
+    if cfg.gated:  # with a reference and a gate, say which export to ship
+        gate_ = Gate(cfg.min_agreement if cfg.min_agreement is not None else DEFAULT_MIN_AGREEMENT,
+                     cfg.max_accuracy_drop if cfg.max_accuracy_drop is not None
+                     else DEFAULT_MAX_ACCURACY_DROP)
+        sections["recommendation"] = recommend(rows, gate_)
+        if sections["recommendation"] is None:
+            sections["recommendation_note"] = (f"No export passes the gate ({gate_.describe()}); "
+                                               f"{closest(rows, gate_)}.")
     first = cfg.manifest(cfg.artifacts[0])
     env = environment()
     report = build_report(command=cfg.command, dataset=ds_summary,
@@ -212,8 +223,12 @@ def _write(cfg: BenchConfig, report: dict) -> list[str]:
         atomic_write_bytes(cfg.json, json.dumps(report, indent=2, default=str).encode())
         written.append(str(cfg.json))
     if cfg.out:
+        rec = report.get("recommendation")
         written += [str(p) for p in write_report(report, cfg.out)]
-        written += [str(p) for p in write_plots(report["results"], cfg.out)]
+        written += [str(p) for p in write_plots(report["results"], cfg.out,
+                                                (report.get("dataset") or {}).get("class_names"),
+                                                rec and rec["artifact"])]
+        written.append(str(write_report_page(report, cfg.out)))
     return written
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from edgeproof.atomic import ensure_writable_dir
 from edgeproof.bench.core import bench_isolated, failed_rows
 from edgeproof.bench.env import environment
+from edgeproof.bench.recommend import Gate, closest, recommend
 from edgeproof.bench.report import build_report, write_report
 from edgeproof.bench.runtimes.keras import KerasRuntime
 from edgeproof.bench.threads import AUTO
@@ -24,7 +25,10 @@ from edgeproof.errors import UsageError
 from edgeproof.export.context import (ExportContext, base_manifest, calibration_context,
                                       model_fingerprint)
 from edgeproof.export.formats import DEFAULT_FORMATS, export_formats, get_format
+from edgeproof.plots import write_plots
+from edgeproof.report_page import write_report_page
 from edgeproof.tfcompat import set_seed
+from edgeproof.toolkit.distribute import float32_copy, precision_policy, resolve_precision
 from edgeproof.toolkit.evaluate import evaluate_model, evaluation_summary
 from edgeproof.toolkit.models import create_model, model_spec
 from edgeproof.toolkit.train import TrainConfig, train_model
@@ -45,6 +49,7 @@ class RunConfig:
     seed: int = 0
     calib_size: int = 200
     threads: int | str | None = AUTO
+    precision: str = "auto"  # training dtype policy (toolkit.distribute.resolve_precision)
     force: bool = False
     command: str | None = None
     measure: dict = field(default_factory=dict)
@@ -94,11 +99,14 @@ def run(cfg: RunConfig, status=None) -> dict:
     say(f"loading dataset {cfg.dataset}")
     ds = load_dataset(cfg.dataset, cfg.image_size, cfg.seed)
     set_seed(cfg.seed)
-    model = create_model(cfg.model, ds.num_classes, ds.input_shape)
-    say(f"training {cfg.model} for {cfg.epochs} epochs")
+    policy, why = resolve_precision(cfg.precision)
+    say(f"training {cfg.model} for {cfg.epochs} epochs in {policy} ({why})")
     tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed,
                        verbose=cfg.verbose)
-    result = train_model(model, ds, tcfg, workdir=out / "train")
+    with precision_policy(policy):
+        model = create_model(cfg.model, ds.num_classes, ds.input_shape)
+        result = train_model(model, ds, tcfg, workdir=out / "train")
+    model = float32_copy(model)  # exporters and the reference get a plain float32 graph
     source = {"model_name": cfg.model, "sha256": model_fingerprint(model), "dataset": ds.name}
     ctx = calibration_context(ds, cfg.calib_size, cfg.seed, source)
     exported = export_formats(model, ctx, cfg.formats, out / "models", cfg.model,
@@ -122,16 +130,23 @@ def run(cfg: RunConfig, status=None) -> dict:
                                  labels=ds.y_test, reference=ref, report_dir=out,
                                  measure_kw=cfg.measure)
         results.append(rows[0])
+    recommendation = recommend(results)
     report = build_report(
         command=cfg.command, dataset=ds.summary(),
         model={"name": cfg.model, "params": int(model.count_params()),
                "input_shape": list(ds.input_shape), "sha256": source["sha256"],
                "reference_accuracy": float((ref.argmax(1) == ds.y_test).mean())},
         training={"epochs": result.epochs_run, "seconds": round(result.seconds, 2),
+                  "precision": {"requested": cfg.precision, "used": policy, "why": why},
                   "final": {k: v[-1] for k, v in result.history.items()},
                   "config": result.config},
         evaluation=evaluation, calibration=ctx.calibration_info,
+        recommendation=recommendation,
+        recommendation_note=None if recommendation else f"No export passes the default gate "
+                                                        f"({Gate().describe()}); {closest(results)}.",
         env=environment(), results=results)
     write_report(report, out)
+    write_plots(results, out, ds.class_names, recommendation and recommendation["artifact"])
+    write_report_page(report, out)
     report["out"] = str(out)
     return report

@@ -81,8 +81,10 @@ _ROWS = [
     Format("tflite-fp16", ".tflite", "litert", partial(convert_tflite, mode="fp16"),
            "TFLite with float16 weights"),
     Format("tflite-int8", ".tflite", "litert", partial(convert_tflite, mode="int8"),
-           "TFLite full-integer int8 (representative dataset from the train split)",
-           options={"io_type": "int8"}, choices={"io_type": ("int8", "uint8", "float32")},
+           "TFLite full-integer int8 (representative dataset from the train split); "
+           "float_layers: tensor names kept float (selective quantization)",
+           options={"io_type": "int8", "float_layers": ""},
+           choices={"io_type": ("int8", "uint8", "float32")},
            needs_calibration=True, debug_quant=layer_errors),
     Format("tflite-int16x8", ".tflite", "litert",
            partial(convert_tflite, mode="int16x8"),
@@ -100,7 +102,7 @@ _ROWS = [
            "ONNX Runtime int8: static QDQ (uint8 activations, per-channel int8 weights, "
            "calibrated), or dynamic",
            options={"opset": 17, "mode": "static", "activations": "uint8",
-                    "calibration": "minmax"},
+                    "calibration": "minmax", "exclude_nodes": ""},
            choices={"mode": ("static", "dynamic"), "activations": ("uint8", "int8"),
                     "calibration": ("minmax", "entropy", "percentile")},
            needs_calibration=True),

@@ -27,6 +27,10 @@ from edgeproof.export.onnx_export import keras_to_onnx, onnx_artifact
 from edgeproof.errors import ExportError, first_line
 
 
+_ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "Tanh", "Softmax")
+_WEIGHTED = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+
+
 def _reader(x: np.ndarray, input_name: str, batch: int = 16):
     """A CalibrationDataReader over float inputs ``x`` (the same images TFLite int8 sees)."""
     from onnxruntime.quantization import CalibrationDataReader
@@ -52,10 +56,38 @@ def _preprocess(src: Path, dst: Path) -> Path:
         return src
 
 
+def _quantize(src: Path, out: Path, x, input_name: str, mode: str, activations: str,
+              calibration: str, exclude: list[str]) -> None:
+    """ONNX Runtime's quantizer over the pre-processed float graph ``src`` into ``out``."""
+    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_dynamic, quantize_static)
+
+    if mode == "dynamic":
+        # ConvInteger has no int8-weight CPU kernel: dynamic mode uses uint8 weights.
+        quantize_dynamic(str(src), str(out), weight_type=QuantType.QUInt8,
+                         nodes_to_exclude=exclude)
+        return
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+              "percentile": CalibrationMethod.Percentile}[calibration]
+    # The histogram calibrators stack every batch's outputs: batches must be one size.
+    batch = 16 if calibration == "minmax" else 1
+    quantize_static(str(src), str(out), _reader(x, input_name, batch), quant_format=QuantFormat.QDQ,
+                    per_channel=True, weight_type=QuantType.QInt8,
+                    activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
+                    calibrate_method=method, nodes_to_exclude=exclude,
+                    extra_options={"DedicatedQDQPair": True})
+
+
+def _names(value) -> list[str]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v) for v in value or []]
+
+
 def convert_onnx_int8(model, ctx: ExportContext, *, fmt: str, opset: int = 17,
                       mode: str = "static", activations: str = "uint8",
-                      calibration: str = "minmax", **options) -> Artifact:
-    """ONNX int8: static QDQ (per-channel int8 weights, calibrated int8 activations) or dynamic.
+                      calibration: str = "minmax", exclude_nodes="", **options) -> Artifact:
+    """ONNX int8: static QDQ (per-channel int8 weights, calibrated activations) or dynamic.
 
     Args:
         model: the Keras model.
@@ -66,17 +98,17 @@ def convert_onnx_int8(model, ctx: ExportContext, *, fmt: str, opset: int = 17,
             quantized at run time).
         activations: ``uint8`` (U8S8, the default: fastest here) or ``int8`` (S8S8).
         calibration: ``minmax``, ``entropy`` or ``percentile`` (static mode).
+        exclude_nodes: node names (a list, or comma-separated) left in float.
 
     Example:
         >>> art = convert_onnx_int8(model, ctx, fmt="onnx-int8", mode="static")  # doctest: +SKIP
     """
     import onnx
-    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_dynamic, quantize_static)
 
     if mode == "static" and (ctx.calibration is None or len(ctx.calibration) == 0):
         raise ExportError(f"{fmt} (mode=static) needs calibration data: pass --calib DATA, or "
                           "--option mode=dynamic.")
+    exclude = _names(exclude_nodes)
     opts = {"mode": mode, **options}
     if mode == "static":
         opts.update(activations=activations, calibration=calibration)
@@ -85,27 +117,76 @@ def convert_onnx_int8(model, ctx: ExportContext, *, fmt: str, opset: int = 17,
         src, out = Path(d) / "fp32.onnx", Path(d) / "int8.onnx"
         onnx.save(proto, str(src))
         pre = _preprocess(src, Path(d) / "pre.onnx")
+        x = ctx.calibration_float() if mode == "static" else None
         try:
-            if mode == "static":
-                method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-                          "percentile": CalibrationMethod.Percentile}[calibration]
-                act = QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8
-                quantize_static(str(pre), str(out), _reader(ctx.calibration_float(),
-                                                            manifest.input.name),
-                                quant_format=QuantFormat.QDQ, per_channel=True,
-                                activation_type=act, weight_type=QuantType.QInt8,
-                                calibrate_method=method,
-                                extra_options={"DedicatedQDQPair": True})
-            else:
-                # ConvInteger has no int8-weight CPU kernel: dynamic mode uses uint8 weights.
-                quantize_dynamic(str(pre), str(out), weight_type=QuantType.QUInt8)
+            _quantize(pre, out, x, manifest.input.name, mode, activations, calibration, exclude)
         except Exception as e:
             raise ExportError(f"{fmt} quantization failed: {first_line(e)}. Try --option "
                               "mode=dynamic, another opset, or tflite-int8.") from None
         qproto = onnx.load(str(out))
     if mode == "static":
         manifest.calibration = ctx.calibration_info
+    if exclude:
+        manifest.conversion["float_nodes"] = {"nodes": exclude,
+                                              "why": "kept float on request (exclude_nodes)"}
+        # ONNX Runtime's level-1 WeightBiasQuantization would quantize those nodes' float
+        # weights (per-tensor) when the session is built; a runtime must switch it off.
+        manifest.conversion["session_options"] = {
+            "optimization.disable_specified_optimizers": "WeightBiasQuantization"}
     return onnx_artifact(qproto, manifest)
+
+
+def node_sensitivity(model, ctx: ExportContext, opset: int = 17, limit: int = 16,
+                     activations: str = "uint8") -> list[str]:
+    """Node names of the float ONNX graph, the ones int8 damages most first.
+
+    ONNX Runtime's ``qdq_loss_debug`` runs the float graph and its static QDQ version on
+    ``limit`` calibration images with every intermediate tensor exposed and gives, per
+    tensor, the signal-to-quantization-noise ratio (SQNR, dB) of the QDQ model against
+    the float one. Errors accumulate along the graph, so a node's own damage is how much
+    SQNR it loses: its input's SQNR minus its output's.
+
+    Example:
+        >>> node_sensitivity(model, ctx)[:1]  # doctest: +SKIP
+        ['StatefulPartitionedCall/model/conv2d_3/Conv2D']
+    """
+    import onnx
+    from onnxruntime.quantization import qdq_loss_debug as dbg
+
+    proto, manifest = keras_to_onnx(model, ctx, "onnx-int8", opset, {})
+    x = ctx.calibration_float()[:limit]
+    with tempfile.TemporaryDirectory() as d:
+        src, q = Path(d) / "fp32.onnx", Path(d) / "int8.onnx"
+        onnx.save(proto, str(src))
+        pre = _preprocess(src, Path(d) / "pre.onnx")
+        _quantize(pre, q, x, manifest.input.name, "static", activations, "minmax", [])
+        acts = {}
+        for name, path in (("float", pre), ("qdq", q)):
+            aug = Path(d) / f"{name}-aug.onnx"
+            dbg.modify_model_output_intermediate_tensors(str(path), str(aug))
+            acts[name] = dbg.collect_activations(str(aug), _reader(x, manifest.input.name, 4))
+        sqnr = {t: v.get("xmodel_err") for t, v in dbg.compute_activation_error(
+            dbg.create_activation_matching(acts["qdq"], acts["float"])).items()}
+        nodes = list(onnx.load(str(pre)).graph.node)
+    # An input without a measurement (the graph's input) is quantized to 8 bits in the QDQ
+    # graph: about 6.02 * 8 + 1.76 = 50 dB, the baseline its first node's loss counts from.
+    clean = 50.0
+    # The QDQ graph quantizes a Conv and its activation as one unit (Q/DQ after the
+    # activation), so the loss shows on the activation; it is charged to the Conv (or
+    # MatMul/Gemm) feeding it, the node whose weights int8 damaged.
+    producer = {o: n for n in nodes for o in n.output}
+    loss = {}
+    for node in nodes:
+        outs = [sqnr[o] for o in node.output if sqnr.get(o) is not None]
+        if not outs:
+            continue
+        src = producer.get(node.input[0]) if node.input else None
+        unit = src if node.op_type in _ACTIVATIONS and src is not None and \
+            src.op_type in _WEIGHTED else node
+        ins = [min(sqnr.get(i) or clean, clean) for i in unit.input if i]
+        drop = min(ins, default=clean) - min(outs)
+        loss[unit.name] = max(drop, loss.get(unit.name, drop))
+    return [name for name, _ in sorted(loss.items(), key=lambda kv: -kv[1])]
 
 
 def convert_onnx_fp16(model, ctx: ExportContext, *, fmt: str, opset: int = 17,

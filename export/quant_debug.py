@@ -17,7 +17,7 @@ import numpy as np
 
 from edgeproof.atomic import atomic_write_bytes
 from edgeproof.export.context import ExportContext
-from edgeproof.export.tflite import representative_dataset
+from edgeproof.export.tflite import int8_converter
 from edgeproof.quiet import quiet_native
 from edgeproof.errors import ExportError
 from edgeproof.tfcompat import tf
@@ -39,11 +39,8 @@ def layer_errors(model, ctx: ExportContext, limit: int = 64) -> list[dict]:
         >>> max(rows, key=lambda r: r["rmse_over_scale"])["tensor_name"]  # doctest: +SKIP
     """
     t = tf()
-    gen = representative_dataset(ctx, "--debug-quant")
-    conv = t.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [t.lite.Optimize.DEFAULT]
-    conv.representative_dataset = gen
-    conv.target_spec.supported_ops = [t.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv, _ = int8_converter(model, ctx, "--debug-quant")
+    gen = conv.representative_dataset
 
     def subset():
         for i, item in enumerate(gen()):
@@ -65,6 +62,19 @@ def layer_errors(model, ctx: ExportContext, limit: int = 64) -> list[dict]:
         mse, scale = float(r.get("mean_squared_error") or 0), float(r.get("scale") or 0)
         r["rmse_over_scale"] = float(np.sqrt(mse) / scale) if scale else float("nan")
     return rows
+
+
+def most_sensitive(rows: list[dict]) -> list[str]:
+    """Tensor names from ``layer_errors`` rows, the largest RMSE/scale first (the layers
+    to keep in float first when int8 loses too much).
+
+    Example:
+        >>> most_sensitive([{"tensor_name": "a", "rmse_over_scale": 0.1},
+        ...                 {"tensor_name": "b", "rmse_over_scale": 0.9}])
+        ['b', 'a']
+    """
+    ok = [r for r in rows if np.isfinite(r["rmse_over_scale"])]
+    return [r["tensor_name"] for r in sorted(ok, key=lambda r: -r["rmse_over_scale"])]
 
 
 def write_debug_report(rows: list[dict], out_dir: str | Path, stem: str) -> tuple[Path, Path]:

@@ -72,40 +72,84 @@ def _io_quantization(data: bytes, manifest) -> None:
         spec.name = det["name"]
 
 
+def int8_converter(model, ctx: ExportContext, fmt: str):
+    """A full-integer converter of ``model`` with its representative dataset set, and the
+    graph rewrites applied first (average pooling for XNNPACK, see export/graph.py).
+
+    Example:
+        >>> conv, rewrites = int8_converter(model, ctx, "tflite-int8")  # doctest: +SKIP
+    """
+    t = tf()
+    rewritten, rewrites = int8_friendly(model)
+    conv = _converter(rewritten)
+    conv.optimizations = [t.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative_dataset(ctx, fmt)
+    conv.target_spec.supported_ops = [t.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return conv, rewrites
+
+
+def _selective(conv, float_layers: list[str], fmt: str, int_io: bool) -> bytes:
+    """int8 with the ops producing ``float_layers`` (tensor names) kept in float, through the
+    quantization debugger's denylist; inputs and outputs int8 when ``int_io``."""
+    t = tf()
+    options = t.lite.experimental.QuantizationDebugOptions(denylisted_nodes=float_layers,
+                                                          fully_quantize=int_io)
+    try:
+        with quiet_native():
+            debugger = t.lite.experimental.QuantizationDebugger(
+                converter=conv, debug_dataset=conv.representative_dataset, debug_options=options)
+            return debugger.get_nondebug_quantized_model()
+    except Exception as e:
+        raise ExportError(f"{fmt} with float_layers failed: {first_line(e)}. Check the names "
+                          "(tensor names from --debug-quant).") from None
+
+
+def _names(value) -> list[str]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v) for v in value or []]
+
+
 def convert_tflite(model, ctx: ExportContext, *, fmt: str, mode: str, io_type: str = "int8",
-                   **options) -> Artifact:
+                   float_layers="", **options) -> Artifact:
     """Convert a Keras model to TFLite.
 
     Args:
         mode: ``fp32``, ``dynamic`` (int8 weights), ``fp16`` (float16 weights), ``int8``
             (full integer, needs calibration) or ``int16x8`` (16-bit activations).
         io_type: input/output type of ``int8``: ``int8``, ``uint8`` or ``float32``.
+        float_layers: int8 only: tensor names (a list, or comma-separated) whose ops stay
+            float (selective quantization; the names ``--debug-quant`` lists).
     """
     t = tf()
-    # XNNPACK has no int8 average pooling: int8 converts an exact rewrite (export/graph.py)
-    converted, rewrites = int8_friendly(model) if mode == "int8" else (model, {})
-    conv = _converter(converted)
-    if mode != "fp32":
-        conv.optimizations = [t.lite.Optimize.DEFAULT]
-    if mode == "fp16":
-        conv.target_spec.supported_types = [t.float16]
-    elif mode in ("int8", "int16x8"):
-        conv.representative_dataset = representative_dataset(ctx, fmt)
-        if mode == "int8":
-            conv.target_spec.supported_ops = [t.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            dtype = getattr(t, io_type)  # the format's choices: int8, uint8, float32
-            conv.inference_input_type = dtype
-            conv.inference_output_type = dtype
-        else:
+    keep_float = _names(float_layers)
+    if keep_float and io_type == "uint8":
+        raise ExportError(f"{fmt}: float_layers works with io_type int8 or float32, not uint8.")
+    rewrites = {}
+    if mode == "int8":  # XNNPACK has no int8 average pooling: an exact rewrite is converted
+        conv, rewrites = int8_converter(model, ctx, fmt)
+        conv.inference_input_type = conv.inference_output_type = getattr(t, io_type)
+    else:
+        conv = _converter(model)
+        if mode != "fp32":
+            conv.optimizations = [t.lite.Optimize.DEFAULT]
+        if mode == "fp16":
+            conv.target_spec.supported_types = [t.float16]
+        elif mode == "int16x8":
+            conv.representative_dataset = representative_dataset(ctx, fmt)
             conv.target_spec.supported_ops = [
                 t.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-    data = _convert(conv, fmt)
+    data = _selective(conv, keep_float, fmt, io_type != "float32") if keep_float \
+        else _convert(conv, fmt)
     opts = dict(options)
     if mode == "int8":
         opts["io_type"] = io_type
     manifest = base_manifest(model, ctx, fmt, opts)
     if mode not in ("int8", "int16x8"):
         manifest.calibration = None
+    if keep_float:
+        manifest.conversion["float_layers"] = {"layers": keep_float,
+                                               "why": "kept float on request (float_layers)"}
     if rewrites:
         manifest.conversion["graph_rewrites"] = {
             **rewrites, "why": "XNNPACK delegates int8 depthwise conv and mul, not int8 average "

@@ -61,6 +61,19 @@ def tiny_reference(tiny_model, tiny_dataset):
     return reference_probs(tiny_model, tiny_dataset)
 
 
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory):
+    """`edgeproof run` with no options but --out: the README's main job (run once)."""
+    import json
+
+    from tests.helpers import run_cli
+
+    out = tmp_path_factory.mktemp("run")
+    proc = run_cli("run", "--out", out, "--quiet")
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
+    return out, json.loads((out / "report.json").read_text()), proc
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

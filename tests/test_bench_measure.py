@@ -7,7 +7,7 @@ import pytest
 
 from edgeproof.bench import memory
 from edgeproof.bench.measure import bare_loop_check, measure
-from edgeproof.bench.plots import pareto_front
+from edgeproof.plots import pareto_front
 
 
 class Counter:

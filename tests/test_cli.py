@@ -29,14 +29,6 @@ def _one_line_error(proc, *needles):
     return lines
 
 
-@pytest.fixture(scope="module")
-def default_run(tmp_path_factory):
-    """`edgeproof run` with no options but --out: the README's main job."""
-    out = tmp_path_factory.mktemp("run")
-    proc = _ok(run_cli("run", "--out", out, "--quiet"))
-    return out, json.loads((out / "report.json").read_text()), proc
-
-
 def _row(report, fmt):
     return next(r for r in report["results"] if r["format"] == fmt)
 

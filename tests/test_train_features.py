@@ -95,7 +95,7 @@ def test_mixed_precision_keeps_float32_head():
     from edgeproof.toolkit.models import create_model
     from edgeproof.tfcompat import keras
 
-    with precision_policy("mixed"):
+    with precision_policy("mixed_float16"):
         m = create_model("lab_model1", 10, (16, 16, 1))
         assert m.layers[1].compute_dtype == "float16"
         assert m.get_layer("probs").compute_dtype == "float32"
@@ -111,11 +111,12 @@ def test_mirrored_strategy_on_two_logical_cpus():
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from edgeproof.datasets import load_dataset
-        from edgeproof.toolkit.distribute import strategy_scope
+        from edgeproof.toolkit.distribute import make_strategy
         from edgeproof.toolkit.models import create_model
         from edgeproof.toolkit.train import TrainConfig, train_model
         ds = load_dataset("digits", image_size=16)
-        with strategy_scope("mirrored") as s:
+        s = make_strategy("mirrored")
+        with s.scope():
             m = create_model("small_cnn", 10, ds.input_shape)
             r = train_model(m, ds, TrainConfig(epochs=1, batch_size=64, verbose=0,
                                                tensorboard=False))

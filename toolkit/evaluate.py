@@ -23,10 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeproof.atomic import atomic_write_bytes
 from edgeproof.datasets import Dataset, load_dataset
 from edgeproof.errors import DataError, ModelError
 from edgeproof.keras_loader import load_keras_model
+from edgeproof.machine import cpu_info
+from edgeproof.manifest import library_versions
 from edgeproof.preprocess import to_float
+from edgeproof.report_page import write_report_page
 from edgeproof.toolkit.data import make_tf_dataset
 from edgeproof.toolkit.gradcam import find_last_conv, gradcam, save_overlay
 
@@ -214,8 +218,20 @@ def evaluate_model(model, ds: Dataset, out_dir: str | Path, history_csv: str | P
               "files": {k: str(v) for k, v in files.items()}, "gradcam": overlays}
     if why_not:
         report["gradcam_skipped"] = why_not
-    (out / "metrics.json").write_text(json.dumps(report, indent=2))
+    atomic_write_bytes(out / "metrics.json", json.dumps(report, indent=2).encode())
+    write_report_page(_page(model, ds, report, out), out)
     return report
+
+
+def _page(model, ds: Dataset, report: dict, out: Path) -> dict:
+    """report.html's view of an evaluation: the summary, scores, figures, machine."""
+    versions = library_versions()
+    env = {**cpu_info(), "gpu": None, "python": versions.get("python"),
+           "tensorflow": versions.get("tensorflow")}
+    return {"title": f"edgeproof evaluation — {model.name} on {ds.name}",
+            "dataset": ds.summary(), "evaluation": evaluation_summary(report, out),
+            "model": {"name": model.name, "params": int(model.count_params()),
+                      "input_shape": list(ds.input_shape)}, "env": env}
 
 
 def evaluation_summary(ev: dict, out: Path) -> dict:

@@ -21,6 +21,7 @@ import numpy as np
 from edgeproof.datasets import Dataset
 from edgeproof.toolkit.augment import PRESETS
 from edgeproof.toolkit.data import make_tf_dataset, steps_per_epoch
+from edgeproof.toolkit.features import cached_features
 from edgeproof.toolkit.models.transfer import unfreeze_top
 from edgeproof.errors import UsageError
 from edgeproof.tfcompat import keras, tf
@@ -57,6 +58,9 @@ class TrainConfig:
     tensorboard: bool = True
     head_epochs: int | None = None
     fine_tune_lr: float | None = None
+    lr_schedule: str | None = None  # None (constant) or "cosine"
+    writer: bool = True  # writes history/TensorBoard (False: a non-chief worker)
+    feature_cache: str | None = None  # *_features models: "hit" or "miss", set by training
 
     def validate(self) -> "TrainConfig":
         check_int("epochs", self.epochs, "train", low=1)
@@ -74,6 +78,8 @@ class TrainConfig:
             check_int("head_epochs", self.head_epochs, "train", low=1, high=self.epochs)
         if self.fine_tune_lr is not None:
             check_float("fine_tune_lr", self.fine_tune_lr, "train", low=0.0, low_open=True)
+        if self.lr_schedule is not None:
+            check_choice("lr_schedule", self.lr_schedule, ("cosine",), "train")
         return self
 
 
@@ -99,16 +105,29 @@ def resume_epoch(backup: Path | None) -> int:
     return saved + 1 if saved >= 0 else 0
 
 
-def make_optimizer(name: str, learning_rate: float):
+def make_optimizer(name: str, learning_rate, schedule: str | None = None,
+                   total_steps: int | None = None):
+    """The optimizer ``name`` at ``learning_rate``, decayed by ``schedule`` over
+    ``total_steps`` (``cosine``: Keras CosineDecay to zero; its step count is optimizer
+    state, so a resumed run continues the same curve).
+
+    Example:
+        >>> make_optimizer("adam", 1e-3, "cosine", 1000).get_config()["name"]  # doctest: +SKIP
+        'Adam'
+    """
     k = keras()
+    if schedule == "cosine" and total_steps:
+        learning_rate = k.optimizers.schedules.CosineDecay(learning_rate, total_steps)
     if name == "sgd":
         return k.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
     return {"adam": k.optimizers.Adam, "rmsprop": k.optimizers.RMSprop}[name](
         learning_rate=learning_rate)
 
 
-def compile_model(model, cfg: TrainConfig, learning_rate: float | None = None) -> None:
-    model.compile(optimizer=make_optimizer(cfg.optimizer, learning_rate or cfg.learning_rate),
+def compile_model(model, cfg: TrainConfig, learning_rate: float | None = None,
+                  total_steps: int | None = None) -> None:
+    model.compile(optimizer=make_optimizer(cfg.optimizer, learning_rate or cfg.learning_rate,
+                                           cfg.lr_schedule, total_steps),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
@@ -128,11 +147,14 @@ def _callbacks(workdir, cfg, resume, phase: str, append: bool):
     cbs = []
     if workdir is not None:
         backup = workdir / ("backup" if phase == "main" else f"backup_{phase}")
-        if backup.exists() and not resume:
+        if backup.exists() and not resume and cfg.writer:
             shutil.rmtree(backup)
-        cbs += [k.callbacks.BackupAndRestore(str(backup)),
-                k.callbacks.CSVLogger(str(workdir / "history.csv"), append=append)]
-        if cfg.tensorboard and _tensorboard_available():
+        # Every worker backs up (Keras keeps a non-chief's copy in a temporary folder it
+        # removes) and restores from the chief's; only the writer logs history.
+        cbs.append(k.callbacks.BackupAndRestore(str(backup)))
+        if cfg.writer:
+            cbs.append(k.callbacks.CSVLogger(str(workdir / "history.csv"), append=append))
+        if cfg.writer and cfg.tensorboard and _tensorboard_available():
             cbs.append(k.callbacks.TensorBoard(str(workdir / "tensorboard"), profile_batch=0))
     if cfg.patience:
         cbs.append(k.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience,
@@ -193,7 +215,8 @@ def train_model(model, ds: Dataset, cfg: TrainConfig, workdir: str | Path | None
     elif mode == "finetune":
         history = _train_finetune(model, ds, cfg, workdir, resume, fit_kw, callbacks or [])
     else:
-        compile_model(model, cfg)
+        compile_model(model, cfg, total_steps=cfg.epochs * steps_per_epoch(len(ds.y_train),
+                                                                            cfg.batch_size))
         backup = workdir / "backup" if workdir is not None and resume else None
         first = resume_epoch(backup)
         train, val, steps = _splits(ds, cfg, first, cfg.epochs)
@@ -227,7 +250,14 @@ def _train_features(model, ds, cfg, workdir, resume, fit_kw, extra):
                          "augment; use the *_frozen model for --augment.")
     t = tf()
     head = model.get_layer(model.edgeproof_transfer["head"])
-    feats = {s: extract_features(model, getattr(ds, f"x_{s}"), ds) for s in ("train", "val")}
+    base = model.get_layer(model.edgeproof_transfer["base"])
+    feats, hits = {}, []
+    for split in ("train", "val"):
+        feats[split], hit = cached_features(base, split, getattr(ds, f"x_{split}"),
+                                            ds.preprocessing,
+                                            lambda x: extract_features(model, x, ds))
+        hits.append(hit)
+    cfg.feature_cache = "hit" if all(hits) else "miss"
     compile_model(head, cfg)
     train = t.data.Dataset.from_tensor_slices((feats["train"], ds.y_train)) \
         .shuffle(len(ds.y_train), seed=cfg.seed).batch(cfg.batch_size).prefetch(2)

@@ -99,8 +99,9 @@ class KerasRuntime(Runtime):
         with tf().device(self._dev):
             return self._fn(x).numpy()
 
-    def bare_call(self, x: np.ndarray):
-        """The ``tf.function`` itself on a pre-converted tensor (the bare loop)."""
+    def _bind(self, x: np.ndarray):
+        """The input converted to a tensor on the device once; each call is the
+        ``tf.function`` and reading its output."""
         t = tf()
         with t.device(self._dev):
             xt = t.constant(x)
@@ -110,6 +111,10 @@ class KerasRuntime(Runtime):
             with t.device(dev):
                 return fn(xt).numpy()
         return call
+
+    def bare_call(self, x: np.ndarray):
+        """The ``tf.function`` on a pre-converted tensor: the bound call itself."""
+        return self._bind(x)
 
     def _close(self) -> None:
         self._model = self._fn = None

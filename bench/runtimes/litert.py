@@ -153,6 +153,13 @@ class LiteRTRuntime(Runtime):
         interp.invoke()
         return interp.get_tensor(self._out)  # get_tensor already returns a copy
 
+    def _bind(self, x: np.ndarray):
+        """Input set once; each call is ``invoke()`` and reading the output."""
+        self._resize(len(x))
+        self._interp.set_tensor(self._in, x)
+        invoke, get, out = self._interp.invoke, self._interp.get_tensor, self._out
+        return lambda: (invoke(), get(out))[1]
+
     def bare_call(self, x: np.ndarray):
         """``interpreter.invoke`` itself, with ``x`` set once (the raw-check loop)."""
         self._resize(len(x))

@@ -87,10 +87,19 @@ class OnnxRuntime(Runtime):
         opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, {
             "disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
             "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}[self.graph_optimization])
+        for key, value in self._artifact_session_options().items():
+            opts.add_session_config_entry(key, str(value))
         if profile_prefix:
             opts.enable_profiling = True
             opts.profile_file_prefix = profile_prefix
         return opts
+
+    def _artifact_session_options(self) -> dict:
+        """Session options the artifact needs to compute what it was exported to (its
+        manifest's ``conversion.session_options``; e.g. an onnx-int8 file that keeps some
+        nodes float disables the transformer that would quantize them at load)."""
+        return dict((self.manifest.conversion or {}).get("session_options") or {}) \
+            if self.manifest is not None else {}
 
     def _session(self, ort, model, providers, profile_prefix=None):
         try:
@@ -122,6 +131,8 @@ class OnnxRuntime(Runtime):
                         "graph_optimization": self.graph_optimization,
                         "intra_op_threads": self.threads or "default",
                         "inter_op_threads": self.inter_threads or "default"}
+        if self._artifact_session_options():
+            self.details["session_options"] = self._artifact_session_options()
         if preloaded is not None:
             self.details["preload_dlls"] = preloaded
 
@@ -174,6 +185,11 @@ class OnnxRuntime(Runtime):
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
         return self._sess.run(None, {self._in: x})[0]
+
+    def _bind(self, x: np.ndarray):
+        """The feed dict built once; each call is ``session.run``."""
+        run, feed = self._sess.run, {self._in: x}
+        return lambda: run(None, feed)[0]
 
     def bare_call(self, x: np.ndarray):
         """``session.run`` with the feed dict built once (the bare loop)."""

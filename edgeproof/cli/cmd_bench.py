@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from edgeproof.bench.report import print_table
+from edgeproof.bench.report import print_table, recommendation_lines
 from edgeproof.bench.runtimes import RUNTIMES, runtime_names
 from edgeproof.bench.suite import MEASURE_DEFAULTS, BenchConfig, run_bench
 from edgeproof.cli.common import (add_dataset_args, fraction, int_list, out, parse_options,
-                                  positive_int, status_printer, threads_arg)
+                                  positive_int, points, status_printer, threads_arg)
 from edgeproof.errors import GateFailed
 from edgeproof.manifest import parse_preprocess
 
@@ -59,8 +59,9 @@ def register(sub) -> None:
                    help="also time a bare invoke()/session.run() loop; report edgeproof/bare p50")
     p.add_argument("--min-agreement", type=fraction, default=None,
                    help="gate: minimum top-1 agreement with --reference (exit 1 below it)")
-    p.add_argument("--max-accuracy-drop", type=fraction, default=None,
-                   help="gate: maximum accuracy drop vs --reference, as a fraction")
+    p.add_argument("--max-accuracy-drop", type=points, default=None,
+                   help="gate: maximum accuracy drop vs --reference, in percentage points "
+                        "(0.5 = half a point)")
     p.add_argument("--limit", type=positive_int, default=None,
                    help="use N test images (a seeded random sample of the split)")
     p.add_argument("--json", default=None, metavar="PATH", help="write a report.json-shaped file")
@@ -88,6 +89,8 @@ def run(args) -> int:
         json=args.json, command=args.command_line, quiet=args.quiet)
     report, written = run_bench(cfg, status=status_printer(args.quiet))
     print_table(report["results"], title="edgeproof bench")
+    for line in recommendation_lines(report):
+        out(line.replace("**", ""))
     if written:
         out("wrote " + ", ".join(written))
     for r in report["results"]:

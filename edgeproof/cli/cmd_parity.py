@@ -7,7 +7,7 @@ import json
 from edgeproof.bench.core import evaluation_split
 from edgeproof.bench.derive import artifact_manifest
 from edgeproof.bench.suite import parity_check
-from edgeproof.cli.common import add_dataset_args, fraction, out, positive_int
+from edgeproof.cli.common import add_dataset_args, fraction, out, points, positive_int
 from edgeproof.errors import GateFailed
 from edgeproof.manifest import parse_preprocess
 
@@ -23,8 +23,8 @@ def register(sub) -> None:
     add_dataset_args(p, required=True)
     p.add_argument("--min-agreement", type=fraction, default=0.99,
                    help="minimum top-1 agreement (default 0.99)")
-    p.add_argument("--max-accuracy-drop", type=fraction, default=None,
-                   help="maximum accuracy drop, as a fraction (e.g. 0.01 = 1 point)")
+    p.add_argument("--max-accuracy-drop", type=points, default=None,
+                   help="maximum accuracy drop in percentage points (0.5 = half a point)")
     p.add_argument("--limit", type=positive_int, default=None,
                    help="use N test images (a seeded random sample of the split)")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")

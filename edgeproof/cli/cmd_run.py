@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgeproof.bench.report import print_table
+from edgeproof.bench.report import print_table, recommendation_lines
 from edgeproof.cli.common import add_dataset_args, out, positive_int, status_printer, threads_arg
 from edgeproof.export.formats import DEFAULT_FORMATS
 from edgeproof.pipeline import RunConfig, run as run_pipeline
@@ -28,6 +28,10 @@ def register(sub) -> None:
     p.add_argument("--threads", type=threads_arg, default="auto",
                    help="auto (default: a short sweep per artifact picks the fastest count; the row records it), default (each runtime's own) or N")
     p.add_argument("--out", default=None, help="output folder (default runs/<timestamp>)")
+    p.add_argument("--precision", default="auto",
+                   choices=["auto", "float32", "mixed_bfloat16", "mixed_float16", "mixed"],
+                   help="training dtype policy (auto: bf16 on AMX/AVX512-BF16 CPUs, fp16 on "
+                        "tensor-core GPUs, else float32; mixed = auto)")
     p.add_argument("--force", action="store_true", help="overwrite artifacts already in --out")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
@@ -38,13 +42,16 @@ def run(args) -> int:
                     image_size=args.image_size, batch_size=args.batch_size,
                     formats=tuple(parse_list(args.formats)), out=args.out, seed=args.seed,
                     calib_size=args.calib_size, threads=args.threads, force=args.force,
+                    precision=args.precision,
                     verbose=0 if args.quiet else None,
                     command=args.command_line)
     report = run_pipeline(cfg, status=status_printer(args.quiet))
     m = report["model"]
     print_table(report["results"], title=f"{m['name']} on {report['dataset']['name']} — "
                 f"Keras test accuracy {100 * m['reference_accuracy']:.2f}%")
-    out(f"report: {report['out']}/report.json, {report['out']}/report.md; "
+    for line in recommendation_lines(report):
+        out(line.replace("**", ""))
+    out(f"report: {report['out']}/report.html, report.json, report.md; "
         f"models: {report['out']}/models/")
     failed = [r["format"] for r in report["results"] if r["status"] != "ok"]
     if failed:

@@ -22,6 +22,8 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
     p.add_argument("--optimizer", default="adam", help="adam | sgd (momentum 0.9) | rmsprop")
+    p.add_argument("--lr-schedule", default=None, choices=["cosine"],
+                   help="decay the learning rate to zero over the run (default: constant)")
     p.add_argument("--augment", default=None, metavar="PRESET", help="chollet | lab8 | lab9")
     p.add_argument("--class-weight", default=None, choices=["balanced"],
                    help="weight classes by inverse frequency")
@@ -33,8 +35,11 @@ def register(sub) -> None:
                    help="*_finetune models: epochs of the head-only phase (default half)")
     p.add_argument("--patience", type=positive_int, default=None,
                    help="early stopping on val_loss after N epochs without improvement")
-    p.add_argument("--precision", default="float32", choices=["float32", "mixed"],
-                   help="mixed = mixed_float16 compute with a float32 head (GPU)")
+    p.add_argument("--precision", default="auto",
+                   choices=["auto", "float32", "mixed_bfloat16", "mixed_float16", "mixed"],
+                   help="Keras dtype policy; auto (default) picks mixed_bfloat16 on CPUs with "
+                        "AMX or AVX512-BF16, mixed_float16 on GPUs of compute capability >= 7.0, "
+                        "else float32, and says which; mixed = auto. The head stays float32")
     p.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"],
                    help="tf.distribute strategy (mirrored: all local GPUs; multiworker: TF_CONFIG)")
     p.add_argument("--progress", action="store_true", help="a progress bar even when not a tty")
@@ -50,7 +55,7 @@ def run(args) -> int:
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                       optimizer=args.optimizer, seed=args.seed, patience=args.patience,
                       verbose=verbose, augment=args.augment, class_weight=args.class_weight,
-                      head_epochs=args.head_epochs)
+                      head_epochs=args.head_epochs, lr_schedule=args.lr_schedule)
     job = TrainJob(dataset=args.dataset, model=args.model, out=args.out, config=cfg,
                    image_size=args.image_size, train_fraction=args.train_fraction,
                    weights=args.weights, fine_tune_layers=args.fine_tune_layers,
@@ -58,6 +63,9 @@ def run(args) -> int:
                    force=args.force, command=args.command_line)
     s = train_to_folder(job, status=status_printer(args.quiet))
     resumed = f", resumed at epoch {s['resumed_at'] + 1}" if s["resumed_at"] else ""
+    where = f" -> {s['model_path']}" if "model_path" in s else " (not the chief: nothing written)"
     out(f"trained {args.model}: val_accuracy {s['final'].get('val_accuracy', float('nan')):.4f} "
-        f"after {s['epochs_run']} epochs{resumed} ({s['seconds']:.1f} s) -> {s['model_path']}")
+        f"after {s['epochs_run']} epochs{resumed} ({s['fit_seconds']:.1f} s, "
+        f"{s['precision']['used']}){where}")
+    out(f"weights sha256 {s['weights_sha256']}")
     return 0

@@ -61,6 +61,23 @@ def int_list(text: str) -> list[int]:
     return values
 
 
+def points(text: str) -> float:
+    """An argparse ``type`` for accuracy in percentage points, returned as a fraction.
+
+    Example:
+        >>> points("0.5")
+        0.005
+    """
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be percentage points like 0.5, got {text!r}") \
+            from None
+    if not 0.0 <= v <= 100.0:
+        raise argparse.ArgumentTypeError(f"must be percentage points in [0, 100], got {v}")
+    return v / 100.0
+
+
 def fraction(text: str) -> float:
     try:
         v = float(text)

@@ -1,0 +1,74 @@
+"""`edgeproof optimize`: the fastest export that keeps its accuracy, with a recommendation."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from edgeproof.cli.common import add_dataset_args, fraction, out, points, positive_int
+from edgeproof.manifest import parse_preprocess
+from edgeproof.optimize import OptimizeConfig, ladders
+from edgeproof.optimize_output import optimize
+from edgeproof.validation import parse_list
+
+
+def register(sub) -> None:
+    p = sub.add_parser("optimize", help="find the fastest export that keeps its accuracy",
+                       description="Export MODEL to float and integer candidates, cheapest first "
+                       "in each family (TFLite int8 → more calibration → selective quantization "
+                       "→ int16x8 → dynamic; ONNX QDQ MinMax → Entropy → Percentile → excluded "
+                       "nodes → dynamic), check each on the validation split of --dataset "
+                       "(calibration uses its train split), time each, and recommend the fastest "
+                       "that passes the gate, with test-split numbers. Writes OUT/optimize.json, "
+                       "optimize.md, pareto.png, report.html and OUT/models/. Exits 1 when nothing "
+                       "passes, naming the closest candidate.")
+    p.add_argument("model", metavar="MODEL", help="a .keras / .h5 / SavedModel")
+    add_dataset_args(p, required=True)
+    p.add_argument("--max-accuracy-drop", type=points, default=0.005,
+                   help="gate: accuracy drop in percentage points (default 0.5)")
+    p.add_argument("--min-agreement", type=fraction, default=0.99,
+                   help="gate: top-1 agreement with MODEL (default 0.99)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "tensorrt"],
+                   help="where ONNX candidates are timed (TFLite runs on the CPU)")
+    p.add_argument("--formats", default=None,
+                   help="only these formats' candidates, e.g. tflite-int8,onnx-int8")
+    p.add_argument("--budget-minutes", type=float, default=None,
+                   help="stop the search after N minutes and report what was tried")
+    p.add_argument("--allow-qat", action="store_true",
+                   help="add quantization-aware fine-tuning as the TFLite ladder's last rung")
+    p.add_argument("--exhaustive", action="store_true",
+                   help="try every rung instead of stopping a family at its first pass")
+    p.add_argument("--calib-size", type=positive_int, default=200)
+    p.add_argument("--preprocess", default=None, metavar="KEY=VALUE,...",
+                   help="pixels -> model input (default: the manifest, or the model's own layers)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    cfg = OptimizeConfig(model=args.model, dataset=args.dataset, out=args.out,
+                         max_accuracy_drop=args.max_accuracy_drop,
+                         min_agreement=args.min_agreement, device=args.device,
+                         formats=tuple(parse_list(args.formats)) or None,
+                         budget_minutes=args.budget_minutes, allow_qat=args.allow_qat,
+                         exhaustive=args.exhaustive, seed=args.seed, calib_size=args.calib_size,
+                         preprocess=parse_preprocess(args.preprocess),
+                         command=args.command_line)
+    total = sum(len(v) for v in ladders(cfg).values())
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+               "{task.total}"), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), disable=args.quiet) as bar:
+        task = bar.add_task("candidates", total=total)
+
+        def step(label: str) -> None:
+            bar.update(task, description=label)
+            bar.advance(task)
+
+        result = optimize(cfg, status=lambda m: bar.console.print(f"· {m}"), progress=step)
+    rec = result["recommendation"]
+    out(f"recommendation: {rec['format']} on {rec['runtime']} ({rec['rung']}): {rec['why']}; test "
+        f"accuracy {100 * rec['accuracy']:.2f}% ({100 * rec['accuracy_delta']:+.2f} pt), top-1 "
+        f"agreement {100 * rec['top1_agreement']:.2f}% -> {args.out}/models/")
+    out(f"report: {args.out}/optimize.md, optimize.json, report.html")
+    return 0

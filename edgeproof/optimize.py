@@ -1,0 +1,256 @@
+"""`edgeproof optimize`: the fastest export that keeps its accuracy, found rung by rung.
+
+Candidates, cheapest first in each family, each exported, checked and timed with the
+bench's own method (a fresh worker per artifact, threads auto-tuned):
+
+- float: tflite-fp32, tflite-fp16, onnx-fp32, onnx-fp16;
+- TFLite integer ladder: full-integer int8 with the default calibration → a larger
+  calibration set → selective quantization (the k layers TFLite's quantization debugger
+  finds most damaged kept float, k = 1, 2, 4, 8) → int16x8 → dynamic-range →
+  quantization-aware fine-tuning (``allow_qat``);
+- ONNX integer ladder: static QDQ with MinMax → Entropy → Percentile calibration →
+  the k most sensitive nodes (ONNX Runtime's ``qdq_loss_debug``) excluded → dynamic.
+
+A family stops at its first rung that passes the gate unless ``exhaustive``. Selection is
+honest: calibration and sensitivity use the train split, the gate and the choice the
+validation split (``search`` gets a dataset without its test split), and only then are
+test-split numbers computed for the table and the recommendation.
+
+Example:
+    >>> result = optimize(OptimizeConfig("model9.keras", "cifar10.npz", "runs/opt"))  # doctest: +SKIP
+    >>> result["recommendation"]["format"]  # doctest: +SKIP
+    'tflite-int8'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeproof.bench.core import bench_artifact, bench_isolated
+from edgeproof.bench.recommend import (DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT, Gate,
+                                       closest, recommend)
+from edgeproof.datasets import Dataset, load_dataset
+from edgeproof.errors import DataError, ModelError, UsageError
+from edgeproof.export.artifact import write_artifact
+from edgeproof.export.context import calibration_context, context_for_model
+from edgeproof.export.formats import export_model, get_format
+from edgeproof.export.onnx_quant import node_sensitivity
+from edgeproof.export.quant_debug import layer_errors, most_sensitive
+from edgeproof.keras_loader import load_keras_model
+from edgeproof.pipeline import reference_probs
+
+FLOAT_KS = (1, 2, 4, 8)
+
+
+@dataclass
+class OptimizeConfig:
+    """The ``edgeproof optimize`` flags as fields (drops and agreement as fractions)."""
+
+    model: str
+    dataset: str
+    out: str
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP
+    min_agreement: float = DEFAULT_MIN_AGREEMENT
+    device: str = "cpu"
+    formats: tuple[str, ...] | None = None
+    budget_minutes: float | None = None
+    allow_qat: bool = False
+    exhaustive: bool = False
+    seed: int = 0
+    calib_size: int = 200
+    large_calib_size: int = 1000
+    preprocess: dict = field(default_factory=dict)
+    command: str | None = None
+
+    @property
+    def gate(self) -> Gate:
+        return Gate(self.min_agreement, self.max_accuracy_drop)
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One candidate of a ladder: a format with options and its calibration size."""
+
+    family: str
+    label: str
+    format: str
+    options: dict = field(default_factory=dict)
+    calib_size: int = 200
+    keep_float: int = 0  # the k most sensitive layers / nodes kept float
+
+
+def ladders(cfg: OptimizeConfig) -> dict[str, list[Rung]]:
+    """The candidates by family, cheapest first (restricted to ``cfg.formats``)."""
+    big, small = cfg.large_calib_size, cfg.calib_size
+    tfl = [Rung("tflite-int", f"tflite-int8, calibration {small}", "tflite-int8", {}, small),
+           Rung("tflite-int", f"tflite-int8, calibration {big}", "tflite-int8", {}, big)]
+    tfl += [Rung("tflite-int", f"tflite-int8, {k} layer(s) float", "tflite-int8", {}, big, k)
+            for k in FLOAT_KS]
+    tfl += [Rung("tflite-int", "tflite-int16x8", "tflite-int16x8", {}, big),
+            Rung("tflite-int", "tflite-dynamic", "tflite-dynamic", {}, small)]
+    if cfg.allow_qat:
+        tfl.append(Rung("tflite-int", "tflite-qat-int8", "tflite-qat-int8", {}, small))
+    onnx = [Rung("onnx-int", f"onnx-int8 static, {m}", "onnx-int8", {"calibration": m}, small)
+            for m in ("minmax", "entropy", "percentile")]
+    onnx += [Rung("onnx-int", f"onnx-int8 static, {k} node(s) float", "onnx-int8", {}, small, k)
+             for k in FLOAT_KS]
+    onnx.append(Rung("onnx-int", "onnx-int8 dynamic", "onnx-int8", {"mode": "dynamic"}, small))
+    floats = [Rung("float", f, f) for f in ("tflite-fp32", "tflite-fp16", "onnx-fp32", "onnx-fp16")]
+    out = {"float": floats, "tflite-int": tfl, "onnx-int": onnx}
+    if cfg.formats:
+        for f in cfg.formats:
+            get_format(f)
+        out = {k: [r for r in v if r.format in cfg.formats] for k, v in out.items()}
+    return {k: v for k, v in out.items() if v}
+
+
+def without_test(ds: Dataset) -> Dataset:
+    """``ds`` with an empty test split: what the search is allowed to see."""
+    empty_x, empty_y = ds.x_test[:0], ds.y_test[:0]
+    return dataclasses.replace(ds, x_test=empty_x, y_test=empty_y)
+
+
+class _Sensitivity:
+    """The layer / node rankings, computed once, on calibration (train) images."""
+
+    def __init__(self, model, ctx_for):
+        self.model, self.ctx_for, self._cache = model, ctx_for, {}
+
+    def top(self, rung: Rung) -> list[str]:
+        key = rung.format
+        if key not in self._cache:
+            ctx = self.ctx_for(rung.calib_size)
+            self._cache[key] = most_sensitive(layer_errors(self.model, ctx)) \
+                if key == "tflite-int8" else node_sensitivity(self.model, ctx)
+        return self._cache[key][:rung.keep_float]
+
+
+def _try(rung: Rung, model, search_ds: Dataset, ref_val, cfg, ctx_for, sens, out: Path) -> dict:
+    """Export, check on validation and time one rung; a failure is a failed candidate."""
+    t0 = time.perf_counter()
+    record = {"rung": rung.label, "family": rung.family, "format": rung.format,
+              "options": dict(rung.options), "passed": False}
+    try:
+        options = dict(rung.options)
+        if rung.keep_float:
+            names = sens.top(rung)
+            options["float_layers" if rung.format == "tflite-int8" else "exclude_nodes"] = names
+            record["float"] = names
+        art = export_model(model, rung.format, ctx_for(rung.calib_size), options)
+        if rung.keep_float:
+            art.manifest.conversion["kept_float"] = {  # which layers stayed float, and why
+                "names": record["float"], "why": f"the {rung.keep_float} most sensitive to int8 "
+                "on the calibration (train) images, ranked by "
+                + ("TFLite's quantization debugger (RMSE/scale)" if rung.format == "tflite-int8"
+                   else "ONNX Runtime's qdq_loss_debug (lowest SQNR)")}
+        slug = rung.label.replace(", ", "-").replace(" ", "_").replace("(s)", "s")
+        path = write_artifact(art, out / "candidates", slug, force=True)
+        rows, _ = bench_isolated(path, images=search_ds.x_val, labels=search_ds.y_val,
+                                 reference=ref_val, device=cfg.device, report_dir=out)
+        row = rows[0]
+        record.update(artifact=row["artifact"], runtime=row["runtime"],
+                      size_bytes=row["size_bytes"], latency_ms=row["latency_ms"],
+                      throughput_ips=row["throughput_ips"],
+                      threads=row["threads"], status=row["status"], batch_size=1,
+                      providers=row["providers"],
+                      validation={k: row[k] for k in ("accuracy", "accuracy_delta",
+                                                      "top1_agreement")})
+        fails = [row["error"]] if row["status"] != "ok" else cfg.gate.failures(row)
+        record.update(passed=not fails, reason="; ".join(fails) or "passes on validation")
+    except (UsageError, DataError, ModelError):
+        raise  # the user's input is wrong: no rung would do better
+    except Exception as e:  # an export or runtime failure is this rung's result, not the end
+        record.update(status="failed", reason=str(e).splitlines()[0][:300])
+    record["seconds"] = round(time.perf_counter() - t0, 1)
+    return record
+
+
+def search(model, ctx_of, search_ds: Dataset, cfg: OptimizeConfig, out: Path,
+           progress=None) -> tuple[list[dict], bool]:
+    """Climb each family's ladder on a dataset without its test split.
+
+    Returns (candidates, whether the budget stopped the search).
+    """
+    if len(search_ds.y_test):
+        raise ValueError("search must not see the test split")
+    ref_val = reference_probs(model, dataclasses.replace(search_ds, x_test=search_ds.x_val,
+                                                         y_test=search_ds.y_val),
+                              preprocessing=ctx_of(1).preprocessing)
+    sens = _Sensitivity(model, ctx_of)
+    deadline = time.time() + 60 * cfg.budget_minutes if cfg.budget_minutes else None
+    candidates, stopped = [], False
+    for family, rungs in ladders(cfg).items():
+        for rung in rungs:
+            if deadline and time.time() > deadline:
+                stopped = True
+                break
+            if progress:
+                progress(rung.label)
+            cand = _try(rung, model, search_ds, ref_val, cfg, ctx_of, sens, out)
+            candidates.append(cand)
+            if family != "float" and cand["passed"] and not cfg.exhaustive:
+                break  # the rest of this ladder costs more for no gain
+        if stopped:
+            break
+    return candidates, stopped
+
+
+def add_test_numbers(candidates: list[dict], ds: Dataset, model, preprocessing, out: Path):
+    """After selection: each candidate's accuracy, delta and agreement on the test split."""
+    ref = reference_probs(model, ds, preprocessing=preprocessing)
+    reference_accuracy = float((ref.argmax(1) == ds.y_test).mean())
+    for c in candidates:
+        if c.get("status") != "ok":
+            continue
+        row, _ = bench_artifact(out / c["artifact"], images=ds.x_test, labels=ds.y_test,
+                                reference=ref, latency=False)
+        c.update({k: row.get(k) for k in ("accuracy", "accuracy_delta", "top1_agreement")})
+    return reference_accuracy
+
+
+def select(candidates: list[dict], gate: Gate) -> dict | None:
+    """The recommendation: the fastest candidate that passed on validation (ties by size),
+    reported with its test numbers."""
+    passed = [dict(c, **c["validation"], status="ok") for c in candidates if c["passed"]]
+    choice = recommend(passed, gate)
+    if choice is None:
+        return None
+    final = next(c for c in candidates if c.get("artifact") == choice["artifact"])
+    return {**choice, **{k: final.get(k) for k in ("accuracy", "accuracy_delta",
+                                                   "top1_agreement")},
+            "rung": final["rung"], "validation": final["validation"]}
+
+
+def load_inputs(cfg: OptimizeConfig):
+    """(model, dataset, context factory) with the errors a user can act on."""
+    model = load_keras_model(cfg.model)
+    probe, _ = context_for_model(model, cfg.model, None, cfg.calib_size, cfg.seed, cfg.preprocess)
+    ds = load_dataset(cfg.dataset, probe.preprocessing.size[0], cfg.seed)
+    n_out = int(model.outputs[0].shape[-1])
+    if n_out != ds.num_classes:
+        raise DataError(f"{cfg.model} has {n_out} outputs but {cfg.dataset} has {ds.num_classes} "
+                        "classes: optimize on the dataset the model was trained on.")
+    if ds.input_shape[-1] != int(model.inputs[0].shape[-1]):
+        raise DataError(f"{cfg.dataset} has {ds.input_shape[-1]} channel(s); the model takes "
+                        f"{int(model.inputs[0].shape[-1])}.")
+    if not len(ds.y_train) or not len(ds.y_val):
+        raise DataError(f"{cfg.dataset} has no train or validation images: optimize needs "
+                        "train (calibration) and validation (selection) splits.")
+    search_ds = without_test(ds)
+
+    def ctx_of(n: int):
+        ctx = calibration_context(search_ds, min(n, len(search_ds.y_train)), cfg.seed,
+                                  probe.source)
+        ctx.class_names, ctx.preprocessing = probe.class_names, probe.preprocessing
+        return ctx
+
+    return model, ds, search_ds, ctx_of
+
+
+def closest_line(candidates: list[dict], gate: Gate) -> str:
+    """The closest candidate on validation, for the error when none passes."""
+    rows = [dict(c, **c["validation"], status="ok") for c in candidates if c.get("validation")]
+    return closest(rows, gate)

@@ -1,0 +1,69 @@
+"""Train one lab-report row, evaluate it on the test split and file its evidence.
+
+Runs ``edgeproof train ARGS --out runs/results/ROW_ID`` and ``edgeproof evaluate`` on its
+model (same dataset and seed, so the same held-out test split), then copies the small
+records into docs/results/ROW_ID/ (train.json, history.csv, metrics.json without file
+paths, and row.json naming the report row) and regenerates docs/results.json and the
+RESULTS.md table (scripts/results_table.py). Run one at a time on an idle machine: the
+fit seconds go into the table.
+
+Usage:
+    python scripts/results_run.py cifar-lab_model7 --system lab_model7 --section CIFAR-10 \\
+        --dataset CIFAR-10 --report 68.57 -- --dataset ../shared/datasets/cifar10.npz \\
+        --model lab_model7 --epochs 6 --batch-size 128
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from results_table import RECORDS, ROOT, main as regenerate  # noqa: E402  (scripts/ on sys.path)
+
+
+def _value(args: list[str], flag: str, default: str) -> str:
+    return args[args.index(flag) + 1] if flag in args else default
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("row_id")
+    p.add_argument("--system", required=True)
+    p.add_argument("--section", required=True, choices=("MNIST", "CIFAR-10", "flowers"))
+    p.add_argument("--dataset", required=True, help="the report's dataset name")
+    p.add_argument("--report", type=float, required=True, help="the report's test accuracy, %%")
+    p.add_argument("--note", default="")
+    p.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then `edgeproof train` args")
+    a = p.parse_args(argv)
+    train = [x for x in a.train_args if x != "--"]
+    run = ROOT / "runs" / "results" / a.row_id
+    # From the checkout's root (the commands' relative dataset paths hold), with -P so
+    # that the checkout's own edgeproof/ folder does not shadow the installed package.
+    edgeproof = [sys.executable, "-P", "-m", "edgeproof"]
+    subprocess.run([*edgeproof, "train", *train, "--out", f"runs/results/{a.row_id}", "--force",
+                    "--quiet"], cwd=ROOT, check=True)
+    subprocess.run([*edgeproof, "evaluate", str(run / "model.keras"),
+                    "--dataset", _value(train, "--dataset", "digits"),
+                    "--seed", _value(train, "--seed", "0"), "--out", str(run / "eval"),
+                    "--quiet"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    dest = RECORDS / a.row_id
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(run / "train.json", dest / "train.json")
+    shutil.copy(run / "history.csv", dest / "history.csv")
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    keep = ("dataset", "split", "n", "accuracy", "per_class", "confusion_matrix", "worst")
+    (dest / "metrics.json").write_text(json.dumps({k: metrics[k] for k in keep}, indent=1) + "\n")
+    (dest / "row.json").write_text(json.dumps({"system": a.system, "section": a.section,
+                                               "dataset": a.dataset, "report_accuracy": a.report,
+                                               "note": a.note}, indent=1) + "\n")
+    regenerate()
+    print(f"{a.row_id}: {100 * metrics['accuracy']:.2f}% (report {a.report}%)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""`edgeproof optimize`: honest selection (test images never reach calibration or choice),
+the ladder keeping the sensitive layer in float, outputs, and a gate nothing meets."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.helpers import run_cli
+
+
+@pytest.fixture(scope="module")
+def marked_npz(tiny_dataset, tmp_path_factory):
+    """The tiny digits as an .npz whose test images carry a marker (a white first row)
+    that no train or validation image has."""
+    ds = tiny_dataset
+    x_train = np.concatenate([ds.x_train, ds.x_val])
+    assert not (x_train[:, 0] == 255).all(axis=(1, 2)).any()
+    x_test = ds.x_test.copy()
+    x_test[:, 0] = 255
+    path = tmp_path_factory.mktemp("npz") / "digits16.npz"
+    np.savez(path, x_train=x_train, y_train=np.concatenate([ds.y_train, ds.y_val]),
+             x_test=x_test, y_test=ds.y_test)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_keras(tiny_model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    tiny_model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def sensitive_keras(tiny_dataset, tmp_path_factory):
+    """A tiny CNN with one layer int8 cannot hold: conv1's channel 7 duplicates channel 6,
+    and every filter of the layer named "sensitive" gets +1000 on input channel 6 and -1000
+    on channel 7. In float the pair cancels exactly (the model is unchanged); in int8 each
+    output channel's weight scale grows ~10^4 times, so its real weights round to zero."""
+    from edgeproof.tfcompat import keras, set_seed
+
+    k, ds = keras(), tiny_dataset
+    set_seed(0)
+    inp = k.Input(ds.input_shape)
+    x = k.layers.Conv2D(8, 3, activation="relu", name="conv1")(inp)
+    x = k.layers.Conv2D(16, 3, activation="relu", name="sensitive")(x)
+    x = k.layers.Flatten()(k.layers.MaxPooling2D()(x))
+    model = k.Model(inp, k.layers.Dense(10, activation="softmax", name="probs")(x))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x_train = ds.x_train.astype("float32") / 255.0
+    model.fit(x_train, ds.y_train, epochs=4, batch_size=64, verbose=0)
+    conv1 = model.get_layer("conv1")
+    w1, b1 = conv1.get_weights()
+    w1[..., 7], b1[7] = w1[..., 6], b1[6]
+    conv1.set_weights([w1, b1])
+    conv1.trainable = False
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x_train, ds.y_train, epochs=2, batch_size=64, verbose=0)  # adapt to the copy
+    sens = model.get_layer("sensitive")
+    w2, b2 = sens.get_weights()
+    w2[:, :, 6, :] += 1000.0
+    w2[:, :, 7, :] -= 1000.0
+    sens.set_weights([w2, b2])
+    path = tmp_path_factory.mktemp("sensitive") / "sensitive.keras"
+    model.save(path)
+    return path
+
+
+@pytest.mark.parametrize("fmt,rung", [("tflite-int8", "tflite-int8, 1 layer(s) float"),
+                                      ("onnx-int8", "onnx-int8 static, 1 node(s) float")])
+def test_the_ladder_keeps_the_sensitive_layer_in_float(sensitive_keras, fmt, rung, tmp_path):
+    from edgeproof.optimize import OptimizeConfig
+    from edgeproof.optimize_output import optimize
+
+    result = optimize(OptimizeConfig(str(sensitive_keras), "digits", str(tmp_path / "o"),
+                                     formats=(fmt,), calib_size=100, large_calib_size=300))
+    tried = [c["rung"] for c in result["candidates"]]
+    assert all(not c["passed"] for c in result["candidates"][:-1]), result["candidates"]
+    rec = result["recommendation"]
+    assert rec["rung"] == rung and tried[-1] == rung  # the ladder stopped at its first pass
+    kept = result["candidates"][-1]["float"]
+    assert len(kept) == 1 and "sensitive" in kept[0], kept
+    manifest = json.loads((tmp_path / "o" / "models" /
+                           (rec["artifact"].split("/")[-1] + ".json")).read_text())
+    assert manifest["conversion"]["kept_float"]["names"] == kept
+    assert "most sensitive" in manifest["conversion"]["kept_float"]["why"]
+
+
+def _marked(images) -> bool:
+    return bool(len(images)) and bool((np.asarray(images)[:, 0] == 255).all(axis=(1, 2)).any())
+
+
+def test_test_images_never_reach_calibration_or_selection(tiny_keras, marked_npz, tmp_path,
+                                                          monkeypatch):
+    import edgeproof.optimize as opt
+    import edgeproof.optimize_output as out_mod
+    from edgeproof.optimize import OptimizeConfig
+
+    seen = {"calibration": [], "selection": [], "test_phase": False}
+    real_export, real_bench, real_test = opt.export_model, opt.bench_isolated, \
+        out_mod.add_test_numbers
+
+    def export(model, fmt, ctx, options=None):
+        seen["calibration"].append(_marked(ctx.calibration))
+        return real_export(model, fmt, ctx, options)
+
+    def bench(path, images=None, **kw):
+        seen["selection"].append(_marked(images))
+        return real_bench(path, images=images, **kw)
+
+    def test_numbers(*a, **k):
+        seen["test_phase"] = True
+        return real_test(*a, **k)
+
+    monkeypatch.setattr(opt, "export_model", export)
+    monkeypatch.setattr(opt, "bench_isolated", bench)
+    monkeypatch.setattr(out_mod, "add_test_numbers", test_numbers)
+    result = out_mod.optimize(OptimizeConfig(str(tiny_keras), str(marked_npz), str(tmp_path / "o"),
+                                             formats=("tflite-int8", "onnx-int8"), calib_size=100,
+                                             large_calib_size=300))
+    assert seen["calibration"] and seen["selection"] and seen["test_phase"]
+    assert not any(seen["calibration"]) and not any(seen["selection"])
+    rec = result["recommendation"]
+    assert rec["validation"]["top1_agreement"] >= 0.99 and rec["accuracy"] is not None
+    written = json.loads((tmp_path / "o" / "optimize.json").read_text())
+    assert written["gate"]["split"] == "validation" and written["pareto"]
+    assert (tmp_path / "o" / "models" / rec["artifact"].split("/")[-1]).exists()
+    for name in ("optimize.md", "report.html", "pareto.png"):
+        assert (tmp_path / "o" / name).stat().st_size > 500
+
+
+def test_a_gate_nothing_meets_exits_1_naming_the_closest(tiny_keras, tmp_path):
+    r = run_cli("optimize", tiny_keras, "--dataset", "digits", "--formats", "tflite-dynamic",
+                "--min-agreement", "1.0", "--max-accuracy-drop", "0", "--out", tmp_path / "o",
+                "--quiet")
+    if r.returncode == 0:  # the dynamic-range file happened to agree on every image
+        pytest.skip("tflite-dynamic matched the model exactly on validation")
+    assert r.returncode == 1 and "closest: tflite-dynamic/litert" in r.stderr
+    assert "Traceback" not in r.stderr
+    result = json.loads((tmp_path / "o" / "optimize.json").read_text())
+    assert result["recommendation"] is None and result["candidates"][0]["passed"] is False
+
+
+def test_model_and_dataset_that_do_not_fit(tiny_keras, tmp_path):
+    r = run_cli("optimize", tiny_keras, "--dataset", "cifar10.npz", "--out", tmp_path / "o")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
