@@ -37,6 +37,9 @@ def main(argv=None) -> int:
     p.add_argument("--dataset", required=True, help="the report's dataset name")
     p.add_argument("--report", type=float, required=True, help="the report's test accuracy, %%")
     p.add_argument("--note", default="")
+    p.add_argument("--records", type=Path, default=RECORDS,
+                   help="where the evidence folder goes (default docs/results/; elsewhere for "
+                        "runs that are not a table row, e.g. a recipe choice or a comparison)")
     p.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then `edgeproof train` args")
     a = p.parse_args(argv)
     train = [x for x in a.train_args if x != "--"]
@@ -50,7 +53,7 @@ def main(argv=None) -> int:
                     "--dataset", _value(train, "--dataset", "digits"),
                     "--seed", _value(train, "--seed", "0"), "--out", str(run / "eval"),
                     "--quiet"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    dest = RECORDS / a.row_id
+    dest = a.records / a.row_id
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(run / "train.json", dest / "train.json")
     shutil.copy(run / "history.csv", dest / "history.csv")
@@ -60,7 +63,8 @@ def main(argv=None) -> int:
     (dest / "row.json").write_text(json.dumps({"system": a.system, "section": a.section,
                                                "dataset": a.dataset, "report_accuracy": a.report,
                                                "note": a.note}, indent=1) + "\n")
-    regenerate()
+    if a.records.resolve() == RECORDS.resolve():
+        regenerate()
     print(f"{a.row_id}: {100 * metrics['accuracy']:.2f}% (report {a.report}%)")
     return 0
 
