@@ -106,7 +106,7 @@ def to_markdown(report: dict) -> str:
     if report.get("command"):
         lines += [f"Command: `{report['command']}`", ""]
     lines += recommendation_lines(report)
-    lines += ["| " + " | ".join(h for h, _ in _COLUMNS) + " |",
+    lines += ["| " + " | ".join(h.replace("|", "\\|") for h, _ in _COLUMNS) + " |",
               "|" + "---|" * len(_COLUMNS)]
     lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |"
               for row in table_rows(report["results"])]

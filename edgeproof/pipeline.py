@@ -16,7 +16,8 @@ import numpy as np
 from edgeproof.atomic import ensure_writable_dir
 from edgeproof.bench.core import bench_isolated, failed_rows
 from edgeproof.bench.env import environment
-from edgeproof.bench.recommend import Gate, closest, recommend
+from edgeproof.bench.recommend import (DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT, Gate,
+                                       closest, recommend)
 from edgeproof.bench.report import build_report, write_report
 from edgeproof.bench.runtimes.keras import KerasRuntime
 from edgeproof.bench.threads import AUTO
@@ -32,7 +33,7 @@ from edgeproof.toolkit.distribute import float32_copy, precision_policy, resolve
 from edgeproof.toolkit.evaluate import evaluate_model, evaluation_summary
 from edgeproof.toolkit.models import create_model, model_spec
 from edgeproof.toolkit.train import TrainConfig, train_model
-from edgeproof.validation import check_int
+from edgeproof.validation import check_float, check_int
 
 
 @dataclass
@@ -50,6 +51,8 @@ class RunConfig:
     calib_size: int = 200
     threads: int | str | None = AUTO
     precision: str = "auto"  # training dtype policy (toolkit.distribute.resolve_precision)
+    min_agreement: float = DEFAULT_MIN_AGREEMENT  # the recommendation's gate (fractions)
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP
     force: bool = False
     command: str | None = None
     measure: dict = field(default_factory=dict)
@@ -63,6 +66,8 @@ class RunConfig:
         for fmt in self.formats:
             get_format(fmt)
         check_int("calib_size", self.calib_size, "run", low=1)
+        check_float("min_agreement", self.min_agreement, "run", low=0.0, high=1.0)
+        check_float("max_accuracy_drop", self.max_accuracy_drop, "run", low=0.0)
         TrainConfig(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed).validate()
         return self
 
@@ -130,7 +135,8 @@ def run(cfg: RunConfig, status=None) -> dict:
                                  labels=ds.y_test, reference=ref, report_dir=out,
                                  measure_kw=cfg.measure)
         results.append(rows[0])
-    recommendation = recommend(results)
+    gate = Gate(cfg.min_agreement, cfg.max_accuracy_drop)
+    recommendation = recommend(results, gate)
     report = build_report(
         command=cfg.command, dataset=ds.summary(),
         model={"name": cfg.model, "params": int(model.count_params()),
@@ -142,8 +148,8 @@ def run(cfg: RunConfig, status=None) -> dict:
                   "config": result.config},
         evaluation=evaluation, calibration=ctx.calibration_info,
         recommendation=recommendation,
-        recommendation_note=None if recommendation else f"No export passes the default gate "
-                                                        f"({Gate().describe()}); {closest(results)}.",
+        recommendation_note=None if recommendation else f"No export passes the gate "
+                                                        f"({gate.describe()}); {closest(results, gate)}.",
         env=environment(), results=results)
     write_report(report, out)
     write_plots(results, out, ds.class_names, recommendation and recommendation["artifact"])

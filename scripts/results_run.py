@@ -40,9 +40,13 @@ def main(argv=None) -> int:
     p.add_argument("--records", type=Path, default=RECORDS,
                    help="where the evidence folder goes (default docs/results/; elsewhere for "
                         "runs that are not a table row, e.g. a recipe choice or a comparison)")
-    p.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then `edgeproof train` args")
-    a = p.parse_args(argv)
-    train = [x for x in a.train_args if x != "--"]
+    p.epilog = "-- then the `edgeproof train` arguments"
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--" not in argv:
+        p.error("give the `edgeproof train` arguments after --")
+    cut = argv.index("--")
+    # Split by hand: argparse's REMAINDER would also swallow this script's own options.
+    a, train = p.parse_args(argv[:cut]), argv[cut + 1:]
     run = ROOT / "runs" / "results" / a.row_id
     # From the checkout's root (the commands' relative dataset paths hold), with -P so
     # that the checkout's own edgeproof/ folder does not shadow the installed package.

@@ -2,8 +2,9 @@
 
 For each model (lab_model7 on CIFAR-10 at 32 px, flowers_cnn on the flowers at 150 px),
 precision and batch size, a fresh process builds the model under that Keras policy,
-runs one epoch of ``--steps`` steps to trace and warm up, then times a second epoch of the
-same steps: images/s = steps x batch / seconds. The same process also times the tf.data
+runs one epoch of ``--steps`` steps (fewer when the training split holds fewer batches) to
+trace and warm up, then times a second epoch of the same steps: images/s = steps x batch /
+seconds. The same process also times the tf.data
 pipeline alone (``make_tf_dataset``, the one training reads) over the same batches, so a
 row shows whether the model or the input bounds training. Writes docs/training/throughput.json.
 
@@ -33,7 +34,9 @@ from edgeproof.toolkit.data import make_tf_dataset
 from edgeproof.toolkit.distribute import precision_policy
 from edgeproof.toolkit.models import create_model
 ds = load_dataset(spec["dataset"], spec["size"], 0)
-n = spec["steps"] * spec["batch"]
+# Never more steps than the training split holds (a short epoch would time a partial one).
+steps = min(spec["steps"], len(ds.y_train) // spec["batch"])
+n = steps * spec["batch"]
 x, y = ds.x_train[:n], ds.y_train[:n]
 data = make_tf_dataset(x, y, ds, spec["batch"], True, 0, epochs=(0, 2))
 t0 = time.perf_counter(); seen = 0
@@ -48,9 +51,9 @@ class Clock(keras().callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None): self.t = time.perf_counter()
     def on_epoch_end(self, epoch, logs=None): times.append(time.perf_counter() - self.t)
 model.fit(make_tf_dataset(x, y, ds, spec["batch"], True, 0, epochs=(0, 2)), epochs=2,
-          steps_per_epoch=spec["steps"], callbacks=[Clock()], verbose=0)
+          steps_per_epoch=steps, callbacks=[Clock()], verbose=0)
 print(json.dumps({"train_img_s": n / times[1], "pipeline_img_s": pipeline,
-                  "epoch2_s": times[1]}))
+                  "epoch2_s": times[1], "steps": steps}))
 """
 
 
@@ -73,7 +76,7 @@ def main(argv=None) -> int:
                         "precision": precision, "steps": a.steps}
                 got = probe(spec)
                 rows.append({"model": model, "dataset": Path(dataset).name, "image_size": size,
-                             "batch": batch, "precision": precision, "steps": a.steps,
+                             "batch": batch, "precision": precision, "steps": got["steps"],
                              "train_img_s": round(got["train_img_s"], 1),
                              "pipeline_img_s": round(got["pipeline_img_s"], 1)})
                 print(json.dumps(rows[-1]), flush=True)

@@ -32,6 +32,11 @@ def test_every_row_has_its_own_run_record(table):
     folders = {f.name for f in mod.RECORDS.iterdir() if (f / "row.json").exists()}
     assert rows and [r["id"] for r in rows] == sorted(folders)
     assert rows == mod.load(), "docs/results.json is stale: run python scripts/results_table.py"
+    # Its own run: no two rows share trained weights (a port or praisynet row that reused
+    # another row's run would carry the same hash).
+    hashes = [json.loads((mod.RECORDS / r["id"] / "train.json").read_text())["weights_sha256"]
+              for r in rows]
+    assert len(set(hashes)) == len(rows)
 
 
 def test_each_rows_numbers_come_from_its_records(table):

@@ -62,6 +62,7 @@ def test_bf16_trained_model_exports_with_the_usual_parity(tiny_dataset, tmp_path
 def test_base_features_are_cached_and_invalidated(tiny_dataset, tmp_path, monkeypatch):
     from edgeproof.tfcompat import set_seed
     from edgeproof.toolkit import train as train_mod
+    from edgeproof.toolkit.distribute import precision_policy
     from edgeproof.toolkit.models import create_model
     from edgeproof.toolkit.train import TrainConfig, train_model
 
@@ -74,11 +75,12 @@ def test_base_features_are_cached_and_invalidated(tiny_dataset, tmp_path, monkey
     ds_small = type(ds)(ds.name, ds.class_names, ds.x_train[:200], ds.y_train[:200],
                         ds.x_val[:60], ds.y_val[:60], ds.x_test, ds.y_test, ds.preprocessing)
 
-    def run(dataset):
+    def run(dataset, policy="float32"):
         set_seed(0)  # the same random base weights each time: the same key
-        model = create_model("resnet50_features", 10, (32, 32, 1), weights="none")
-        cfg = TrainConfig(epochs=1, batch_size=32, verbose=0)
-        train_model(model, dataset, cfg)
+        with precision_policy(policy):
+            model = create_model("resnet50_features", 10, (32, 32, 1), weights="none")
+            cfg = TrainConfig(epochs=1, batch_size=32, verbose=0)
+            train_model(model, dataset, cfg)
         return cfg.feature_cache
 
     big = type(ds)(**{**ds_small.__dict__, "x_train": np.repeat(np.repeat(
@@ -89,6 +91,10 @@ def test_base_features_are_cached_and_invalidated(tiny_dataset, tmp_path, monkey
         {"scale": 1.0})})
     assert run(changed) == "miss" and len(calls) == 4  # other pixels in, other features out
     assert len(list((tmp_path / "cache" / "features").glob("*.npz"))) == 4
+    # bf16 features are their own entries, stored so that a hit reads back (it once
+    # came back as raw bytes TensorFlow could not take).
+    assert run(big, "mixed_bfloat16") == "miss" and len(calls) == 6
+    assert run(big, "mixed_bfloat16") == "hit" and len(calls) == 6
 
 
 def _free_ports(n: int) -> list[int]:

@@ -32,15 +32,19 @@ def cache_dir() -> Path:
 
 
 def feature_key(base, x: np.ndarray, preprocessing, split: str) -> str:
-    """sha256 over the base (name, weights), input shape, preprocessing and the images.
+    """sha256 over the base (name, weights, compute dtype), input shape, preprocessing and
+    the images.
 
     Example:
         >>> feature_key(base, ds.x_train, ds.preprocessing, "train")[:12]  # doctest: +SKIP
         '3f1c0e9a5b27'
     """
     h = hashlib.sha256()
+    # The compute dtype too: bf16 features differ from float32 ones in the low bits.
+    policy = getattr(getattr(base, "dtype_policy", None), "name", "float32")
     h.update(json.dumps({"base": base.name, "input": list(x.shape[1:]), "split": split,
-                         "preprocessing": asdict(preprocessing)}, sort_keys=True).encode())
+                         "policy": policy, "preprocessing": asdict(preprocessing)},
+                        sort_keys=True).encode())
     for w in base.get_weights():
         h.update(np.ascontiguousarray(w).tobytes())
     h.update(np.ascontiguousarray(x).tobytes())
@@ -59,7 +63,9 @@ def cached_features(base, split: str, x: np.ndarray, preprocessing, compute) -> 
                 return z["features"], True
         except (OSError, ValueError, KeyError):
             path.unlink(missing_ok=True)  # unreadable: computed again below
-    feats = compute(x)
+    # Stored as float32: a bfloat16 array (mixed precision) would come back from np.load
+    # as raw bytes ("V2"), which TensorFlow cannot read; the widening is exact.
+    feats = np.asarray(compute(x), np.float32)
     buf = io.BytesIO()
     np.savez(buf, features=feats)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from edgeproof.bench.report import print_table, recommendation_lines
-from edgeproof.cli.common import add_dataset_args, out, positive_int, status_printer, threads_arg
+from edgeproof.bench.recommend import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT
+from edgeproof.cli.common import (add_dataset_args, fraction, out, points, positive_int,
+                                 status_printer, threads_arg)
 from edgeproof.export.formats import DEFAULT_FORMATS
 from edgeproof.pipeline import RunConfig, run as run_pipeline
 from edgeproof.validation import parse_list
@@ -32,6 +34,12 @@ def register(sub) -> None:
                    choices=["auto", "float32", "mixed_bfloat16", "mixed_float16", "mixed"],
                    help="training dtype policy (auto: bf16 on AMX/AVX512-BF16 CPUs, fp16 on "
                         "tensor-core GPUs, else float32; mixed = auto)")
+    p.add_argument("--max-accuracy-drop", type=points, default=DEFAULT_MAX_ACCURACY_DROP,
+                   help="the recommendation's gate: accuracy drop vs the Keras model, in "
+                        "percentage points (default 0.5)")
+    p.add_argument("--min-agreement", type=fraction, default=DEFAULT_MIN_AGREEMENT,
+                   help="the recommendation's gate: top-1 agreement with the Keras model "
+                        "(default 0.99)")
     p.add_argument("--force", action="store_true", help="overwrite artifacts already in --out")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
@@ -42,7 +50,8 @@ def run(args) -> int:
                     image_size=args.image_size, batch_size=args.batch_size,
                     formats=tuple(parse_list(args.formats)), out=args.out, seed=args.seed,
                     calib_size=args.calib_size, threads=args.threads, force=args.force,
-                    precision=args.precision,
+                    precision=args.precision, min_agreement=args.min_agreement,
+                    max_accuracy_drop=args.max_accuracy_drop,
                     verbose=0 if args.quiet else None,
                     command=args.command_line)
     report = run_pipeline(cfg, status=status_printer(args.quiet))
