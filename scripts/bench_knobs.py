@@ -15,17 +15,15 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from edgeproof.bench.core import bench_isolated
-from edgeproof.bench.env import environment
 from edgeproof.manifest import find_manifest
+from evidence import provenance, write_json  # noqa: E402  (scripts/ on sys.path)
 
 VARIANTS = {
     "litert": [{"delegate_clustering": False}, {"latest_features": True}],
@@ -82,14 +80,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--repeat", type=int, default=2)
     a = p.parse_args(argv)
-    env = environment()
     records = [r for folder in a.folders for r in measure_folder(folder, a.repeat)]
-    doc = {"command": "python " + " ".join(["scripts/bench_knobs.py", *sys.argv[1:]]),
-           "created": datetime.date.today().isoformat(), "machine": platform.node(),
-           "env": {k: env[k] for k in ("cpu", "cores", "isa", "onnxruntime", "ai_edge_litert")},
-           "repeat": a.repeat, "records": records}
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(doc, indent=1) + "\n")
+    write_json(a.out, {**provenance("scripts/bench_knobs.py", sys.argv[1:]), "repeat": a.repeat,
+                       "records": records})
     return 0
 
 

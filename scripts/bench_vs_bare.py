@@ -16,16 +16,14 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from edgeproof.bench.env import environment
 from edgeproof.bench.threads import thread_candidates
+from evidence import provenance, write_json  # noqa: E402  (scripts/ on sys.path)
 
 BARE = r"""
 import sys, time, numpy as np
@@ -116,14 +114,8 @@ def main(argv=None) -> int:
                          "edgeproof_threads": ours["threads"], "bare_p50_ms": bare,
                          "ratio_to_fastest_bare": round(ours["p50_ms"] / best, 3)})
             print(json.dumps(rows[-1]), flush=True)
-    env = environment()
-    doc = {"command": "python " + " ".join(["scripts/bench_vs_bare.py", *sys.argv[1:]]),
-           "created": datetime.date.today().isoformat(), "machine": platform.node(),
-           "env": {k: env[k] for k in ("cpu", "cores", "isa", "onnxruntime", "ai_edge_litert")},
-           "repeat": a.repeat,
-           "bare_runs": a.runs, "rows": rows}
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(doc, indent=1) + "\n")
+    write_json(a.out, {**provenance("scripts/bench_vs_bare.py", sys.argv[1:]), "repeat": a.repeat,
+                       "bare_runs": a.runs, "rows": rows})
     return 0
 
 

@@ -15,15 +15,14 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from evidence import provenance, write_json  # noqa: E402  (scripts/ on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOWERS = "../shared/datasets/flowers"  # relative to ROOT, the runs' cwd
@@ -51,14 +50,12 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as d:
         runs = [train(args, Path(d) / f"run{i}", Path(d) / "cache") for i in (1, 2)]
     miss, hit = runs
-    doc = {"command": "python " + " ".join(["scripts/feature_cache_saving.py", *sys.argv[1:]]),
-           "created": datetime.date.today().isoformat(), "machine": platform.node(),
+    doc = {**provenance("scripts/feature_cache_saving.py", sys.argv[1:]),
            "train_args": ["edgeproof", "train", *args], "miss": miss, "hit": hit,
            "saved_s": round(miss["process_s"] - hit["process_s"], 1),
            "speedup": round(miss["process_s"] / hit["process_s"], 2)}
     print(json.dumps(doc, indent=1))
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(doc, indent=1) + "\n")
+    write_json(a.out, doc)
     return 0
 
 

@@ -20,15 +20,13 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from evidence import provenance, write_json  # noqa: E402  (scripts/ on sys.path)
 
 CIFAR = "../shared/datasets/cifar10.npz"  # relative to the checkout, the commands' cwd
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,10 +80,8 @@ def main(argv=None) -> int:
     (a.out / "console.txt").write_text(export.replace(d, "$TMP") + "\n" + bench.replace(d, "$TMP"))
     report = a.out / "bench.json"
     report.write_text(report.read_text().replace(d, "$TMP"))
-    meta = {"command": "python " + " ".join(["scripts/own_model_demo.py", *sys.argv[1:]]),
-            "created": datetime.date.today().isoformat(), "machine": platform.node(),
-            "epochs": a.epochs}
-    (a.out / "run.json").write_text(json.dumps(meta, indent=1) + "\n")
+    write_json(a.out / "run.json", {**provenance("scripts/own_model_demo.py", sys.argv[1:]),
+                                    "epochs": a.epochs})
     return 0
 
 

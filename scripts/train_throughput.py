@@ -15,12 +15,12 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
 import subprocess
 import sys
 from pathlib import Path
+
+from evidence import provenance, write_json  # noqa: E402  (scripts/ on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"
@@ -80,10 +80,7 @@ def main(argv=None) -> int:
                              "train_img_s": round(got["train_img_s"], 1),
                              "pipeline_img_s": round(got["pipeline_img_s"], 1)})
                 print(json.dumps(rows[-1]), flush=True)
-    doc = {"command": "python " + " ".join(["scripts/train_throughput.py", *sys.argv[1:]]),
-           "created": datetime.date.today().isoformat(), "machine": platform.node(), "rows": rows}
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(doc, indent=1) + "\n")
+    write_json(a.out, {**provenance("scripts/train_throughput.py", sys.argv[1:]), "rows": rows})
     return 0
 
 

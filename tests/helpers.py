@@ -29,3 +29,10 @@ def run_cli(*args: str, cwd: str | Path | None = None, env: dict | None = None,
     e.update(env or {})
     return subprocess.run([sys.executable, "-m", "edgeproof", *map(str, args)], cwd=cwd or ROOT,
                           env=e, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_doc_in_sync(script: str) -> None:
+    """``scripts/SCRIPT render --check`` passes: a docs page matches its kept data."""
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / script), "render", "--check"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, assert_doc_in_sync
 
 DATA = ROOT / "docs" / "benchmarks"
 
 
 def test_benchmarks_page_is_in_sync_with_its_data():
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_docs.py"), "render",
-                        "--check"], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert_doc_in_sync("bench_docs.py")
 
 
 def test_every_table_names_its_command_machine_and_date():

@@ -4,18 +4,14 @@ what the page claims: bf16 measured against float32 on the same command."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, assert_doc_in_sync
 
 DATA = ROOT / "docs" / "training"
 
 
 def test_training_page_is_in_sync_with_its_data():
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "training_docs.py"), "render",
-                        "--check"], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert_doc_in_sync("training_docs.py")
 
 
 def test_each_precision_twin_differs_from_its_row_only_in_precision():
