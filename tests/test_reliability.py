@@ -44,6 +44,23 @@ def test_fuzzed_artifacts_never_crash(tiny_exports, fmt, verify):
         assert result["outcomes"].get("refused", 0) >= FUZZ_CASES - 1
 
 
+@pytest.mark.parametrize("fmt", ["tflite-fp32", "onnx-fp32"])
+@pytest.mark.parametrize("through", ["predict", "bench"])
+def test_structured_mutants_without_manifest_never_crash_the_cli(tiny_exports, fmt, through):
+    """Valid flatbuffers / protobufs with one hostile value each (huge or negative dims,
+    out-of-range indices, mismatched buffers), handed over without a manifest: every case a
+    one-line error, a failed row or a result; none kills or tracebacks the CLI process.
+    CI runs a few per cell; docs/RELIABILITY.md gives the long run."""
+    cases = 8
+    cmd = [sys.executable, str(ROOT / "scripts" / "fuzz_structured.py"), str(tiny_exports[fmt]),
+           "--cases", str(cases), "--seed", "3", "--through", through, "--json"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"CLI process died (rc {proc.returncode}): {proc.stderr[-2000:]}"
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert sum(result["outcomes"].values()) == cases and len(result["mutations"]) >= 3
+    assert result["unclean"] == [] and "unclean" not in result["outcomes"]
+
+
 @pytest.mark.parametrize("suffix", [".keras", ".h5", ".tflite", ".onnx"])
 @pytest.mark.parametrize("content", [b"", b"garbage" * 100], ids=["empty", "garbage"])
 def test_garbage_model_files_are_refused(tmp_path, suffix, content):
