@@ -93,7 +93,10 @@ def feature_cache() -> list[str]:
 def image_size() -> list[str]:
     out = ["| system | image px | epochs | best validation accuracy | kept | command |",
            "|---|---|---|---|---|---|"]
-    records = [_record(f) for f in sorted((DATA / "image_size").iterdir())]
+    folder = DATA / "image_size"
+    if not folder.is_dir():
+        return ["No runs kept yet."]
+    records = [_record(f) for f in sorted(folder.iterdir())]
     for system in sorted({r["train"]["model"] for r in records}):
         mine = [r for r in records if r["train"]["model"] == system]
         best = max(mine, key=lambda r: r["best_val"])

@@ -146,3 +146,17 @@ def test_a_gate_nothing_meets_exits_1_naming_the_closest(tiny_keras, tmp_path):
 def test_model_and_dataset_that_do_not_fit(tiny_keras, tmp_path):
     r = run_cli("optimize", tiny_keras, "--dataset", "cifar10.npz", "--out", tmp_path / "o")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_the_test_pass_shared_among_workers_gives_the_same_answers(tiny_exports, tiny_dataset):
+    """The untimed test-split pass splits the images among cores; the answers are the
+    same as one pass over all of them, in the same order."""
+    from edgeproof.optimize import probs_on_test_split
+
+    ds = tiny_dataset
+    ref = np.full((len(ds.y_test), ds.num_classes), 1.0 / ds.num_classes, np.float32)
+    one = probs_on_test_split(tiny_exports["tflite-int8"], ds, ref, workers=1)
+    three = probs_on_test_split(tiny_exports["tflite-int8"], ds, ref, workers=3)
+    assert one.shape == (len(ds.y_test), ds.num_classes)
+    assert 0.5 < (one.argmax(1) == ds.y_test).mean()  # a real model's answers, not noise
+    np.testing.assert_array_equal(one, three)

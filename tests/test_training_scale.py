@@ -75,8 +75,8 @@ def test_base_features_are_cached_and_invalidated(tiny_dataset, tmp_path, monkey
     ds_small = type(ds)(ds.name, ds.class_names, ds.x_train[:200], ds.y_train[:200],
                         ds.x_val[:60], ds.y_val[:60], ds.x_test, ds.y_test, ds.preprocessing)
 
-    def run(dataset, policy="float32"):
-        set_seed(0)  # the same random base weights each time: the same key
+    def run(dataset, policy="float32", seed=0):
+        set_seed(seed)  # the same random base weights each time: the same key
         with precision_policy(policy):
             model = create_model("resnet50_features", 10, (32, 32, 1), weights="none")
             cfg = TrainConfig(epochs=1, batch_size=32, verbose=0)
@@ -95,6 +95,12 @@ def test_base_features_are_cached_and_invalidated(tiny_dataset, tmp_path, monkey
     # came back as raw bytes TensorFlow could not take).
     assert run(big, "mixed_bfloat16") == "miss" and len(calls) == 6
     assert run(big, "mixed_bfloat16") == "hit" and len(calls) == 6
+    assert run(big, seed=1) == "miss" and len(calls) == 8  # other base weights
+    x_train, x_val = big.x_train.copy(), big.x_val.copy()
+    x_train[0, 0, 0] ^= 1
+    x_val[0, 0, 0] ^= 1
+    edited = type(ds)(**{**big.__dict__, "x_train": x_train, "x_val": x_val})
+    assert run(edited) == "miss" and len(calls) == 10  # other images: the fingerprint
 
 
 def _free_ports(n: int) -> list[int]:
