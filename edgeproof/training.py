@@ -25,6 +25,7 @@ from edgeproof.export.artifact import write_artifact
 from edgeproof.export.context import ExportContext, model_fingerprint
 from edgeproof.export.formats import export_model
 from edgeproof.tfcompat import set_seed
+from edgeproof.machine import cpu_info
 from edgeproof.manifest import library_versions
 from edgeproof.toolkit.distribute import (cluster, float32_copy, make_strategy, precision_policy,
                                          resolve_precision, strategy_summary)
@@ -99,7 +100,7 @@ def train_to_folder(job: TrainJob, status=None) -> dict:
                "precision": {"requested": job.precision, "used": policy, "why": why},
                "strategy": strategy_summary(strategy, job.strategy),
                "feature_cache": cfg.feature_cache, "weights_sha256": weights,
-               "versions": library_versions(),
+               "versions": library_versions(), "machine": cpu_info(),
                "final": {k: v[-1] for k, v in result.history.items()}}
     if chief:
         # Converters get a plain float32 graph with the same weights; under a distribution

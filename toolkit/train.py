@@ -27,7 +27,7 @@ from edgeproof.errors import UsageError
 from edgeproof.tfcompat import keras, tf
 from edgeproof.validation import check_choice, check_float, check_int
 
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 
 
 @dataclass
@@ -40,6 +40,9 @@ class TrainConfig:
         tensorboard: write TensorBoard logs to ``workdir/tensorboard``.
         head_epochs: fine-tuning models: epochs of the head-only phase (default half).
         fine_tune_lr: fine-tuning phase learning rate (default learning_rate / 10).
+        label_smoothing: the loss's target smoothing (0: plain cross-entropy).
+        weight_decay: ``adamw``'s decoupled weight decay.
+        warmup_epochs: epochs of linear warm-up from 0 before the ``cosine`` decay.
 
     Example:
         >>> TrainConfig(epochs=3, augment="lab9").validate().epochs
@@ -59,6 +62,9 @@ class TrainConfig:
     head_epochs: int | None = None
     fine_tune_lr: float | None = None
     lr_schedule: str | None = None  # None (constant) or "cosine"
+    label_smoothing: float = 0.0
+    weight_decay: float = 1e-4  # adamw only
+    warmup_epochs: int = 0  # cosine only
     writer: bool = True  # writes history/TensorBoard (False: a non-chief worker)
     feature_cache: str | None = None  # *_features models: "hit" or "miss", set by training
 
@@ -80,6 +86,12 @@ class TrainConfig:
             check_float("fine_tune_lr", self.fine_tune_lr, "train", low=0.0, low_open=True)
         if self.lr_schedule is not None:
             check_choice("lr_schedule", self.lr_schedule, ("cosine",), "train")
+        check_float("label_smoothing", self.label_smoothing, "train", low=0.0, high=0.5)
+        check_float("weight_decay", self.weight_decay, "train", low=0.0)
+        check_int("warmup_epochs", self.warmup_epochs, "train", low=0, high=self.epochs - 1)
+        if self.warmup_epochs and self.lr_schedule != "cosine":
+            raise UsageError("--warmup-epochs goes with --lr-schedule cosine (a warm-up, then "
+                             "the decay).")
         return self
 
 
@@ -106,29 +118,62 @@ def resume_epoch(backup: Path | None) -> int:
 
 
 def make_optimizer(name: str, learning_rate, schedule: str | None = None,
-                   total_steps: int | None = None):
+                   total_steps: int | None = None, warmup_steps: int = 0,
+                   weight_decay: float = 1e-4):
     """The optimizer ``name`` at ``learning_rate``, decayed by ``schedule`` over
-    ``total_steps`` (``cosine``: Keras CosineDecay to zero; its step count is optimizer
-    state, so a resumed run continues the same curve).
+    ``total_steps`` (``cosine``: Keras CosineDecay to zero after ``warmup_steps`` of linear
+    warm-up; its step count is optimizer state, so a resumed run continues the same curve).
 
     Example:
-        >>> make_optimizer("adam", 1e-3, "cosine", 1000).get_config()["name"]  # doctest: +SKIP
-        'Adam'
+        >>> make_optimizer("adamw", 1e-3, "cosine", 1000, 100).get_config()["name"]  # doctest: +SKIP
+        'AdamW'
     """
     k = keras()
     if schedule == "cosine" and total_steps:
-        learning_rate = k.optimizers.schedules.CosineDecay(learning_rate, total_steps)
+        if warmup_steps:  # warm-up from 0 up to the peak rate, then the decay from it
+            learning_rate = k.optimizers.schedules.CosineDecay(
+                0.0, total_steps - warmup_steps, warmup_target=learning_rate,
+                warmup_steps=warmup_steps)
+        else:
+            learning_rate = k.optimizers.schedules.CosineDecay(learning_rate, total_steps)
     if name == "sgd":
         return k.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
+    if name == "adamw":
+        return k.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay)
     return {"adam": k.optimizers.Adam, "rmsprop": k.optimizers.RMSprop}[name](
         learning_rate=learning_rate)
 
 
+def training_loss(label_smoothing: float = 0.0):
+    """Sparse categorical cross-entropy, with targets smoothed by ``label_smoothing``.
+
+    tf-keras' sparse loss has no smoothing, so smoothed targets are built from the
+    integer labels (one-hot, then Keras' own smoothed categorical cross-entropy).
+
+    Example:
+        >>> training_loss(0.0)
+        'sparse_categorical_crossentropy'
+    """
+    if not label_smoothing:
+        return "sparse_categorical_crossentropy"
+    k, t = keras(), tf()
+
+    def smoothed_crossentropy(y_true, y_pred):
+        depth = t.shape(y_pred)[-1]
+        onehot = t.one_hot(t.cast(t.reshape(y_true, [-1]), t.int32), depth, dtype=y_pred.dtype)
+        return k.losses.categorical_crossentropy(onehot, y_pred,
+                                                 label_smoothing=label_smoothing)
+
+    return smoothed_crossentropy
+
+
 def compile_model(model, cfg: TrainConfig, learning_rate: float | None = None,
-                  total_steps: int | None = None) -> None:
-    model.compile(optimizer=make_optimizer(cfg.optimizer, learning_rate or cfg.learning_rate,
-                                           cfg.lr_schedule, total_steps),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                  total_steps: int | None = None, steps_per_epoch_: int = 0) -> None:
+    optimizer = make_optimizer(cfg.optimizer, learning_rate or cfg.learning_rate,
+                               cfg.lr_schedule, total_steps,
+                               cfg.warmup_epochs * steps_per_epoch_, cfg.weight_decay)
+    model.compile(optimizer=optimizer, loss=training_loss(cfg.label_smoothing),
+                  metrics=["accuracy"])
 
 
 def class_weights(y: np.ndarray, num_classes: int) -> dict[int, float]:
@@ -215,8 +260,8 @@ def train_model(model, ds: Dataset, cfg: TrainConfig, workdir: str | Path | None
     elif mode == "finetune":
         history = _train_finetune(model, ds, cfg, workdir, resume, fit_kw, callbacks or [])
     else:
-        compile_model(model, cfg, total_steps=cfg.epochs * steps_per_epoch(len(ds.y_train),
-                                                                            cfg.batch_size))
+        steps = steps_per_epoch(len(ds.y_train), cfg.batch_size)
+        compile_model(model, cfg, total_steps=cfg.epochs * steps, steps_per_epoch_=steps)
         backup = workdir / "backup" if workdir is not None and resume else None
         first = resume_epoch(backup)
         train, val, steps = _splits(ds, cfg, first, cfg.epochs)

@@ -21,9 +21,16 @@ def register(sub) -> None:
     p.add_argument("--image-size", type=positive_int, default=None)
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
-    p.add_argument("--optimizer", default="adam", help="adam | sgd (momentum 0.9) | rmsprop")
+    p.add_argument("--optimizer", default="adam",
+                   help="adam | adamw (decoupled weight decay) | sgd (momentum 0.9) | rmsprop")
+    p.add_argument("--weight-decay", type=float, default=1e-4,
+                   help="adamw's weight decay (default 1e-4)")
     p.add_argument("--lr-schedule", default=None, choices=["cosine"],
                    help="decay the learning rate to zero over the run (default: constant)")
+    p.add_argument("--warmup-epochs", type=int, default=0,
+                   help="with --lr-schedule cosine: epochs of linear warm-up first (default 0)")
+    p.add_argument("--label-smoothing", type=float, default=0.0,
+                   help="smooth the loss's one-hot targets by this much (default 0)")
     p.add_argument("--augment", default=None, metavar="PRESET", help="chollet | lab8 | lab9")
     p.add_argument("--class-weight", default=None, choices=["balanced"],
                    help="weight classes by inverse frequency")
@@ -55,7 +62,9 @@ def run(args) -> int:
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                       optimizer=args.optimizer, seed=args.seed, patience=args.patience,
                       verbose=verbose, augment=args.augment, class_weight=args.class_weight,
-                      head_epochs=args.head_epochs, lr_schedule=args.lr_schedule)
+                      head_epochs=args.head_epochs, lr_schedule=args.lr_schedule,
+                      weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
+                      label_smoothing=args.label_smoothing)
     job = TrainJob(dataset=args.dataset, model=args.model, out=args.out, config=cfg,
                    image_size=args.image_size, train_fraction=args.train_fraction,
                    weights=args.weights, fine_tune_layers=args.fine_tune_layers,
