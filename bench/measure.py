@@ -20,6 +20,31 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 
+@dataclass(frozen=True)
+class Measurement:
+    """How long to warm up and how long to time (defaults comparable to TFLite's
+    benchmark_model: 50 runs and 1 s).
+
+    Args:
+        warmup_runs, warmup_seconds: both must be reached before timing starts.
+        min_runs, min_seconds: both must be reached before timing stops
+            (unless ``max_seconds`` of timed runs have passed).
+
+    Example:
+        >>> Measurement(min_runs=10).min_seconds
+        1.0
+    """
+
+    min_runs: int = 50
+    min_seconds: float = 1.0
+    warmup_runs: int = 5
+    warmup_seconds: float = 0.2
+    max_seconds: float = 30.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 @dataclass
 class LatencyStats:
     """Latency of one call, in milliseconds, over ``n`` timed runs of ``batch_size`` images."""
@@ -39,23 +64,19 @@ class LatencyStats:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
-def measure(fn: Callable[[], object], *, batch_size: int = 1, warmup_runs: int = 5,
-            warmup_seconds: float = 0.2, min_runs: int = 50, min_seconds: float = 1.0,
-            max_seconds: float = 30.0) -> LatencyStats:
-    """Time ``fn()`` (one inference on a prepared batch).
-
-    Args:
-        fn: zero-argument callable running one inference.
-        batch_size: images per call, for throughput.
-        warmup_runs, warmup_seconds: both must be reached before timing starts.
-        min_runs, min_seconds: both must be reached before timing stops
-            (unless ``max_seconds`` of timed runs have passed).
+def measure(fn: Callable[[], object], *, batch_size: int = 1,
+            settings: Measurement = Measurement()) -> LatencyStats:
+    """Time ``fn()`` (one inference on a prepared batch) as ``settings`` say.
 
     Example:
-        >>> s = measure(lambda: sum(range(100)), min_runs=10, min_seconds=0.01)
+        >>> s = measure(lambda: sum(range(100)), settings=Measurement(min_runs=10,
+        ...                                                           min_seconds=0.01))
         >>> s.n >= 10
         True
     """
+    warmup_runs, warmup_seconds = settings.warmup_runs, settings.warmup_seconds
+    min_runs, min_seconds, max_seconds = settings.min_runs, settings.min_seconds, \
+        settings.max_seconds
     t0 = time.perf_counter()
     fn()
     first_ms = (time.perf_counter() - t0) * 1e3
@@ -80,8 +101,7 @@ def measure(fn: Callable[[], object], *, batch_size: int = 1, warmup_runs: int =
                         first_ms=first_ms, throughput=batch_size * 1e3 / float(np.median(ms)))
 
 
-def bare_loop_check(rt, x: np.ndarray, min_runs: int = 50, min_seconds: float = 1.0,
-                    warmup_runs: int = 5, warmup_seconds: float = 0.2) -> dict:
+def bare_loop_check(rt, x: np.ndarray, settings: Measurement = Measurement()) -> dict:
     """Compare edgeproof's timed call on ``rt`` with a bare loop around the runtime's own call.
 
     First edgeproof's own ``measure()``; then the same number of *interleaved* pairs (one
@@ -92,7 +112,7 @@ def bare_loop_check(rt, x: np.ndarray, min_runs: int = 50, min_seconds: float = 
     Args:
         rt: a loaded runtime.
         x: a prepared batch (what ``prepare()`` returns).
-        min_runs, min_seconds, warmup_runs, warmup_seconds: edgeproof's measurement settings.
+        settings: edgeproof's measurement settings.
 
     Returns:
         ``{"edgeproof_p50_ms", "bare_p50_ms", "ratio", "pairs", "measure_p50_ms", "bare",
@@ -103,8 +123,7 @@ def bare_loop_check(rt, x: np.ndarray, min_runs: int = 50, min_seconds: float = 
         1.01
     """
     ours_call = rt.timed_call(x)
-    s = measure(ours_call, batch_size=len(x), min_runs=min_runs,
-                min_seconds=min_seconds, warmup_runs=warmup_runs, warmup_seconds=warmup_seconds)
+    s = measure(ours_call, batch_size=len(x), settings=settings)
     bare_call, clock = rt.bare_call(x), time.perf_counter
     bare_call()
     ours, bare = [], []

@@ -1,7 +1,7 @@
 """Parity of a candidate artifact against its reference model, at the level users care about.
 
 Top-1 agreement, accuracy and its delta (overall and per class), max/mean absolute
-difference of probabilities and KL divergence; ``gate()`` turns them into pass/fail.
+difference of probabilities and KL divergence; ``bench.gate.Gate`` turns them into pass/fail.
 """
 
 from __future__ import annotations
@@ -70,20 +70,3 @@ def chance_warning(accuracy: float | None, num_classes: int | None, who: str) ->
             "The likely cause is preprocessing: the model may scale its input itself (a "
             "Rescaling first layer) or expect another scale; check the manifest's preprocessing "
             "or pass --preprocess scale=...,offset=....")
-
-
-def gate(result: dict, min_agreement: float | None = None,
-         max_accuracy_drop: float | None = None) -> list[str]:
-    """Reasons the parity ``result`` fails the gate (empty list: it passes).
-
-    Example:
-        >>> gate({"top1_agreement": 0.95, "accuracy_delta": -0.001}, 0.99, 0.005)
-        ['top-1 agreement 0.9500 < 0.99']
-    """
-    fails = []
-    if min_agreement is not None and result["top1_agreement"] < min_agreement:
-        fails.append(f"top-1 agreement {result['top1_agreement']:.4f} < {min_agreement}")
-    if max_accuracy_drop is not None and "accuracy_delta" in result \
-            and -result["accuracy_delta"] > max_accuracy_drop:
-        fails.append(f"accuracy drop {-result['accuracy_delta']:.4f} > {max_accuracy_drop}")
-    return fails

@@ -1,4 +1,4 @@
-"""report.json (the contract other tools read), report.md and the console table.
+"""report.json (the contract other tools read) and report.md.
 
 ``build_report`` is the one place report.json's dict is assembled, for ``edgeproof bench``
 and ``edgeproof run`` alike (run adds its training and evaluation sections).
@@ -12,53 +12,14 @@ from pathlib import Path
 
 from edgeproof import __version__
 from edgeproof.atomic import atomic_write_bytes
+from edgeproof.bench.row import as_rows
+from edgeproof.bench.table import markdown
 
-_COLUMNS = [("format", "format"), ("runtime", "runtime"), ("providers", "providers"),
-            ("size", "size"), ("accuracy", "accuracy"), ("Δacc", "accuracy_delta"),
-            ("top-1 agree", "top1_agreement"), ("max |Δp|", "max_abs_diff"),
-            ("batch", "batch_size"), ("threads", "threads"), ("p50 ms", "p50"), ("p90 ms", "p90"), ("p99 ms", "p99"),
-            ("img/s", "throughput_ips"), ("status", "status")]
-
-
-def _fmt_size(n):
-    if n is None:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-
-
-def _cell(row: dict, key: str) -> str:
-    lat = row.get("latency_ms") or {}
-    if key == "size":
-        return _fmt_size(row.get("size_bytes"))
-    v = lat.get(key) if key in ("p50", "p90", "p99") else row.get(key)
-    if v is None or v == []:
-        return "-"
-    if key == "providers":
-        return ",".join(p.replace("ExecutionProvider", "") for p in v)
-    if key in ("accuracy", "top1_agreement"):
-        return f"{100 * v:.2f}%"
-    if key == "accuracy_delta":
-        return f"{100 * v:+.2f} pt"
-    if key == "max_abs_diff":
-        return f"{v:.1e}"
-    if key in ("p50", "p90", "p99"):
-        return f"{v:.3f}"
-    if key == "throughput_ips":
-        return f"{v:.1f}"
-    if key == "status" and row.get("error"):
-        return f"failed: {row['error'][:60]}"
-    if key == "status" and row.get("fallback"):
-        return f"ok (fell back to {row.get('device')})"
-    return str(v)
-
-
-def build_report(*, command: str | None, dataset: dict, model: dict, results: list[dict],
+def build_report(*, command: str | None, dataset: dict, model: dict, results,
                  env: dict, **sections) -> dict:
     """report.json's dict: the stable keys other tools read, then any extra ``sections``
-    (``training``, ``evaluation``, ``calibration``, ``measurement``, ``gate``, ...).
+    (``training``, ``evaluation``, ``calibration``, ``measurement``, ``gate``, ...);
+    ``results`` are BenchRows (or their dicts), written as dicts.
 
     Example:
         >>> r = build_report(command="edgeproof bench m.onnx", dataset={}, model={},
@@ -69,7 +30,7 @@ def build_report(*, command: str | None, dataset: dict, model: dict, results: li
     return {"edgeproof_version": __version__,
             "created": _dt.datetime.now().isoformat(timespec="seconds"),
             "command": command, "dataset": dataset, "model": model, **sections,
-            "env": env, "results": results}
+            "env": env, "results": [r.to_dict() for r in as_rows(results)]}
 
 
 def recommendation_lines(report: dict) -> list[str]:
@@ -88,10 +49,6 @@ def recommendation_lines(report: dict) -> list[str]:
     return []
 
 
-def table_rows(results: list[dict]) -> list[list[str]]:
-    return [[_cell(r, key) for _, key in _COLUMNS] for r in results]
-
-
 def to_markdown(report: dict) -> str:
     ds, model, env = report["dataset"], report["model"], report["env"]
     lines = [f"# edgeproof report — {model.get('name')} on {ds.get('name')}", "",
@@ -106,10 +63,7 @@ def to_markdown(report: dict) -> str:
     if report.get("command"):
         lines += [f"Command: `{report['command']}`", ""]
     lines += recommendation_lines(report)
-    lines += ["| " + " | ".join(h.replace("|", "\\|") for h, _ in _COLUMNS) + " |",
-              "|" + "---|" * len(_COLUMNS)]
-    lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |"
-              for row in table_rows(report["results"])]
+    lines += markdown(as_rows(report["results"]))
     lines += ["", "Latency: ms per batch, one measurement method for every runtime (inputs "
               "prepared before timing, warm-up, then a minimum count and duration of runs); "
               "accuracy on the test split; Δacc and agreement against the reference model on "
@@ -184,23 +138,3 @@ def write_report(report: dict, out_dir: str | Path) -> tuple[Path, Path]:
     j = atomic_write_bytes(out / "report.json", json.dumps(report, indent=2, default=str).encode())
     m = atomic_write_bytes(out / "report.md", to_markdown(report).encode())
     return j, m
-
-
-def print_table(results: list[dict], title: str | None = None, console=None) -> None:
-    """The results table on the console (rich)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title, show_lines=False)
-    for header, _ in _COLUMNS:  # names stay whole; numbers may fold
-        table.add_column(header, overflow="fold", no_wrap=header in ("format", "runtime"))
-    for row in table_rows(results):
-        table.add_row(*row)
-    console = console or Console(stderr=False, width=None if _isatty() else 160)
-    console.print(table)
-
-
-def _isatty() -> bool:
-    import sys
-
-    return sys.stdout.isatty()

@@ -20,11 +20,54 @@ from __future__ import annotations
 import os
 import time
 
-from edgeproof.bench.isolate import run_isolated
-from edgeproof.bench.measure import measure
+from dataclasses import dataclass
 
-SWEEP_MEASURE = {"warmup_runs": 3, "warmup_seconds": 0.05, "min_runs": 10, "min_seconds": 0.25}
-AUTO = "auto"
+from edgeproof.bench.isolate import run_isolated
+from edgeproof.bench.measure import Measurement, measure
+from edgeproof.errors import UsageError
+
+SWEEP_MEASURE = Measurement(warmup_runs=3, warmup_seconds=0.05, min_runs=10, min_seconds=0.25)
+
+
+@dataclass(frozen=True)
+class Threads:
+    """How many threads a runtime gets: ``auto`` (a sweep picks), ``default`` (the
+    runtime's own choice) or a fixed ``count``; the one type from the flag to the row.
+
+    Example:
+        >>> Threads.parse("auto").mode, Threads.parse("3").count, str(Threads.parse("default"))
+        ('auto', 3, 'default')
+    """
+
+    mode: str = "auto"
+    count: int | None = None
+
+    @classmethod
+    def parse(cls, text) -> "Threads":
+        """``auto``, ``default``, an int >= 1 (or a Threads, returned as it is)."""
+        if isinstance(text, Threads):
+            return text
+        value = str(text).strip().lower()
+        if value in ("auto", "default"):
+            return cls(value)
+        try:
+            n = int(value)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise UsageError(f"--threads must be auto, default or an int >= 1; got {text!r}.")
+        return cls("fixed", n)
+
+    @property
+    def fixed(self) -> int | None:
+        """The count to pass a runtime before any sweep (None: its default)."""
+        return self.count if self.mode == "fixed" else None
+
+    def __str__(self) -> str:
+        return str(self.count) if self.mode == "fixed" else self.mode
+
+
+AUTO, DEFAULT = Threads("auto"), Threads("default")
 
 
 def cores() -> int:
@@ -54,7 +97,7 @@ def probe_p50(open_runtime, threads, x) -> float:
     ``open_runtime(threads)`` returns an unloaded runtime; it is loaded, timed and closed.
     """
     with open_runtime(threads) as rt:
-        return measure(rt.timed_call(x), batch_size=len(x), **SWEEP_MEASURE).p50
+        return measure(rt.timed_call(x), batch_size=len(x), settings=SWEEP_MEASURE).p50
 
 
 def _probe_in_fresh_process(runtime_cls, artifact, manifest, threads, x, options) -> float:

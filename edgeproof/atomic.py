@@ -135,6 +135,20 @@ def atomic_write_tree(path: str | Path, files: dict[str, bytes]) -> Path:
     return path
 
 
+def atomic_copy(src: str | Path, dst: str | Path) -> Path:
+    """Copy a file (or a folder) to ``dst`` with the atomic writers: ``dst`` is the old
+    copy or the whole new one, never half of it.
+
+    Example:
+        >>> atomic_copy("opt/candidates/m.tflite", "opt/models/m.tflite")  # doctest: +SKIP
+    """
+    src = Path(src)
+    if src.is_dir():
+        return atomic_write_tree(dst, {p.relative_to(src).as_posix(): p.read_bytes()
+                                       for p in sorted(src.rglob("*")) if p.is_file()})
+    return atomic_write_bytes(dst, src.read_bytes())
+
+
 def ensure_writable_dir(path: str | Path, what: str = "--out") -> Path:
     """Create ``path`` if needed and prove it is writable, before any long work starts.
 

@@ -73,6 +73,36 @@ def base_manifest(model, ctx: ExportContext, fmt: str, options: dict) -> Manifes
                     calibration=ctx.calibration_info)
 
 
+DEFAULT_CALIB_SIZE = 200
+
+
+def calib_size_for(requested: int | None, n_train: int, dataset: str) -> tuple[int, str | None]:
+    """How many calibration images to draw, and a one-line note when the default was cut.
+
+    ``requested`` None means the default (``DEFAULT_CALIB_SIZE``), which is cut to the
+    train split when the data is smaller; an explicit size larger than the split is the
+    user's error, said before any work starts.
+
+    Example:
+        >>> calib_size_for(None, 48, "photos")
+        (48, 'calibration: the train split of photos has 48 images, fewer than the default 200; calibrating on all 48.')
+        >>> calib_size_for(500, 48, "photos")
+        Traceback (most recent call last):
+        ...
+        edgeproof.errors.UsageError: --calib-size 500 is larger than the train split of photos (48 images); pass --calib-size 48 or less.
+    """
+    if requested is None:
+        if n_train >= DEFAULT_CALIB_SIZE:
+            return DEFAULT_CALIB_SIZE, None
+        return n_train, (f"calibration: the train split of {dataset} has {n_train} images, "
+                         f"fewer than the default {DEFAULT_CALIB_SIZE}; calibrating on all "
+                         f"{n_train}.")
+    if requested > n_train:
+        raise UsageError(f"--calib-size {requested} is larger than the train split of {dataset} "
+                         f"({n_train} images); pass --calib-size {n_train} or less.")
+    return requested, None
+
+
 def calibration_context(ds: Dataset, n: int, seed: int, source: dict) -> ExportContext:
     """Class-balanced, deterministic calibration images from the train split.
 
@@ -95,7 +125,7 @@ def calibration_context(ds: Dataset, n: int, seed: int, source: dict) -> ExportC
                          train_images=ds.x_train, train_labels=ds.y_train)
 
 
-def context_for_model(model, model_path, calib: str | None, calib_size: int, seed: int,
+def context_for_model(model, model_path, calib: str | None, calib_size: int | None, seed: int,
                       preprocess: dict | None = None, class_names: list[str] | None = None):
     """Export context for a model a user brings; returns (context, dataset or None).
 
@@ -122,6 +152,9 @@ def context_for_model(model, model_path, calib: str | None, calib_size: int, see
               "sha256": model_fingerprint(model), "preprocessing": how}
     if ds is None:
         return ExportContext(list(names), pre, source=source), None
-    ctx = calibration_context(ds, calib_size, seed, source)
+    n, note = calib_size_for(calib_size, len(ds.y_train), ds.name)
+    ctx = calibration_context(ds, n, seed, source)
     ctx.class_names, ctx.preprocessing = list(names), pre
+    if note:
+        ctx.calibration_info["note"] = note
     return ctx, ds

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from edgeproof.errors import EdgeproofError, UsageError
+from edgeproof.errors import EdgeproofError
 from edgeproof.export.artifact import Artifact, write_artifact
 from edgeproof.export.keras_export import convert_keras, convert_saved_model
 from edgeproof.export.onnx_export import convert_onnx
@@ -22,8 +22,11 @@ from edgeproof.export.onnx_quant import convert_onnx_fp16, convert_onnx_int8
 from edgeproof.export.qat import convert_qat_int8
 from edgeproof.export.quant_debug import layer_errors
 from edgeproof.export.tflite import convert_tflite
+from edgeproof.options import Option, resolve_options
 from edgeproof.registry import Registry
-from edgeproof.validation import check_choice
+
+_IO = Option("int8", "input/output type", str, ("int8", "uint8", "float32"))
+_OPSET = Option(17, "ONNX opset", int)
 
 log = logging.getLogger("edgeproof.export")
 
@@ -37,8 +40,8 @@ class Format:
         suffix: the artifact's file suffix.
         runtime: the runtime that runs it by default.
         convert: ``convert(model, ctx, fmt=name, **options) -> Artifact``.
-        options: accepted options and their defaults.
-        choices: allowed values of options that take one of a set.
+        options: the options it accepts (``edgeproof.options.Option``: default, help, kind,
+            choices), the same declaration runtimes use.
         needs_calibration: whether a representative dataset is required.
         debug_quant: ``debug_quant(model, ctx) -> rows`` of per-layer quantization
             error (``--debug-quant``), or None where the format has no such report.
@@ -49,23 +52,19 @@ class Format:
     runtime: str
     convert: Callable
     description: str
-    options: dict = field(default_factory=dict)
-    choices: dict = field(default_factory=dict)
+    options: dict[str, Option] = field(default_factory=dict)
     needs_calibration: bool = False
     debug_quant: Callable | None = None
 
     def resolve_options(self, given: dict | None) -> dict:
-        """Defaults overlaid with ``given``; unknown options and bad choices are errors."""
-        given = dict(given or {})
-        unknown = sorted(set(given) - set(self.options))
-        if unknown:
-            valid = ", ".join(sorted(self.options)) or "none"
-            raise UsageError(f"Format {self.name} does not take option(s) {', '.join(unknown)}. "
-                             f"Valid options: {valid}.")
-        opts = {**self.options, **given}
-        for key, allowed in self.choices.items():
-            check_choice(f"value of option '{key}'", str(opts[key]), allowed, self.name)
-        return opts
+        """Defaults overlaid with ``given``, parsed; unknown options and bad values are
+        errors listing the valid ones.
+
+        Example:
+            >>> get_format("onnx-int8").resolve_options({"mode": "dynamic"})["mode"]
+            'dynamic'
+        """
+        return resolve_options(given, self.options, self.name, "Format")
 
 
 _ROWS = [
@@ -83,28 +82,34 @@ _ROWS = [
     Format("tflite-int8", ".tflite", "litert", partial(convert_tflite, mode="int8"),
            "TFLite full-integer int8 (representative dataset from the train split); "
            "float_layers: tensor names kept float (selective quantization)",
-           options={"io_type": "int8", "float_layers": ""},
-           choices={"io_type": ("int8", "uint8", "float32")},
+           options={"io_type": _IO,
+                    "float_layers": Option([], "tensor names kept float", list)},
            needs_calibration=True, debug_quant=layer_errors),
     Format("tflite-int16x8", ".tflite", "litert",
            partial(convert_tflite, mode="int16x8"),
            "TFLite 16-bit activations, 8-bit weights", needs_calibration=True),
     Format("tflite-qat-int8", ".tflite", "litert", convert_qat_int8,
            "TFLite int8 after quantization-aware fine-tuning on the train split (tfmot)",
-           options={"io_type": "int8", "epochs": 2, "lr": 1e-4, "batch_size": 32,
-                    "train_size": 2000},
-           choices={"io_type": ("int8", "uint8", "float32")}, needs_calibration=True),
+           options={"io_type": _IO, "epochs": Option(2, "fine-tuning epochs", int),
+                    "lr": Option(1e-4, "fine-tuning learning rate", float),
+                    "batch_size": Option(32, "fine-tuning batch size", int),
+                    "train_size": Option(2000, "training images used (0: all)", int, low=0)},
+           needs_calibration=True),
     Format("onnx-fp32", ".onnx", "onnxruntime", convert_onnx,
-           "ONNX float32 via tf2onnx, NHWC input, dynamic batch", options={"opset": 17}),
+           "ONNX float32 via tf2onnx, NHWC input, dynamic batch", options={"opset": _OPSET}),
     Format("onnx-fp16", ".onnx", "onnxruntime", convert_onnx_fp16,
-           "ONNX float16 weights/activations, float32 inputs/outputs kept", options={"opset": 17}),
+           "ONNX float16 weights/activations, float32 inputs/outputs kept",
+           options={"opset": _OPSET}),
     Format("onnx-int8", ".onnx", "onnxruntime", convert_onnx_int8,
            "ONNX Runtime int8: static QDQ (uint8 activations, per-channel int8 weights, "
            "calibrated), or dynamic",
-           options={"opset": 17, "mode": "static", "activations": "uint8",
-                    "calibration": "minmax", "exclude_nodes": ""},
-           choices={"mode": ("static", "dynamic"), "activations": ("uint8", "int8"),
-                    "calibration": ("minmax", "entropy", "percentile")},
+           options={"opset": _OPSET,
+                    "mode": Option("static", "calibrated static QDQ or dynamic", str,
+                                   ("static", "dynamic")),
+                    "activations": Option("uint8", "activation type", str, ("uint8", "int8")),
+                    "calibration": Option("minmax", "calibration method", str,
+                                          ("minmax", "entropy", "percentile")),
+                    "exclude_nodes": Option([], "node names kept float", list)},
            needs_calibration=True),
 ]
 FORMATS: Registry[Format] = Registry("format", "export")

@@ -25,6 +25,7 @@ from edgeproof.export.artifact import Artifact
 from edgeproof.export.context import ExportContext
 from edgeproof.export.onnx_export import keras_to_onnx, onnx_artifact
 from edgeproof.errors import ExportError, first_line
+from edgeproof.options import split_names
 
 
 _ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "Tanh", "Softmax")
@@ -78,12 +79,6 @@ def _quantize(src: Path, out: Path, x, input_name: str, mode: str, activations: 
                     extra_options={"DedicatedQDQPair": True})
 
 
-def _names(value) -> list[str]:
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return [str(v) for v in value or []]
-
-
 def convert_onnx_int8(model, ctx: ExportContext, *, fmt: str, opset: int = 17,
                       mode: str = "static", activations: str = "uint8",
                       calibration: str = "minmax", exclude_nodes="", **options) -> Artifact:
@@ -108,7 +103,7 @@ def convert_onnx_int8(model, ctx: ExportContext, *, fmt: str, opset: int = 17,
     if mode == "static" and (ctx.calibration is None or len(ctx.calibration) == 0):
         raise ExportError(f"{fmt} (mode=static) needs calibration data: pass --calib DATA, or "
                           "--option mode=dynamic.")
-    exclude = _names(exclude_nodes)
+    exclude = split_names(exclude_nodes)
     opts = {"mode": mode, **options}
     if mode == "static":
         opts.update(activations=activations, calibration=calibration)

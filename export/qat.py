@@ -104,13 +104,6 @@ def qat_finetune(model, ctx: ExportContext, epochs: int, lr: float, batch_size: 
     return qat, int(len(x))
 
 
-def _int(value):
-    try:
-        return int(value) if str(value).strip().lstrip("-").isdigit() else value
-    except (TypeError, ValueError):
-        return value
-
-
 def convert_qat_int8(model, ctx: ExportContext, *, fmt: str, io_type: str = "int8",
                      epochs: int = 2, lr: float = 1e-4, batch_size: int = 32,
                      train_size: int = 2000, **options) -> Artifact:
@@ -126,9 +119,11 @@ def convert_qat_int8(model, ctx: ExportContext, *, fmt: str, io_type: str = "int
     Example:
         >>> art = convert_qat_int8(model, ctx, fmt="tflite-qat-int8", epochs=1)  # doctest: +SKIP
     """
-    epochs = check_int("epochs", _int(epochs), fmt, low=1)
-    batch_size = check_int("batch_size", _int(batch_size), fmt, low=1)
-    train_size = check_int("train_size", _int(train_size), fmt, low=0)
+    # The format's options (edgeproof.options) are parsed and range-checked already; a
+    # direct caller gets the same checks here.
+    epochs = check_int("epochs", epochs, fmt, low=1)
+    batch_size = check_int("batch_size", batch_size, fmt, low=1)
+    train_size = check_int("train_size", train_size, fmt, low=0)
     lr = check_float("lr", lr, fmt, low=0.0, low_open=True)
     qat, n = qat_finetune(model, ctx, epochs, lr, batch_size, train_size)
     if ctx.calibration is None or len(ctx.calibration) == 0:

@@ -18,6 +18,7 @@ import numpy as np
 from edgeproof.atomic import atomic_write_bytes
 from edgeproof.export.context import ExportContext
 from edgeproof.export.tflite import int8_converter
+from edgeproof.figures import png_bytes, pyplot
 from edgeproof.quiet import quiet_native
 from edgeproof.errors import ExportError
 from edgeproof.tfcompat import tf
@@ -100,11 +101,7 @@ def write_debug_report(rows: list[dict], out_dir: str | Path, stem: str) -> tupl
 
 
 def _plot(rows: list[dict], title: str) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = [r.get("tensor_name", "?").split(";")[0][-40:] for r in rows]
     vals = [r["rmse_over_scale"] for r in rows]
     fig, ax = plt.subplots(figsize=(8, max(2.5, 0.28 * len(rows) + 1)))
@@ -113,8 +110,4 @@ def _plot(rows: list[dict], title: str) -> bytes:
     ax.invert_yaxis()
     ax.set_xlabel("RMSE / scale (quantization error in steps)")
     ax.set_title(f"per-tensor quantization error: {title}", fontsize=9)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig, dpi=100)

@@ -12,6 +12,7 @@ import numpy as np
 
 from edgeproof.embedded import LEGACY_KEYS, MANIFEST_KEY, tflite_schema
 from edgeproof.errors import ExportError, first_line
+from edgeproof.options import split_names
 from edgeproof.export.artifact import Artifact
 from edgeproof.export.context import ExportContext, base_manifest
 from edgeproof.export.graph import int8_friendly
@@ -104,12 +105,6 @@ def _selective(conv, float_layers: list[str], fmt: str, int_io: bool) -> bytes:
                           "(tensor names from --debug-quant).") from None
 
 
-def _names(value) -> list[str]:
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return [str(v) for v in value or []]
-
-
 def convert_tflite(model, ctx: ExportContext, *, fmt: str, mode: str, io_type: str = "int8",
                    float_layers="", **options) -> Artifact:
     """Convert a Keras model to TFLite.
@@ -122,7 +117,7 @@ def convert_tflite(model, ctx: ExportContext, *, fmt: str, mode: str, io_type: s
             float (selective quantization; the names ``--debug-quant`` lists).
     """
     t = tf()
-    keep_float = _names(float_layers)
+    keep_float = split_names(float_layers)
     if keep_float and io_type == "uint8":
         raise ExportError(f"{fmt}: float_layers works with io_type int8 or float32, not uint8.")
     rewrites = {}

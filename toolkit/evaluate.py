@@ -27,21 +27,10 @@ from edgeproof.atomic import atomic_write_bytes
 from edgeproof.datasets import Dataset, load_dataset
 from edgeproof.errors import DataError, ModelError
 from edgeproof.keras_loader import load_keras_model
-from edgeproof.machine import cpu_info
-from edgeproof.manifest import library_versions
+from edgeproof.figures import pyplot, save
 from edgeproof.preprocess import to_float
-from edgeproof.report_page import write_report_page
 from edgeproof.toolkit.data import make_tf_dataset
 from edgeproof.toolkit.gradcam import find_last_conv, gradcam, save_overlay
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def predict_probs(model, x: np.ndarray, ds: Dataset, batch_size: int = 64) -> np.ndarray:
@@ -72,15 +61,12 @@ def plot_confusion(cm: np.ndarray, class_names, path: Path) -> Path:
     """Confusion matrix PNG (rows: true class, columns: predicted)."""
     from sklearn.metrics import ConfusionMatrixDisplay
 
-    plt = _plt()
+    plt = pyplot()
     size = max(4.0, 0.6 * len(class_names) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
     ConfusionMatrixDisplay(cm, display_labels=class_names).plot(ax=ax, colorbar=False,
                                                                 xticks_rotation=45)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=100)
 
 
 def read_history(path: str | Path) -> dict[str, list[float]]:
@@ -96,7 +82,7 @@ def plot_curves(history: dict, path: Path) -> Path | None:
     """Loss and accuracy per epoch (train and val) side by side."""
     if not history.get("loss"):
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for key, style in ((metric, "-o"), (f"val_{metric}", "--o")):
@@ -105,15 +91,12 @@ def plot_curves(history: dict, path: Path) -> Path | None:
         ax.set_xlabel("epoch")
         ax.set_title(metric)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=100)
 
 
 def plot_worst(images: np.ndarray, rows: list[dict], class_names, path: Path) -> Path:
     """A grid of the worst-classified images titled 'actual -> predicted (p)'."""
-    plt = _plt()
+    plt = pyplot()
     cols = min(5, max(1, len(rows)))
     nrows = max(1, int(np.ceil(len(rows) / cols)))
     fig, axes = plt.subplots(nrows, cols, figsize=(2.6 * cols, 2.9 * nrows), squeeze=False)
@@ -124,10 +107,7 @@ def plot_worst(images: np.ndarray, rows: list[dict], class_names, path: Path) ->
         ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray")
         ax.set_title(f"#{r['index']} {class_names[r['actual']]}\n-> {class_names[r['predicted']]}"
                      f" (p={r['probability']:.2f})", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=100)
 
 
 def worst_table(rows: list[dict], class_names) -> str:
@@ -205,8 +185,8 @@ def evaluate_model(model, ds: Dataset, out_dir: str | Path, history_csv: str | P
              "confusion_matrix": plot_confusion(cm, ds.class_names, out / "confusion_matrix.png"),
              "worst_grid": plot_worst(x, rows, ds.class_names, out / "worst.png"),
              "worst_table": out / "worst.md"}
-    files["classification_report"].write_text(text)
-    files["worst_table"].write_text(worst_table(rows, ds.class_names))
+    atomic_write_bytes(files["classification_report"], text.encode())
+    atomic_write_bytes(files["worst_table"], worst_table(rows, ds.class_names).encode())
     if history_csv and Path(history_csv).exists():
         curves = plot_curves(read_history(history_csv), out / "curves.png")
         if curves:
@@ -219,19 +199,7 @@ def evaluate_model(model, ds: Dataset, out_dir: str | Path, history_csv: str | P
     if why_not:
         report["gradcam_skipped"] = why_not
     atomic_write_bytes(out / "metrics.json", json.dumps(report, indent=2).encode())
-    write_report_page(_page(model, ds, report, out), out)
     return report
-
-
-def _page(model, ds: Dataset, report: dict, out: Path) -> dict:
-    """report.html's view of an evaluation: the summary, scores, figures, machine."""
-    versions = library_versions()
-    env = {**cpu_info(), "gpu": None, "python": versions.get("python"),
-           "tensorflow": versions.get("tensorflow")}
-    return {"title": f"edgeproof evaluation — {model.name} on {ds.name}",
-            "dataset": ds.summary(), "evaluation": evaluation_summary(report, out),
-            "model": {"name": model.name, "params": int(model.count_params()),
-                      "input_shape": list(ds.input_shape)}, "env": env}
 
 
 def evaluation_summary(ev: dict, out: Path) -> dict:
@@ -288,4 +256,7 @@ def evaluate_file(model_path: str | Path, dataset: str, out_dir: str | Path | No
                         f"{int(model.inputs[0].shape[-1])}; evaluate on the training dataset.")
     history = history_csv or model_path.parent / "history.csv"
     out = Path(out_dir) if out_dir else model_path.parent / "eval"
-    return evaluate_model(model, ds, out, history, worst, split, explain=explain)
+    report = evaluate_model(model, ds, out, history, worst, split, explain=explain)
+    return {**report, "dataset_summary": ds.summary(),
+            "model": {"name": model.name, "params": int(model.count_params()),
+                      "input_shape": list(ds.input_shape)}}

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeproof.errors import ModelError
+from edgeproof.figures import pyplot, save
 from edgeproof.keras_loader import load_keras_model, model_preprocessing
 from edgeproof.preprocess import decode_image, to_float
 from edgeproof.tfcompat import keras, tf
@@ -93,12 +94,9 @@ def gradcam(model, images: np.ndarray, class_index: int | None = None, layer_pat
 def save_overlay(image: np.ndarray, heat: np.ndarray, path: str | Path, title: str = "",
                  alpha: float = 0.4) -> Path:
     """Write ``image`` (uint8 HWC) with the upsampled ``heat`` map blended over it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from PIL import Image
 
+    plt = pyplot()
     h, w = image.shape[:2]
     up = np.asarray(Image.fromarray(np.uint8(heat * 255)).resize((w, h), Image.BILINEAR)) / 255.0
     fig, axes = plt.subplots(1, 2, figsize=(6, 3.3))
@@ -108,10 +106,7 @@ def save_overlay(image: np.ndarray, heat: np.ndarray, path: str | Path, title: s
         ax.axis("off")
     axes[1].imshow(up, cmap="jet", alpha=alpha)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return save(fig, path, dpi=100)
 
 
 def explain_files(model_path, images, out_dir, class_index: int | None = None) -> dict:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -28,54 +27,15 @@ from edgeproof.bench.verify import verify_artifact
 from edgeproof.errors import EdgeproofError, RuntimeFailure, UsageError, first_line
 from edgeproof.manifest import Manifest, find_manifest
 from edgeproof.preprocess import postprocess, prepare
+from edgeproof.options import Option, resolve_options
 from edgeproof.registry import Registry
-from edgeproof.validation import check_choice, check_int
+from edgeproof.validation import check_int
 
 RUNTIMES: Registry[type["Runtime"]] = Registry("runtime", "bench")
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 def _label(source) -> str:
     return Path(source).name if isinstance(source, (str, Path)) else "the model"
-
-
-@dataclass(frozen=True)
-class Option:
-    """One option a runtime accepts (``--runtime-option KEY=VALUE`` on the command line).
-
-    Args:
-        default: the value used when the option is not given.
-        help: one line for ``edgeproof runtimes``.
-        kind: ``bool``, ``int`` or ``str``; command-line text is parsed into it.
-        choices: allowed values of a ``str`` option.
-    """
-
-    default: object
-    help: str
-    kind: type = str
-    choices: tuple[str, ...] | None = None
-
-    def parse(self, key: str, value, owner: str):
-        """``value`` (text from the command line, or a Python value) as this option's kind.
-
-        Example:
-            >>> Option(True, "use XNNPACK", bool).parse("xnnpack", "false", "litert")
-            False
-        """
-        if self.kind is bool and not isinstance(value, bool):
-            text = str(value).strip().lower()
-            if text not in _TRUE + _FALSE:
-                raise UsageError(f"Option '{key}' of {owner} must be true or false; got {value!r}.")
-            return text in _TRUE
-        if self.kind is int and value is not None:
-            try:
-                value = int(value)
-            except (TypeError, ValueError):
-                raise UsageError(f"Option '{key}' of {owner} must be an int; got {value!r}.") from None
-            return check_int(key, value, owner, low=1)
-        if self.choices is not None:
-            return check_choice(f"value of option '{key}'", str(value), self.choices, owner)
-        return value
 
 
 def register_runtime(cls):
@@ -184,13 +144,12 @@ class Runtime:
             >>> get_runtime_class("litert").resolve_options({"xnnpack": "no"})["xnnpack"]
             False
         """
-        unknown = sorted(set(given) - set(cls.OPTIONS))
-        if unknown:
-            valid = ", ".join(sorted(cls.OPTIONS)) or "none"
-            raise UsageError(f"Runtime {cls.name} does not take option(s) {', '.join(unknown)}. "
-                             f"Valid options: {valid}.")
-        return {k: opt.parse(k, given[k], cls.name) if k in given else opt.default
-                for k, opt in cls.OPTIONS.items()}
+        return resolve_options(given, cls.OPTIONS, cls.name, "Runtime")
+
+    @classmethod
+    def default_threads(cls) -> int | None:
+        """The thread count the runtime uses when given none (None: not known)."""
+        return None
 
     @classmethod
     def version(cls) -> str | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeproof.bench.runtimes.base import Option, Runtime, register_runtime
+from edgeproof.bench.threads import cores
 from edgeproof.errors import RuntimeFailure
 from edgeproof.keras_loader import load_keras_model
 from edgeproof.tfcompat import tf
@@ -32,6 +33,11 @@ class KerasRuntime(Runtime):
     OPTIONS = {"jit_compile": Option(False, "XLA-compile the tf.function", bool),
                "unsafe": Option(False, "allow Lambda layers in .keras files (trusted files "
                                        "only)", bool)}
+
+    @classmethod
+    def default_threads(cls) -> int:
+        """TensorFlow sizes its intra-op pool to the cores the process may use."""
+        return cores()
 
     def __init__(self, artifact, manifest=None, **kw):
         super().__init__(artifact, manifest, **kw)

@@ -80,6 +80,11 @@ class LiteRTRuntime(Runtime):
                                                    "partitions", bool),
                "latest_features": Option(False, "XNNPACK's newest operator support", bool)}
 
+    @classmethod
+    def default_threads(cls) -> int:
+        """LiteRT's interpreter and its XNNPACK delegate run one thread unless told."""
+        return 1
+
     def __init__(self, artifact, manifest=None, **kw):
         super().__init__(artifact, manifest, **kw)
         self.xnnpack = self.opts["xnnpack"]

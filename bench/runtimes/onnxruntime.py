@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeproof.bench.runtimes.base import Option, Runtime, register_runtime
+from edgeproof.bench.threads import cores
 from edgeproof.errors import RuntimeFailure, first_line
 
 PROVIDERS = {"cpu": ["CPUExecutionProvider"],
@@ -61,6 +62,13 @@ class OnnxRuntime(Runtime):
                "inter_threads": Option(None, "inter-op threads (default: ONNX Runtime's)", int),
                "profile": Option(False, "record the provider of every node (one profiled run)",
                                  bool)}
+
+    @classmethod
+    def default_threads(cls) -> int:
+        """ONNX Runtime's intra-op pool defaults to one thread per physical core."""
+        import psutil
+
+        return psutil.cpu_count(logical=False) or cores()
 
     def __init__(self, artifact, manifest=None, **kw):
         super().__init__(artifact, manifest, **kw)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from edgeproof.bench.report import print_table, recommendation_lines
+from edgeproof.app.bench import BenchConfig, run_bench
+from edgeproof.bench.gate import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT
+from edgeproof.bench.measure import Measurement
 from edgeproof.bench.runtimes import RUNTIMES, runtime_names
-from edgeproof.bench.suite import MEASURE_DEFAULTS, BenchConfig, run_bench
+from edgeproof.bench.settings import BenchSettings
 from edgeproof.cli.common import (add_dataset_args, fraction, int_list, out, parse_options,
-                                  positive_int, points, status_printer, threads_arg)
+                                  positive_int, points, print_results, status_printer,
+                                  threads_arg)
 from edgeproof.errors import GateFailed
 from edgeproof.manifest import parse_preprocess
+
+DEFAULTS = Measurement()
 
 EPILOG = """examples:
   edgeproof bench m.tflite m.onnx --batch-sizes 1,8,32 --out runs/bench
@@ -22,8 +27,7 @@ EPILOG = """examples:
 
 
 def _options_help() -> str:
-    return "; ".join(f"{cls.name}: " + ", ".join(f"{k} ({o.help}, default {o.default})"
-                                               for k, o in cls.OPTIONS.items())
+    return "; ".join(f"{cls.name}: " + ", ".join(o.describe(k) for k, o in cls.OPTIONS.items())
                      for cls in RUNTIMES.rows() if cls.OPTIONS)
 
 
@@ -51,17 +55,20 @@ def register(sub) -> None:
     p.add_argument("--runtime-option", action="append", metavar="KEY=VALUE",
                    help=f"runtime option (repeatable) — {_options_help()}")
     p.add_argument("--batch-sizes", type=int_list, default=[1], help="e.g. 1,8,32 (default 1)")
-    p.add_argument("--min-runs", type=positive_int, default=MEASURE_DEFAULTS["min_runs"])
-    p.add_argument("--min-seconds", type=float, default=MEASURE_DEFAULTS["min_seconds"])
-    p.add_argument("--warmup-runs", type=positive_int, default=MEASURE_DEFAULTS["warmup_runs"])
-    p.add_argument("--warmup-seconds", type=float, default=MEASURE_DEFAULTS["warmup_seconds"])
+    p.add_argument("--min-runs", type=positive_int, default=DEFAULTS.min_runs)
+    p.add_argument("--min-seconds", type=float, default=DEFAULTS.min_seconds)
+    p.add_argument("--warmup-runs", type=positive_int, default=DEFAULTS.warmup_runs)
+    p.add_argument("--warmup-seconds", type=float, default=DEFAULTS.warmup_seconds)
     p.add_argument("--bare-loop", action="store_true",
                    help="also time a bare invoke()/session.run() loop; report edgeproof/bare p50")
     p.add_argument("--min-agreement", type=fraction, default=None,
-                   help="gate: minimum top-1 agreement with --reference (exit 1 below it)")
+                   help="gate: minimum top-1 agreement with --reference (exit 1 below it). "
+                        "Given alone, accuracy is not checked; with neither gate flag the "
+                        f"recommendation uses {DEFAULT_MIN_AGREEMENT:g} and "
+                        f"{100 * DEFAULT_MAX_ACCURACY_DROP:g} pt and the exit code ignores it")
     p.add_argument("--max-accuracy-drop", type=points, default=None,
                    help="gate: maximum accuracy drop vs --reference, in percentage points "
-                        "(0.5 = half a point)")
+                        "(0.5 = half a point; exit 1 above it)")
     p.add_argument("--limit", type=positive_int, default=None,
                    help="use N test images (a seeded random sample of the split)")
     p.add_argument("--json", default=None, metavar="PATH", help="write a report.json-shaped file")
@@ -76,27 +83,27 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    settings = BenchSettings(
+        runtime=args.runtime, device=args.device, allow_fallback=args.allow_fallback,
+        threads=args.threads, runtime_options=parse_options(args.runtime_option),
+        batch_sizes=tuple(args.batch_sizes), preprocess=parse_preprocess(args.preprocess),
+        measurement=Measurement(min_runs=args.min_runs, min_seconds=args.min_seconds,
+                                warmup_runs=args.warmup_runs,
+                                warmup_seconds=args.warmup_seconds),
+        bare_loop=args.bare_loop)
     cfg = BenchConfig(
         artifacts=args.artifacts, dataset=args.dataset, seed=args.seed, limit=args.limit,
-        reference=args.reference, runtime=args.runtime, device=args.device,
-        allow_fallback=args.allow_fallback, threads=args.threads,
-        runtime_options=parse_options(args.runtime_option), batch_sizes=tuple(args.batch_sizes),
-        preprocess=parse_preprocess(args.preprocess),
-        measure={"min_runs": args.min_runs, "min_seconds": args.min_seconds,
-                 "warmup_runs": args.warmup_runs, "warmup_seconds": args.warmup_seconds},
-        bare_loop=args.bare_loop, min_agreement=args.min_agreement,
+        reference=args.reference, settings=settings, min_agreement=args.min_agreement,
         max_accuracy_drop=args.max_accuracy_drop, in_process=args.in_process, out=args.out,
         json=args.json, command=args.command_line, quiet=args.quiet)
     report, written = run_bench(cfg, status=status_printer(args.quiet))
-    print_table(report["results"], title="edgeproof bench")
-    for line in recommendation_lines(report):
-        out(line.replace("**", ""))
+    print_results(report, "edgeproof bench")
     if written:
         out("wrote " + ", ".join(written))
     for r in report["results"]:
         if r["status"] != "ok":
             out(f"failed {r['artifact']} (batch {r['batch_size']}): {r['error']}")
     gate = report.get("gate")
-    if gate and not gate["passed"]:
+    if gate and gate["enforced"] and not gate["passed"]:
         raise GateFailed("Parity gate failed: " + "; ".join(gate["failures"]))
     return 0 if all(r["status"] == "ok" for r in report["results"]) else 1

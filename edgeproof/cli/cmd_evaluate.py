@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgeproof.app.evaluate import evaluate_to_folder
 from edgeproof.cli.common import add_dataset_args, nonneg_int, out, positive_int, status_printer
-from edgeproof.toolkit.evaluate import evaluate_file
 
 
 def register(sub) -> None:
@@ -32,8 +32,9 @@ def register(sub) -> None:
 def run(args) -> int:
     say = status_printer(args.quiet)
     say(f"evaluating {args.model} on {args.dataset}")
-    report = evaluate_file(args.model, args.dataset, args.out, args.seed, args.image_size,
-                           args.history, args.worst, args.split, explain=args.gradcam)
+    report = evaluate_to_folder(args.model, args.dataset, args.out, seed=args.seed,
+                                image_size=args.image_size, history_csv=args.history,
+                                worst=args.worst, split=args.split, explain=args.gradcam)
     out(Path(report["files"]["classification_report"]).read_text())
     if report.get("gradcam_skipped"):
         say(f"no Grad-CAM: {report['gradcam_skipped']}")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from edgeproof.bench.report import print_table
+from edgeproof.app.export_and_check import ExportConfig, export_and_check
+from edgeproof.bench.table import print_table
 from edgeproof.cli.common import (fraction, nonneg_int, out, parse_options, positive_int,
                                   status_printer)
-from edgeproof.export_check import ExportConfig, export_and_check
+from edgeproof.export.context import DEFAULT_CALIB_SIZE
 from edgeproof.manifest import parse_preprocess
 from edgeproof.validation import parse_list
 
@@ -24,7 +25,9 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--calib", metavar="DATA", default=None,
                    help="calibration/verification dataset (same forms as --dataset)")
-    p.add_argument("--calib-size", type=positive_int, default=200)
+    p.add_argument("--calib-size", type=positive_int, default=None,
+                   help=f"calibration images (default {DEFAULT_CALIB_SIZE}, or all of a smaller "
+                        "train split)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the dataset split")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="format option, e.g. io_type=uint8 or opset=13 (repeatable)")

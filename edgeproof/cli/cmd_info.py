@@ -47,8 +47,7 @@ def models(args) -> int:
 def formats(args) -> int:
     rows = []
     for f in list_formats():
-        opts = ", ".join(f"{k}={v}" + (f" ({'|'.join(f.choices[k])})" if k in f.choices else "")
-                         for k, v in f.options.items()) or "-"
+        opts = "; ".join(o.describe(k) for k, o in f.options.items()) or "-"
         rows.append((f.name, f.suffix, f.runtime, opts, "yes" if f.needs_calibration else "no",
                      f.description))
     _print("formats", ["format", "suffix", "runtime", "options", "calibration", "description"], rows)
@@ -58,7 +57,7 @@ def formats(args) -> int:
 def runtimes(args) -> int:
     rows = []
     for cls in RUNTIMES.rows():
-        opts = "; ".join(f"{k}={o.default} ({o.help})" for k, o in cls.OPTIONS.items()) or "-"
+        opts = "; ".join(o.describe(k) for k, o in cls.OPTIONS.items()) or "-"
         rows.append((cls.name, cls.label, cls.version() or "not installed",
                      ", ".join(cls.suffixes) + (", folder" if cls.folders else ""),
                      ", ".join(cls.devices), opts))

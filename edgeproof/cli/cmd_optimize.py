@@ -5,10 +5,12 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from edgeproof.app.ladder import OptimizeConfig, ladders
+from edgeproof.app.optimize import optimize
+from edgeproof.bench.gate import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT
 from edgeproof.cli.common import add_dataset_args, fraction, out, points, positive_int
+from edgeproof.export.context import DEFAULT_CALIB_SIZE
 from edgeproof.manifest import parse_preprocess
-from edgeproof.optimize import OptimizeConfig, ladders
-from edgeproof.optimize_output import optimize
 from edgeproof.validation import parse_list
 
 
@@ -24,10 +26,11 @@ def register(sub) -> None:
                        "passes, naming the closest candidate.")
     p.add_argument("model", metavar="MODEL", help="a .keras / .h5 / SavedModel")
     add_dataset_args(p, required=True)
-    p.add_argument("--max-accuracy-drop", type=points, default=0.005,
-                   help="gate: accuracy drop in percentage points (default 0.5)")
-    p.add_argument("--min-agreement", type=fraction, default=0.99,
-                   help="gate: top-1 agreement with MODEL (default 0.99)")
+    p.add_argument("--max-accuracy-drop", type=points, default=DEFAULT_MAX_ACCURACY_DROP,
+                   help="gate: accuracy drop in percentage points "
+                        f"(default {100 * DEFAULT_MAX_ACCURACY_DROP:g})")
+    p.add_argument("--min-agreement", type=fraction, default=DEFAULT_MIN_AGREEMENT,
+                   help=f"gate: top-1 agreement with MODEL (default {DEFAULT_MIN_AGREEMENT:g})")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "tensorrt"],
                    help="where ONNX candidates are timed (TFLite runs on the CPU)")
     p.add_argument("--formats", default=None,
@@ -38,7 +41,9 @@ def register(sub) -> None:
                    help="add quantization-aware fine-tuning as the TFLite ladder's last rung")
     p.add_argument("--exhaustive", action="store_true",
                    help="try every rung instead of stopping a family at its first pass")
-    p.add_argument("--calib-size", type=positive_int, default=200)
+    p.add_argument("--calib-size", type=positive_int, default=None,
+                   help=f"calibration images of the first rungs (default {DEFAULT_CALIB_SIZE}, "
+                        "or all of a smaller train split)")
     p.add_argument("--preprocess", default=None, metavar="KEY=VALUE,...",
                    help="pixels -> model input (default: the manifest, or the model's own layers)")
     p.add_argument("--out", required=True, help="output folder")

@@ -6,6 +6,7 @@ import json
 
 from edgeproof.bench.core import evaluation_split
 from edgeproof.bench.derive import artifact_manifest
+from edgeproof.bench.gate import DEFAULT_MIN_AGREEMENT, Gate
 from edgeproof.bench.suite import parity_check
 from edgeproof.cli.common import add_dataset_args, fraction, out, points, positive_int
 from edgeproof.errors import GateFailed
@@ -21,10 +22,11 @@ def register(sub) -> None:
     p.add_argument("reference", metavar="REFERENCE")
     p.add_argument("candidate", metavar="CANDIDATE")
     add_dataset_args(p, required=True)
-    p.add_argument("--min-agreement", type=fraction, default=0.99,
-                   help="minimum top-1 agreement (default 0.99)")
+    p.add_argument("--min-agreement", type=fraction, default=DEFAULT_MIN_AGREEMENT,
+                   help=f"minimum top-1 agreement (default {DEFAULT_MIN_AGREEMENT:g})")
     p.add_argument("--max-accuracy-drop", type=points, default=None,
-                   help="maximum accuracy drop in percentage points (0.5 = half a point)")
+                   help="maximum accuracy drop in percentage points (0.5 = half a point; "
+                        "default: not checked)")
     p.add_argument("--limit", type=positive_int, default=None,
                    help="use N test images (a seeded random sample of the split)")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
@@ -38,8 +40,8 @@ def run(args) -> int:
     preprocess = parse_preprocess(args.preprocess)
     ds, x, y = evaluation_split(args.dataset, artifact_manifest(args.reference, preprocess),
                                 args.seed, args.limit)
-    result = parity_check(args.reference, args.candidate, x, y, args.min_agreement,
-                          args.max_accuracy_drop, preprocess)
+    result = parity_check(args.reference, args.candidate, x, y,
+                          Gate(args.min_agreement, args.max_accuracy_drop), preprocess)
     fails = result["gate"]["failures"]
     if args.json:
         out(json.dumps(result, indent=2))

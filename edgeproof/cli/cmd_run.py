@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from edgeproof.bench.report import print_table, recommendation_lines
-from edgeproof.bench.recommend import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT
+from edgeproof.app.run import RunConfig, run as run_pipeline
+from edgeproof.bench.gate import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT, Gate
 from edgeproof.cli.common import (add_dataset_args, fraction, out, points, positive_int,
-                                 status_printer, threads_arg)
+                                  print_results, status_printer, threads_arg)
+from edgeproof.export.context import DEFAULT_CALIB_SIZE
 from edgeproof.export.formats import DEFAULT_FORMATS
-from edgeproof.pipeline import RunConfig, run as run_pipeline
 from edgeproof.validation import parse_list
 
 
@@ -25,8 +25,9 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=positive_int, default=32, help="training batch size")
     p.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
                    help="comma-separated formats (edgeproof formats)")
-    p.add_argument("--calib-size", type=positive_int, default=200,
-                   help="calibration images for int8, drawn class-balanced from the train split")
+    p.add_argument("--calib-size", type=positive_int, default=None,
+                   help=f"calibration images for int8, drawn class-balanced from the train "
+                        f"split (default {DEFAULT_CALIB_SIZE}, or all of a smaller train split)")
     p.add_argument("--threads", type=threads_arg, default="auto",
                    help="auto (default: a short sweep per artifact picks the fastest count; the row records it), default (each runtime's own) or N")
     p.add_argument("--out", default=None, help="output folder (default runs/<timestamp>)")
@@ -36,10 +37,10 @@ def register(sub) -> None:
                         "tensor-core GPUs, else float32; mixed = auto)")
     p.add_argument("--max-accuracy-drop", type=points, default=DEFAULT_MAX_ACCURACY_DROP,
                    help="the recommendation's gate: accuracy drop vs the Keras model, in "
-                        "percentage points (default 0.5)")
+                        f"percentage points (default {100 * DEFAULT_MAX_ACCURACY_DROP:g})")
     p.add_argument("--min-agreement", type=fraction, default=DEFAULT_MIN_AGREEMENT,
                    help="the recommendation's gate: top-1 agreement with the Keras model "
-                        "(default 0.99)")
+                        f"(default {DEFAULT_MIN_AGREEMENT:g})")
     p.add_argument("--force", action="store_true", help="overwrite artifacts already in --out")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
@@ -50,16 +51,14 @@ def run(args) -> int:
                     image_size=args.image_size, batch_size=args.batch_size,
                     formats=tuple(parse_list(args.formats)), out=args.out, seed=args.seed,
                     calib_size=args.calib_size, threads=args.threads, force=args.force,
-                    precision=args.precision, min_agreement=args.min_agreement,
-                    max_accuracy_drop=args.max_accuracy_drop,
+                    precision=args.precision,
+                    gate=Gate(args.min_agreement, args.max_accuracy_drop),
                     verbose=0 if args.quiet else None,
                     command=args.command_line)
     report = run_pipeline(cfg, status=status_printer(args.quiet))
     m = report["model"]
-    print_table(report["results"], title=f"{m['name']} on {report['dataset']['name']} — "
-                f"Keras test accuracy {100 * m['reference_accuracy']:.2f}%")
-    for line in recommendation_lines(report):
-        out(line.replace("**", ""))
+    print_results(report, f"{m['name']} on {report['dataset']['name']} — Keras test accuracy "
+                          f"{100 * m['reference_accuracy']:.2f}%")
     out(f"report: {report['out']}/report.html, report.json, report.md; "
         f"models: {report['out']}/models/")
     failed = [r["format"] for r in report["results"] if r["status"] != "ok"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from edgeproof.cli.common import add_dataset_args, fraction, out, positive_int, status_printer
+from edgeproof.app.train import TrainJob, train_to_folder
 from edgeproof.toolkit.train import TrainConfig
-from edgeproof.training import TrainJob, train_to_folder
 
 
 def register(sub) -> None:

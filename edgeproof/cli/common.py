@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from edgeproof.bench.report import recommendation_lines
+from edgeproof.bench.table import print_table
+from edgeproof.bench.threads import Threads
 from edgeproof.errors import UsageError
 
 
@@ -27,20 +30,20 @@ def int_at_least(low: int):
 positive_int = int_at_least(1)
 
 
-def threads_arg(text: str):
+def threads_arg(text: str) -> Threads:
     """An argparse ``type`` for ``--threads``: ``auto``, ``default`` or an int >= 1.
 
     Example:
-        >>> threads_arg("auto"), threads_arg("default"), threads_arg("2")
-        ('auto', None, 2)
+        >>> str(threads_arg("auto")), threads_arg("2").count
+        ('auto', 2)
     """
-    if text in ("auto", "default"):
-        return "auto" if text == "auto" else None
     try:
-        return positive_int(text)
-    except argparse.ArgumentTypeError:
+        return Threads.parse(text)
+    except UsageError:
         raise argparse.ArgumentTypeError(f"must be auto, default or an int >= 1, got {text!r}") \
             from None
+
+
 nonneg_int = int_at_least(0)
 
 
@@ -79,6 +82,12 @@ def points(text: str) -> float:
 
 
 def fraction(text: str) -> float:
+    """An argparse ``type`` for a number in [0, 1] (agreement).
+
+    Example:
+        >>> fraction("0.99")
+        0.99
+    """
     try:
         v = float(text)
     except ValueError:
@@ -124,3 +133,10 @@ def status_printer(quiet: bool = False):
 
 def out(text: str = "") -> None:
     sys.stdout.write(text + "\n")
+
+
+def print_results(report: dict, title: str) -> None:
+    """The results table (as wide as the terminal allows) and the recommendation."""
+    print_table(report["results"], title=title)
+    for line in recommendation_lines(report):
+        out(line.replace("**", ""))

@@ -14,19 +14,22 @@ Example:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeproof.atomic import atomic_write_bytes, ensure_writable_dir
+from edgeproof.app.reference import reference_probs
+from edgeproof.app.reporting import write_json
+from edgeproof.atomic import ensure_writable_dir
 from edgeproof.bench.core import bench_artifact
-from edgeproof.bench.parity import chance_warning, gate
+from edgeproof.bench.gate import Gate
+from edgeproof.bench.parity import chance_warning
+from edgeproof.bench.row import BenchRow
+from edgeproof.bench.settings import BenchSettings, EvalData
 from edgeproof.errors import EdgeproofError, GateFailed, UsageError
 from edgeproof.export.context import context_for_model
 from edgeproof.export.formats import ExportOutcome, export_formats, get_format
 from edgeproof.export.quant_debug import write_debug_report
 from edgeproof.keras_loader import load_keras_model
-from edgeproof.pipeline import reference_probs
 
 
 @dataclass
@@ -37,7 +40,7 @@ class ExportConfig:
     formats: list[str]
     out: str
     calib: str | None = None
-    calib_size: int = 200
+    calib_size: int | None = None  # None: 200, or the whole train split when smaller
     seed: int = 0
     options: dict = field(default_factory=dict)
     class_names: list[str] | None = None
@@ -66,7 +69,7 @@ class ExportResult:
     """What ``export_and_check`` did: per-format outcomes, check rows, extra files."""
 
     outcomes: list[ExportOutcome]
-    rows: list[dict]
+    rows: list[BenchRow]
     debug_files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     debug_errors: list[str] = field(default_factory=list)
@@ -84,9 +87,10 @@ class ExportResult:
             >>> ExportResult([], []).failure(0.99) is None
             True
         """
-        fails = [f"{r['format']}: {'; '.join(gate(r, min_agreement))}" for r in self.rows
-                 if r["status"] == "ok" and gate(r, min_agreement)]
-        fails += [f"{r['format']}: {r['error']}" for r in self.rows if r["status"] != "ok"]
+        gate = Gate(min_agreement, None)
+        fails = [f"{r.format}: {'; '.join(gate.failures(r))}" for r in self.rows
+                 if r.ok and gate.failures(r)]
+        fails += [f"{r.format}: {r.error}" for r in self.rows if not r.ok]
         if fails:
             return GateFailed("Export check failed: " + " | ".join(fails))
         if self.errors:
@@ -112,6 +116,8 @@ def export_and_check(cfg: ExportConfig, status=None) -> ExportResult:
     outcomes = export_formats(model, ctx, cfg.formats, cfg.out, stem, cfg.options,
                               force=cfg.force, status=say)
     result = ExportResult(outcomes, [], preprocessing=ctx.source.get("preprocessing"))
+    if (ctx.calibration_info or {}).get("note"):
+        result.notes.append(ctx.calibration_info["note"])
     if cfg.debug_quant:
         _debug_quant(model, ctx, cfg, stem, result, say)
     written = [o for o in outcomes if o.path is not None]
@@ -122,12 +128,13 @@ def export_and_check(cfg: ExportConfig, status=None) -> ExportResult:
                                  "the source model")
         if warning:
             result.warnings.append(warning)
-        result.rows = [bench_artifact(o.path, images=ds.x_test, labels=ds.y_test, reference=ref,
-                                      report_dir=cfg.out, latency=False)[0] for o in written]
+        data, check = EvalData(ds.x_test, ds.y_test, ref), BenchSettings(latency=False)
+        result.rows = [bench_artifact(o.path, check, data, cfg.out)[0] for o in written]
     if cfg.json:
-        record = [{**r, "export_seconds": round(o.seconds, 2)} for r, o in zip(result.rows, written)] \
+        record = [{**r.to_dict(), "export_seconds": round(o.seconds, 2)}
+                  for r, o in zip(result.rows, written)] \
             or [{"artifact": str(o.path), "export_seconds": round(o.seconds, 2)} for o in written]
-        atomic_write_bytes(cfg.json, json.dumps(record, indent=2, default=str).encode())
+        write_json(cfg.json, record)
     return result
 
 

@@ -19,12 +19,10 @@ import base64
 from pathlib import Path
 
 from edgeproof.atomic import atomic_write_bytes
+from edgeproof.bench.plots import PLOTS, class_changes
+from edgeproof.bench.row import BenchRow, as_rows
+from edgeproof.bench.table import COLUMNS, RESULTS, cell, html_table
 
-PLOTS = (("latency.png", "Latency per format × runtime (p50, whisker p90)"),
-         ("pareto.png", "Accuracy × latency × size, Pareto front, recommendation starred"),
-         ("threads.png", "Thread sweep"),
-         ("throughput.png", "Throughput vs batch size"),
-         ("class_delta.png", "Per-class accuracy delta per format"))
 EVAL_FIGURES = (("confusion_matrix", "Confusion matrix (rows: true class)"),
                 ("curves", "Loss and accuracy per epoch"),
                 ("worst_grid", "Worst-classified test images"))
@@ -43,60 +41,32 @@ def _resolve(out: Path, p: str) -> Path:
     return q if q.is_absolute() or q.exists() else out / q
 
 
-def _cell(row: dict, key: str):
-    """(sort value, display text) of one results-table cell."""
-    lat = row.get("latency_ms") or {}
-    v = lat.get(key) if key in ("p50", "p90") else row.get(key)
-    if key == "providers":
-        text = ",".join(p.replace("ExecutionProvider", "") for p in v or []) or "-"
-        return text, text
-    if v is None:
-        return "", "-"
-    if key in ("accuracy", "top1_agreement"):
-        return v, f"{100 * v:.2f}%"
-    if key == "accuracy_delta":
-        return v, f"{100 * v:+.2f} pt"
-    if key == "size_bytes":
-        return v, f"{v / 2**20:.2f} MB" if v >= 2**20 else f"{v / 1024:.1f} KB"
-    if key == "max_abs_diff":
-        return v, f"{v:.1e}"
-    if key in ("p50", "p90"):
-        return v, f"{v:.3f}"
-    if key == "throughput_ips":
-        return v, f"{v:.1f}"
-    if key == "status" and row.get("error"):
-        return "failed", f"failed: {row['error']}"
-    return v, str(v)
-
-
-COLUMNS = (("format", "format"), ("runtime", "runtime"), ("providers", "ran on"),
-           ("threads", "threads"), ("size_bytes", "size"), ("accuracy", "accuracy"),
-           ("accuracy_delta", "Δacc"), ("top1_agreement", "top-1 agree"),
-           ("max_abs_diff", "max |Δp|"), ("batch_size", "batch"), ("p50", "p50 ms"),
-           ("p90", "p90 ms"), ("throughput_ips", "img/s"), ("status", "status"))
-
-
-def _what_ran(row: dict) -> dict:
-    d = row.get("runtime_details") or {}
+def _what_ran(row: BenchRow) -> dict:
+    d = row.runtime_details or {}
     ops = d.get("builtin_ops")
-    return {"artifact": row.get("artifact"), "runtime": row.get("runtime"),
-            "device": f"{row.get('device')} (asked {row.get('requested_device') or row.get('device')})",
+    return {"artifact": row.artifact, "runtime": row.runtime,
+            "device": f"{row.device} (asked {row.requested_device or row.device})",
             "partitions": d.get("delegate_nodes", "-"),
             "builtin": ", ".join(f"{k} {v}" for k, v in ops.items()) if ops else "-",
-            "threads": row.get("threads"), "load_ms": row.get("load_ms"),
+            "threads": cell(row, COLUMNS["threads"]), "load_ms": row.load_ms,
             "options": ", ".join(f"{k}={v}" for k, v in (d.get("options") or {}).items())}
 
 
-def page_context(report: dict, out: Path) -> dict:
-    """Everything the template shows, from a report dict and its folder."""
-    results = report.get("results") or []
+def page_context(report: dict, out: Path, rows=None, keys=RESULTS) -> dict:
+    """Everything the template shows, from a report dict, its result rows and its folder."""
+    table = report.get("results") or [] if rows is None else rows
+    headers, cells = html_table(table, keys)  # dicts keep columns a BenchRow has not
+    results = as_rows(table)
+    changed = class_changes(results)
     ev = report.get("evaluation")
     names = (ev or {}).get("per_class", {}) and list(ev["per_class"]) or []
     return {
         "title": report.get("title") or _title(report), "report": report,
         "recommendation": report.get("recommendation"),
         "warnings": report.get("warnings") or [],
-        "columns": COLUMNS, "rows": [[_cell(r, k) for k, _ in COLUMNS] for r in results],
+        "columns": headers, "rows": cells,
+        "class_note": "No class changed: every export's per-class accuracy equals the "
+                      "reference's." if changed is False else None,
         "plots": [(t, uri) for f, t in PLOTS if (uri := data_uri(out / f))],
         "evaluation": ev, "class_names": names,
         "eval_figures": [(t, uri) for k, t in EVAL_FIGURES
@@ -115,18 +85,19 @@ def _title(report: dict) -> str:
     return f"edgeproof report — {model}" + (f" on {data}" if data else "")
 
 
-def render_page(report: dict, out_dir: str | Path) -> str:
-    """The report page as HTML text."""
+def render_page(report: dict, out_dir: str | Path, rows=None, keys=RESULTS) -> str:
+    """The report page as HTML text (``rows``: the table's rows, default the report's)."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
                       lstrip_blocks=True)
-    return env.get_template("report.html.j2").render(**page_context(report, Path(out_dir)))
+    context = page_context(report, Path(out_dir), rows, keys)
+    return env.get_template("report.html.j2").render(**context)
 
 
-def write_report_page(report: dict, out_dir: str | Path) -> Path:
+def write_report_page(report: dict, out_dir: str | Path, rows=None, keys=RESULTS) -> Path:
     """Write ``out_dir/report.html`` atomically; returns its path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return atomic_write_bytes(out / "report.html", render_page(report, out).encode())
+    return atomic_write_bytes(out / "report.html", render_page(report, out, rows, keys).encode())

@@ -11,29 +11,27 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
+from edgeproof.app.reference import reference_probs
+from edgeproof.app.reporting import decide, write_outputs
 from edgeproof.atomic import ensure_writable_dir
-from edgeproof.bench.core import bench_isolated, failed_rows
+from edgeproof.bench.core import bench_isolated
 from edgeproof.bench.env import environment
-from edgeproof.bench.recommend import (DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT, Gate,
-                                       closest, recommend)
-from edgeproof.bench.report import build_report, write_report
-from edgeproof.bench.runtimes.keras import KerasRuntime
-from edgeproof.bench.threads import AUTO
-from edgeproof.datasets import Dataset, load_dataset
+from edgeproof.bench.gate import Gate
+from edgeproof.bench.report import build_report
+from edgeproof.bench.row import failed_rows
+from edgeproof.bench.settings import BenchSettings, EvalData
+from edgeproof.bench.threads import AUTO, Threads
+from edgeproof.datasets import load_dataset
 from edgeproof.errors import UsageError
-from edgeproof.export.context import (ExportContext, base_manifest, calibration_context,
-                                      model_fingerprint)
+from edgeproof.export.context import calib_size_for, calibration_context, model_fingerprint
 from edgeproof.export.formats import DEFAULT_FORMATS, export_formats, get_format
-from edgeproof.plots import write_plots
-from edgeproof.report_page import write_report_page
 from edgeproof.tfcompat import set_seed
 from edgeproof.toolkit.distribute import float32_copy, precision_policy, resolve_precision
 from edgeproof.toolkit.evaluate import evaluate_model, evaluation_summary
 from edgeproof.toolkit.models import create_model, model_spec
 from edgeproof.toolkit.train import TrainConfig, train_model
-from edgeproof.validation import check_float, check_int
+from edgeproof.validation import check_int
 
 
 @dataclass
@@ -48,14 +46,13 @@ class RunConfig:
     formats: tuple[str, ...] = DEFAULT_FORMATS
     out: str | None = None
     seed: int = 0
-    calib_size: int = 200
-    threads: int | str | None = AUTO
+    calib_size: int | None = None  # None: 200, or the whole train split when smaller
+    threads: Threads = AUTO
     precision: str = "auto"  # training dtype policy (toolkit.distribute.resolve_precision)
-    min_agreement: float = DEFAULT_MIN_AGREEMENT  # the recommendation's gate (fractions)
-    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP
+    gate: Gate = Gate()  # the recommendation's gate
     force: bool = False
     command: str | None = None
-    measure: dict = field(default_factory=dict)
+    settings: BenchSettings = field(default_factory=BenchSettings)
     verbose: int | None = None  # Keras fit verbosity (None: a bar on a tty, else a line per epoch)
 
     def validate(self) -> "RunConfig":
@@ -65,29 +62,14 @@ class RunConfig:
             raise UsageError("--formats is empty; see edgeproof formats.")
         for fmt in self.formats:
             get_format(fmt)
-        check_int("calib_size", self.calib_size, "run", low=1)
-        check_float("min_agreement", self.min_agreement, "run", low=0.0, high=1.0)
-        check_float("max_accuracy_drop", self.max_accuracy_drop, "run", low=0.0)
+        if self.calib_size is not None:
+            check_int("calib_size", self.calib_size, "run", low=1)
         TrainConfig(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed).validate()
         return self
 
 
 def default_out() -> Path:
     return Path("runs") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-
-
-def reference_probs(model, ds: Dataset, threads=None, preprocessing=None) -> np.ndarray:
-    """The Keras model's probabilities on the test split, through the shared preprocessing
-    (``preprocessing``: what the model expects, default the dataset's).
-
-    Example:
-        >>> reference_probs(model, load_dataset("digits")).shape  # doctest: +SKIP
-        (360, 10)
-    """
-    ctx = ExportContext(ds.class_names, preprocessing or ds.preprocessing)
-    manifest = base_manifest(model, ctx, "keras", {})
-    with KerasRuntime(model, manifest, threads=threads) as rt:
-        return rt.predict_images(ds.x_test)
 
 
 def run(cfg: RunConfig, status=None) -> dict:
@@ -103,17 +85,15 @@ def run(cfg: RunConfig, status=None) -> dict:
     say = status or (lambda msg: None)
     say(f"loading dataset {cfg.dataset}")
     ds = load_dataset(cfg.dataset, cfg.image_size, cfg.seed)
-    set_seed(cfg.seed)
-    policy, why = resolve_precision(cfg.precision)
-    say(f"training {cfg.model} for {cfg.epochs} epochs in {policy} ({why})")
-    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed,
-                       verbose=cfg.verbose)
-    with precision_policy(policy):
-        model = create_model(cfg.model, ds.num_classes, ds.input_shape)
-        result = train_model(model, ds, tcfg, workdir=out / "train")
-    model = float32_copy(model)  # exporters and the reference get a plain float32 graph
+    # Checked before minutes of training: an explicit size the data cannot give is an error.
+    calib_n, calib_note = calib_size_for(cfg.calib_size, len(ds.y_train), ds.name)
+    if calib_note:
+        say(calib_note)
+    model, result, policy, why = _train(cfg, ds, out, say)
     source = {"model_name": cfg.model, "sha256": model_fingerprint(model), "dataset": ds.name}
-    ctx = calibration_context(ds, cfg.calib_size, cfg.seed, source)
+    ctx = calibration_context(ds, calib_n, cfg.seed, source)
+    if calib_note:
+        ctx.calibration_info["note"] = calib_note
     exported = export_formats(model, ctx, cfg.formats, out / "models", cfg.model,
                               force=cfg.force, status=say)
     say("computing the Keras reference on the test split")
@@ -122,21 +102,7 @@ def run(cfg: RunConfig, status=None) -> dict:
     evaluation = evaluation_summary(
         evaluate_model(model, ds, out / "eval", history_csv=out / "train" / "history.csv",
                        probs=ref), out)
-    results = []
-    for done in exported:
-        if done.path is None:
-            results += failed_rows(done.error, format=done.format,
-                                   runtime=get_format(done.format).runtime)
-            continue
-        say(f"benchmarking {done.format}")
-        # A fresh process per artifact: this one has TensorFlow's thread pools busy from
-        # training, which would slow every runtime measured here.
-        rows, _ = bench_isolated(done.path, threads=cfg.threads, images=ds.x_test,
-                                 labels=ds.y_test, reference=ref, report_dir=out,
-                                 measure_kw=cfg.measure)
-        results.append(rows[0])
-    gate = Gate(cfg.min_agreement, cfg.max_accuracy_drop)
-    recommendation = recommend(results, gate)
+    results = _bench(cfg, exported, EvalData(ds.x_test, ds.y_test, ref), out, say)
     report = build_report(
         command=cfg.command, dataset=ds.summary(),
         model={"name": cfg.model, "params": int(model.count_params()),
@@ -147,12 +113,36 @@ def run(cfg: RunConfig, status=None) -> dict:
                   "final": {k: v[-1] for k, v in result.history.items()},
                   "config": result.config},
         evaluation=evaluation, calibration=ctx.calibration_info,
-        recommendation=recommendation,
-        recommendation_note=None if recommendation else f"No export passes the gate "
-                                                        f"({gate.describe()}); {closest(results, gate)}.",
-        env=environment(), results=results)
-    write_report(report, out)
-    write_plots(results, out, ds.class_names, recommendation and recommendation["artifact"])
-    write_report_page(report, out)
+        **decide(results, cfg.gate, enforced=False), env=environment(), results=results)
+    write_outputs(report, out)
     report["out"] = str(out)
     return report
+
+
+def _train(cfg: RunConfig, ds, out: Path, say):
+    """The model trained under the precision policy, as a plain float32 graph."""
+    set_seed(cfg.seed)
+    policy, why = resolve_precision(cfg.precision)
+    say(f"training {cfg.model} for {cfg.epochs} epochs in {policy} ({why})")
+    tcfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed,
+                       verbose=cfg.verbose)
+    with precision_policy(policy):
+        model = create_model(cfg.model, ds.num_classes, ds.input_shape)
+        result = train_model(model, ds, tcfg, workdir=out / "train")
+    return float32_copy(model), result, policy, why  # exporters get a float32 graph
+
+
+def _bench(cfg: RunConfig, exported, data: EvalData, out: Path, say) -> list:
+    """Each export measured in a fresh process (this one has TensorFlow's thread pools busy
+    from training, which would slow every runtime measured here)."""
+    results = []
+    settings = cfg.settings.replace(threads=cfg.threads)
+    for done in exported:
+        if done.path is None:
+            results += failed_rows(done.error, format=done.format,
+                                   runtime=get_format(done.format).runtime)
+            continue
+        say(f"benchmarking {done.format}")
+        rows, _ = bench_isolated(done.path, settings, data, out)
+        results.append(rows[0])
+    return results

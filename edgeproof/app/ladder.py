@@ -1,4 +1,4 @@
-"""`edgeproof optimize`: the fastest export that keeps its accuracy, found rung by rung.
+"""The ladders of ``edgeproof optimize``: candidates rung by rung, each checked and timed.
 
 Candidates, cheapest first in each family, each exported, checked and timed with the
 bench's own method (a fresh worker per artifact, threads auto-tuned):
@@ -17,34 +17,27 @@ validation split (``search`` gets a dataset without its test split), and only th
 test-split numbers computed for the table and the recommendation.
 
 Example:
-    >>> result = optimize(OptimizeConfig("model9.keras", "cifar10.npz", "runs/opt"))  # doctest: +SKIP
-    >>> result["recommendation"]["format"]  # doctest: +SKIP
-    'tflite-int8'
+    >>> [r.label for r in ladders(OptimizeConfig("m.keras", "digits", "out"))["onnx-int"]][:2]
+    ['onnx-int8 static, minmax', 'onnx-int8 static, entropy']
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from edgeproof.bench.core import bench_artifact, bench_isolated
-from edgeproof.bench.recommend import (DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT, Gate,
-                                       closest, recommend)
-from edgeproof.datasets import Dataset, load_dataset
-from edgeproof.errors import DataError, ModelError, RuntimeFailure, UsageError, first_line
+from edgeproof.app.reference import reference_probs
+from edgeproof.bench.core import bench_isolated
+from edgeproof.bench.gate import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT, Gate
+from edgeproof.bench.settings import BenchSettings, EvalData
+from edgeproof.datasets import Dataset
+from edgeproof.errors import DataError, ModelError, UsageError, first_line
 from edgeproof.export.artifact import write_artifact
-from edgeproof.export.context import calibration_context, context_for_model
 from edgeproof.export.formats import export_model, get_format
 from edgeproof.export.onnx_quant import node_sensitivity
 from edgeproof.export.quant_debug import layer_errors, most_sensitive
-from edgeproof.keras_loader import load_keras_model
-from edgeproof.pipeline import reference_probs
 
 FLOAT_KS = (1, 2, 4, 8)
 
@@ -64,7 +57,7 @@ class OptimizeConfig:
     allow_qat: bool = False
     exhaustive: bool = False
     seed: int = 0
-    calib_size: int = 200
+    calib_size: int | None = None  # None: 200, or the whole train split when smaller
     large_calib_size: int = 1000
     preprocess: dict = field(default_factory=dict)
     command: str | None = None
@@ -82,13 +75,13 @@ class Rung:
     label: str
     format: str
     options: dict = field(default_factory=dict)
-    calib_size: int = 200
+    calib_size: int | None = None  # None: 200, or the whole train split when smaller
     keep_float: int = 0  # the k most sensitive layers / nodes kept float
 
 
 def ladders(cfg: OptimizeConfig) -> dict[str, list[Rung]]:
     """The candidates by family, cheapest first (restricted to ``cfg.formats``)."""
-    big, small = cfg.large_calib_size, cfg.calib_size
+    big, small = cfg.large_calib_size, cfg.calib_size or 200
     tfl = [Rung("tflite-int", f"tflite-int8, calibration {small}", "tflite-int8", {}, small),
            Rung("tflite-int", f"tflite-int8, calibration {big}", "tflite-int8", {}, big)]
     tfl += [Rung("tflite-int", f"tflite-int8, {k} layer(s) float", "tflite-int8", {}, big, k)
@@ -152,22 +145,21 @@ def _try(rung: Rung, model, search_ds: Dataset, ref_val, cfg, ctx_for, sens, out
                    else "ONNX Runtime's qdq_loss_debug (lowest SQNR)")}
         slug = rung.label.replace(", ", "-").replace(" ", "_").replace("(s)", "s")
         path = write_artifact(art, out / "candidates", slug, force=True)
-        rows, _ = bench_isolated(path, images=search_ds.x_val, labels=search_ds.y_val,
-                                 reference=ref_val, device=cfg.device, report_dir=out)
+        rows, _ = bench_isolated(path, BenchSettings(device=cfg.device),
+                                 EvalData(search_ds.x_val, search_ds.y_val, ref_val), out)
         row = rows[0]
-        record.update(artifact=row["artifact"], runtime=row["runtime"],
-                      size_bytes=row["size_bytes"], latency_ms=row["latency_ms"],
-                      throughput_ips=row["throughput_ips"],
-                      threads=row["threads"], status=row["status"], batch_size=1,
-                      providers=row["providers"],
-                      validation={k: row[k] for k in ("accuracy", "accuracy_delta",
-                                                      "top1_agreement")})
-        fails = [row["error"]] if row["status"] != "ok" else cfg.gate.failures(row)
+        record.update(artifact=row.artifact, runtime=row.runtime, size_bytes=row.size_bytes,
+                      latency_ms=row.latency_ms, throughput_ips=row.throughput_ips,
+                      threads=row.threads, threads_default=row.threads_default,
+                      status=row.status, batch_size=1, providers=row.providers,
+                      validation={"accuracy": row.accuracy, "accuracy_delta": row.accuracy_delta,
+                                  "top1_agreement": row.top1_agreement})
+        fails = [row.error] if not row.ok else cfg.gate.failures(row)
         record.update(passed=not fails, reason="; ".join(fails) or "passes on validation")
     except (UsageError, DataError, ModelError):
         raise  # the user's input is wrong: no rung would do better
     except Exception as e:  # an export or runtime failure is this rung's result, not the end
-        record.update(status="failed", reason=str(e).splitlines()[0][:300])
+        record.update(status="failed", reason=first_line(e))
     record["seconds"] = round(time.perf_counter() - t0, 1)
     return record
 
@@ -180,9 +172,8 @@ def search(model, ctx_of, search_ds: Dataset, cfg: OptimizeConfig, out: Path,
     """
     if len(search_ds.y_test):
         raise ValueError("search must not see the test split")
-    ref_val = reference_probs(model, dataclasses.replace(search_ds, x_test=search_ds.x_val,
-                                                         y_test=search_ds.y_val),
-                              preprocessing=ctx_of(1).preprocessing)
+    ref_val = reference_probs(model, search_ds, preprocessing=ctx_of(1).preprocessing,
+                              split="val")
     sens = _Sensitivity(model, ctx_of)
     deadline = time.time() + 60 * cfg.budget_minutes if cfg.budget_minutes else None
     candidates, stopped = [], False
@@ -200,89 +191,3 @@ def search(model, ctx_of, search_ds: Dataset, cfg: OptimizeConfig, out: Path,
         if stopped:
             break
     return candidates, stopped
-
-
-def probs_on_test_split(path: Path, ds: Dataset, ref, workers: int):
-    """An artifact's probabilities on the test split, the images shared among ``workers``.
-
-    This pass is not timed, so it may use every core: one single-threaded interpreter per
-    share. It matters for artifacts on single-threaded kernels (int16x8 TFLite runs on
-    LiteRT's reference kernels, about 30 ms per CIFAR-10 image): N cores, N times faster.
-
-    Example:
-        >>> probs = probs_on_test_split(Path("m.tflite"), ds, ref, workers=2)  # doctest: +SKIP
-    """
-    def share(idx):
-        row, probs = bench_artifact(path, threads=1, images=ds.x_test[idx],
-                                    labels=ds.y_test[idx], reference=ref[idx], latency=False)
-        if row["status"] != "ok" or probs is None:
-            raise RuntimeFailure(row.get("error") or f"{path.name}: no probabilities")
-        return probs
-
-    shares = [i for i in np.array_split(np.arange(len(ds.y_test)), workers) if len(i)]
-    with ThreadPoolExecutor(len(shares)) as pool:
-        return np.concatenate(list(pool.map(share, shares)))
-
-
-def add_test_numbers(candidates: list[dict], ds: Dataset, model, preprocessing, out: Path):
-    """After selection: each candidate's accuracy, delta and agreement on the test split."""
-    ref = reference_probs(model, ds, preprocessing=preprocessing)
-    reference_accuracy = float((ref.argmax(1) == ds.y_test).mean())
-    workers = max(1, os.cpu_count() or 1)
-    for c in candidates:
-        if c.get("status") != "ok":
-            continue
-        try:
-            top = probs_on_test_split(out / c["artifact"], ds, ref, workers).argmax(1)
-        except RuntimeFailure as e:  # it passed validation in its worker; say what broke
-            c["reason"] = f"{c.get('reason', '')}; test split: {first_line(e)}"
-            continue
-        accuracy = float((top == ds.y_test).mean())
-        c.update(accuracy=accuracy, accuracy_delta=accuracy - reference_accuracy,
-                 top1_agreement=float((top == ref.argmax(1)).mean()))
-    return reference_accuracy
-
-
-def select(candidates: list[dict], gate: Gate) -> dict | None:
-    """The recommendation: the fastest candidate that passed on validation (ties by size),
-    reported with its test numbers."""
-    passed = [dict(c, **c["validation"], status="ok") for c in candidates if c["passed"]]
-    choice = recommend(passed, gate)
-    if choice is None:
-        return None
-    final = next(c for c in candidates if c.get("artifact") == choice["artifact"])
-    return {**choice, **{k: final.get(k) for k in ("accuracy", "accuracy_delta",
-                                                   "top1_agreement")},
-            "rung": final["rung"], "validation": final["validation"]}
-
-
-def load_inputs(cfg: OptimizeConfig):
-    """(model, dataset, context factory) with the errors a user can act on."""
-    model = load_keras_model(cfg.model)
-    probe, _ = context_for_model(model, cfg.model, None, cfg.calib_size, cfg.seed, cfg.preprocess)
-    ds = load_dataset(cfg.dataset, probe.preprocessing.size[0], cfg.seed)
-    n_out = int(model.outputs[0].shape[-1])
-    if n_out != ds.num_classes:
-        raise DataError(f"{cfg.model} has {n_out} outputs but {cfg.dataset} has {ds.num_classes} "
-                        "classes: optimize on the dataset the model was trained on.")
-    if ds.input_shape[-1] != int(model.inputs[0].shape[-1]):
-        raise DataError(f"{cfg.dataset} has {ds.input_shape[-1]} channel(s); the model takes "
-                        f"{int(model.inputs[0].shape[-1])}.")
-    if not len(ds.y_train) or not len(ds.y_val):
-        raise DataError(f"{cfg.dataset} has no train or validation images: optimize needs "
-                        "train (calibration) and validation (selection) splits.")
-    search_ds = without_test(ds)
-
-    def ctx_of(n: int):
-        ctx = calibration_context(search_ds, min(n, len(search_ds.y_train)), cfg.seed,
-                                  probe.source)
-        ctx.class_names, ctx.preprocessing = probe.class_names, probe.preprocessing
-        return ctx
-
-    return model, ds, search_ds, ctx_of
-
-
-def closest_line(candidates: list[dict], gate: Gate) -> str:
-    """The closest candidate on validation, for the error when none passes."""
-    rows = [dict(c, **c["validation"], status="ok") for c in candidates if c.get("validation")]
-    return closest(rows, gate)

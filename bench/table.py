@@ -1,0 +1,190 @@
+"""The results table: one column spec, rendered to the console, Markdown and HTML.
+
+Every table of results (``bench``, ``run``, ``export``'s check, ``optimize``'s candidates,
+report.md, report.html) takes its columns from ``COLUMNS``: a key, a label, a unit and a
+format. A view is a tuple of keys (``RESULTS``, ``OPTIMIZE``); the console drops the
+columns a reader needs least until the table fits the terminal (report.md and
+report.html keep them all).
+
+Example:
+    >>> row = BenchRow(format="onnx-fp32", runtime="onnxruntime", status="ok",
+    ...                size_bytes=2048, latency_ms={"p50": 0.25})
+    >>> cell(row, COLUMNS["size"]), cell(row, COLUMNS["p50"])
+    ('2.0 KB', '0.250')
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edgeproof.bench.row import BenchRow  # noqa: F401  (the examples)
+
+
+def _get(row, key):
+    return row.get(key) if isinstance(row, dict) else getattr(row, key, None)
+
+
+def _latency(key):
+    return lambda row: (_get(row, "latency_ms") or {}).get(key)
+
+
+def fmt_size(n) -> str:
+    """Bytes as B / KB / MB / GB (powers of 1024).
+
+    Example:
+        >>> fmt_size(1536), fmt_size(3 * 2**20)
+        ('1.5 KB', '3.0 MB')
+    """
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def _status(value, row) -> str:
+    if _get(row, "error"):
+        return f"failed: {_get(row, 'error')[:80]}"
+    if _get(row, "fallback"):
+        return f"ok (fell back to {_get(row, 'device')})"
+    return str(value)
+
+
+def _threads(value, row) -> str:
+    return f"{value} (default)" if _get(row, "threads_default") else str(value)
+
+
+def _providers(value, row) -> str:
+    return ",".join(p.replace("ExecutionProvider", "") for p in value) or "-"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: where its value comes from, its label and how it is written.
+
+    Args:
+        key: the row attribute (or latency key) it shows.
+        label: the header.
+        fmt: ``fmt(value, row) -> text`` (``None`` values show as ``-``).
+        get: ``get(row) -> value`` when the value is not the attribute ``key``.
+        unit: what the numbers are in (for readers of the spec; the label says it too).
+        priority: the console keeps lower numbers first when the terminal is narrow.
+    """
+
+    key: str
+    label: str
+    fmt: Callable = lambda v, row: str(v)
+    get: Callable | None = None
+    unit: str = ""
+    priority: int = 5
+
+    def value(self, row):
+        return self.get(row) if self.get else _get(row, self.key)
+
+
+_SPEC = (
+    Column("rung", "rung", priority=0),
+    Column("format", "format", priority=0),
+    Column("runtime", "runtime", priority=1),
+    Column("device_id", "device", priority=1),
+    Column("providers", "providers", _providers, priority=6),
+    Column("size", "size", lambda v, r: fmt_size(v), lambda r: _get(r, "size_bytes"), "bytes", 3),
+    Column("accuracy", "accuracy", lambda v, r: f"{100 * v:.2f}%", unit="%", priority=2),
+    Column("accuracy_delta", "Δacc", lambda v, r: f"{100 * v:+.2f} pt", unit="points", priority=4),
+    Column("top1_agreement", "top-1 agree", lambda v, r: f"{100 * v:.2f}%", unit="%", priority=2),
+    Column("val_agreement", "val agree", lambda v, r: f"{100 * v:.2f}%",
+           lambda r: (_get(r, "validation") or {}).get("top1_agreement"), "%", 4),
+    Column("max_abs_diff", "max |Δp|", lambda v, r: f"{v:.1e}", priority=7),
+    Column("batch_size", "batch", priority=6),
+    Column("threads", "threads", _threads, priority=5),
+    Column("p50", "p50 ms", lambda v, r: f"{v:.3f}", _latency("p50"), "ms", 1),
+    Column("p90", "p90 ms", lambda v, r: f"{v:.3f}", _latency("p90"), "ms", 6),
+    Column("p99", "p99 ms", lambda v, r: f"{v:.3f}", _latency("p99"), "ms", 8),
+    Column("throughput_ips", "img/s", lambda v, r: f"{v:.1f}", unit="images/s", priority=7),
+    Column("passed", "passed", lambda v, r: "yes" if v else "no", priority=1),
+    Column("reason", "reason", priority=3),
+    Column("seconds", "s", priority=8),
+    Column("status", "status", _status, priority=1),
+)
+COLUMNS = {c.key: c for c in _SPEC}
+RESULTS = ("format", "runtime", "device_id", "providers", "size", "accuracy", "accuracy_delta",
+           "top1_agreement", "max_abs_diff", "batch_size", "threads", "p50", "p90", "p99",
+           "throughput_ips", "status")
+OPTIMIZE = ("rung", "format", "runtime", "size", "accuracy", "accuracy_delta",
+            "top1_agreement", "val_agreement", "p50", "threads", "passed", "reason", "seconds")
+
+
+def cell(row, column: Column) -> str:
+    """The text of one cell (``-`` for a missing value)."""
+    v = column.value(row)
+    return "-" if v is None or v == [] else column.fmt(v, row)
+
+
+def sort_value(row, column: Column):
+    """What a cell sorts by on the page: the number itself, else its text."""
+    v = column.value(row)
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else cell(row, column)
+
+
+def view(keys=RESULTS, rows=()) -> list[Column]:
+    """The columns of ``keys``, without a device column when no row names a device."""
+    cols = [COLUMNS[k] for k in keys]
+    if "device_id" in keys and not any(_get(r, "device_id") for r in rows):
+        cols = [c for c in cols if c.key != "device_id"]
+    return cols
+
+
+def markdown(rows, keys=RESULTS) -> list[str]:
+    """The table as Markdown lines (every column of the view).
+
+    Example:
+        >>> markdown([BenchRow(format="keras", status="ok")], ("format", "status"))
+        ['| format | status |', '|---|---|', '| keras | ok |']
+    """
+    cols = view(keys, rows)
+    lines = ["| " + " | ".join(c.label.replace("|", "\\|") for c in cols) + " |",
+             "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(r, c).replace("|", "/") for c in cols) + " |" for r in rows]
+    return lines
+
+
+def html_table(rows, keys=RESULTS) -> tuple[list[str], list[list[tuple]]]:
+    """(headers, rows of ``(sort value, text)`` cells) for the page's sortable table."""
+    cols = view(keys, rows)
+    return [c.label for c in cols], [[(sort_value(r, c), cell(r, c)) for c in cols] for r in rows]
+
+
+def fit_columns(rows, keys, width: int) -> list[Column]:
+    """The view's columns that fit ``width`` characters, the most needed first (rich
+    draws a table with 3 characters of border and padding per column)."""
+    cols = view(keys, rows)
+    need = {c.key: 3 + max([len(c.label)] + [len(cell(r, c)) for r in rows]) for c in cols}
+    keep, used = set(), 1
+    for c in sorted(cols, key=lambda c: c.priority):
+        if used + need[c.key] <= width or not keep:
+            keep.add(c.key)
+            used += need[c.key]
+    return [c for c in cols if c.key in keep]
+
+
+def print_table(rows, title: str | None = None, keys=RESULTS, console=None) -> None:
+    """The table on the console (rich), as many columns as the terminal fits; a note
+    says where the others are."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console(width=None if sys.stdout.isatty() else 160)
+    width = console.width or shutil.get_terminal_size().columns
+    cols = fit_columns(rows, keys, width)
+    table = Table(title=title, show_lines=False)
+    for c in cols:  # names stay whole; a long status may fold
+        table.add_column(c.label, no_wrap=c.key != "status", overflow="fold")
+    for r in rows:
+        table.add_row(*[cell(r, c) for c in cols])
+    console.print(table)
+    left = [c.label for c in view(keys, rows) if c not in cols]
+    if left:
+        console.print(f"(not shown at this width: {', '.join(left)}; all columns are in "
+                      "report.md and report.html)", style="dim")

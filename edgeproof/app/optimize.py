@@ -1,0 +1,199 @@
+"""`edgeproof optimize`: the fastest export that keeps its accuracy, and what it leaves.
+
+The search (``app.ladder``) sees the train and validation splits only; after it, every
+candidate gets its test-split numbers, the recommendation is the fastest that passed on
+validation, and the run writes ``DIR/optimize.json`` (candidates with validation and
+test numbers, the Pareto front, the recommendation), ``DIR/optimize.md``, the plots,
+``DIR/report.html`` and the recommended artifact with its manifest under ``DIR/models/``.
+
+Example:
+    >>> result = optimize(OptimizeConfig("model9.keras", "cifar10.npz", "runs/opt"))  # doctest: +SKIP
+    >>> result["recommendation"]["format"]  # doctest: +SKIP
+    'onnx-int8'
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from edgeproof import __version__
+from edgeproof.app.ladder import OptimizeConfig, search, without_test
+from edgeproof.app.reference import reference_probs
+from edgeproof.app.reporting import write_outputs
+from edgeproof.atomic import atomic_copy, ensure_writable_dir
+from edgeproof.bench.core import bench_artifact
+from edgeproof.bench.env import environment
+from edgeproof.bench.gate import Gate
+from edgeproof.bench.plots import pareto_front_3d
+from edgeproof.bench.recommend import closest, recommend
+from edgeproof.bench.row import BenchRow
+from edgeproof.bench.settings import BenchSettings, EvalData
+from edgeproof.bench.table import OPTIMIZE, markdown
+from edgeproof.datasets import Dataset, load_dataset
+from edgeproof.errors import DataError, GateFailed, RuntimeFailure, first_line
+from edgeproof.export.context import calib_size_for, calibration_context, context_for_model
+from edgeproof.keras_loader import load_keras_model
+from edgeproof.manifest import manifest_path
+
+
+def probs_on_test_split(path: Path, data: EvalData, workers: int):
+    """An artifact's probabilities on the test split, the images shared among ``workers``.
+
+    This pass is not timed, so it may use every core: one single-threaded interpreter per
+    share. It matters for artifacts on single-threaded kernels (int16x8 TFLite runs on
+    LiteRT's reference kernels, about 30 ms per CIFAR-10 image): N cores, N times faster.
+
+    Example:
+        >>> probs = probs_on_test_split(Path("m.tflite"), EvalData(x, y, ref), 2)  # doctest: +SKIP
+    """
+    settings = BenchSettings(threads="1", latency=False)
+
+    def share(idx):
+        row, probs = bench_artifact(path, settings, data.subset(idx))
+        if not row.ok or probs is None:
+            raise RuntimeFailure(row.error or f"{path.name}: no probabilities")
+        return probs
+
+    shares = [i for i in np.array_split(np.arange(len(data.images)), workers) if len(i)]
+    with ThreadPoolExecutor(len(shares)) as pool:
+        return np.concatenate(list(pool.map(share, shares)))
+
+
+def add_test_numbers(candidates: list[dict], ds: Dataset, model, preprocessing, out: Path):
+    """After selection: each candidate's accuracy, delta and agreement on the test split."""
+    ref = reference_probs(model, ds, preprocessing=preprocessing)
+    reference_accuracy = float((ref.argmax(1) == ds.y_test).mean())
+    data, workers = EvalData(ds.x_test, ds.y_test, ref), max(1, os.cpu_count() or 1)
+    for c in candidates:
+        if c.get("status") != "ok":
+            continue
+        try:
+            top = probs_on_test_split(out / c["artifact"], data, workers).argmax(1)
+        except RuntimeFailure as e:  # it passed validation in its worker; say what broke
+            c["reason"] = f"{c.get('reason', '')}; test split: {first_line(e)}"
+            continue
+        accuracy = float((top == ds.y_test).mean())
+        c.update(accuracy=accuracy, accuracy_delta=accuracy - reference_accuracy,
+                 top1_agreement=float((top == ref.argmax(1)).mean()))
+    return reference_accuracy
+
+
+def _validation_rows(candidates: list[dict]) -> list[BenchRow]:
+    """The candidates as rows carrying their validation numbers (what selection sees)."""
+    return [BenchRow(format=c["format"], runtime=c.get("runtime"), artifact=c.get("artifact"),
+                     status="ok", batch_size=1, threads=c.get("threads"),
+                     latency_ms=c.get("latency_ms"), size_bytes=c.get("size_bytes"),
+                     **c["validation"]) for c in candidates if c.get("validation")
+            and c.get("status") == "ok"]
+
+
+def select(candidates: list[dict], gate: Gate) -> dict | None:
+    """The recommendation: the fastest candidate that passed on validation (ties by size),
+    reported with its test numbers."""
+    choice = recommend(_validation_rows([c for c in candidates if c["passed"]]), gate)
+    if choice is None:
+        return None
+    final = next(c for c in candidates if c.get("artifact") == choice["artifact"])
+    return {**choice, **{k: final.get(k) for k in ("accuracy", "accuracy_delta",
+                                                   "top1_agreement")},
+            "rung": final["rung"], "validation": final["validation"]}
+
+
+def load_inputs(cfg: OptimizeConfig):
+    """(model, dataset, dataset without its test split, context factory), with the errors
+    a user can act on."""
+    model = load_keras_model(cfg.model)
+    probe, _ = context_for_model(model, cfg.model, None, cfg.calib_size, cfg.seed, cfg.preprocess)
+    ds = load_dataset(cfg.dataset, probe.preprocessing.size[0], cfg.seed)
+    n_out = int(model.outputs[0].shape[-1])
+    if n_out != ds.num_classes:
+        raise DataError(f"{cfg.model} has {n_out} outputs but {cfg.dataset} has {ds.num_classes} "
+                        "classes: optimize on the dataset the model was trained on.")
+    if ds.input_shape[-1] != int(model.inputs[0].shape[-1]):
+        raise DataError(f"{cfg.dataset} has {ds.input_shape[-1]} channel(s); the model takes "
+                        f"{int(model.inputs[0].shape[-1])}.")
+    if not len(ds.y_train) or not len(ds.y_val):
+        raise DataError(f"{cfg.dataset} has no train or validation images: optimize needs "
+                        "train (calibration) and validation (selection) splits.")
+    calib_size_for(cfg.calib_size, len(ds.y_train), ds.name)  # an explicit size too big: now
+    search_ds = without_test(ds)
+
+    def ctx_of(n: int):
+        ctx = calibration_context(search_ds, min(n, len(search_ds.y_train)), cfg.seed,
+                                  probe.source)
+        ctx.class_names, ctx.preprocessing = probe.class_names, probe.preprocessing
+        return ctx
+
+    return model, ds, search_ds, ctx_of
+
+
+def pareto(candidates: list[dict]) -> list[str]:
+    """Artifacts no other candidate beats on test accuracy, p50 and size together."""
+    ok = [c for c in candidates if c.get("status") == "ok" and c.get("accuracy") is not None]
+    pts = [(c["latency_ms"]["p50"], c["accuracy"], c["size_bytes"] or 0) for c in ok]
+    return [ok[i]["artifact"] for i in pareto_front_3d(pts)]
+
+
+def to_markdown(result: dict) -> str:
+    """optimize.md: the recommendation, then every rung tried with its numbers."""
+    rec, g = result["recommendation"], Gate(**{k: result["gate"][k] for k in
+                                               ("min_agreement", "max_accuracy_drop")})
+    lines = [f"# edgeproof optimize — {result['model']} on {result['dataset']['name']}", "",
+             f"Gate: {g.describe()}, checked on the validation split; the numbers below are "
+             f"on the test split. Command: `{result['command']}`", ""]
+    if rec:
+        lines += [f"**Ship {rec['format']}** (`models/{Path(rec['artifact']).name}`, rung "
+                  f"\"{rec['rung']}\"): {rec['why']}. Test: accuracy "
+                  f"{100 * rec['accuracy']:.2f}% ({100 * rec['accuracy_delta']:+.2f} pt), top-1 "
+                  f"agreement {100 * rec['top1_agreement']:.2f}%.", ""]
+    else:
+        lines += [f"**No candidate passes.** {result['note']}", ""]
+    lines += markdown(result["candidates"], OPTIMIZE)
+    if result["budget_stopped"]:
+        lines += ["", "The time budget stopped the search; the rungs above are what was tried."]
+    return "\n".join(lines) + "\n"
+
+
+def _write(result: dict, out: Path) -> None:
+    rec = result["recommendation"]
+    if rec:  # the recommended artifact and its manifest, under models/
+        src = out / rec["artifact"]
+        (out / "models").mkdir(exist_ok=True)
+        for p in (src, manifest_path(src)):
+            atomic_copy(p, out / "models" / p.name)
+    page = {**result, "title": f"edgeproof optimize — {result['model']}",
+            "edgeproof_version": __version__, "recommendation_note": result.get("note")}
+    rows = [c for c in result["candidates"] if c.get("status") == "ok"]
+    write_outputs(page, out, rows, keys=OPTIMIZE, name="optimize", markdown=to_markdown(result))
+
+
+def optimize(cfg: OptimizeConfig, status=None, progress=None) -> dict:
+    """Search, select, report. Raises GateFailed (exit 1) when no candidate passes,
+    after writing everything (the note names the closest candidate and its numbers)."""
+    say = status or (lambda msg: None)
+    t0 = time.perf_counter()
+    out = ensure_writable_dir(Path(cfg.out))
+    say(f"loading {cfg.model} and {cfg.dataset}")
+    model, ds, search_ds, ctx_of = load_inputs(cfg)
+    candidates, stopped = search(model, ctx_of, search_ds, cfg, out, progress)
+    say("test-split numbers of the candidates (after selection)")
+    ref_acc = add_test_numbers(candidates, ds, model, ctx_of(1).preprocessing, out)
+    rec = select(candidates, cfg.gate)
+    result = {"command": cfg.command, "created": _dt.datetime.now().isoformat(timespec="seconds"),
+              "model": Path(cfg.model).name, "dataset": ds.summary(),
+              "reference_accuracy": ref_acc, "budget_stopped": stopped,
+              "gate": {**cfg.gate.to_dict(), "split": "validation"},
+              "candidates": candidates, "pareto": pareto(candidates), "recommendation": rec,
+              "note": None if rec else f"No candidate passes the gate; "
+                                       f"{closest(_validation_rows(candidates), cfg.gate)}.",
+              "env": environment(), "seconds": round(time.perf_counter() - t0, 1)}
+    _write(result, out)
+    if rec is None:
+        raise GateFailed(result["note"])
+    return result
