@@ -5,7 +5,7 @@ with :func:`provenance` and is written by :func:`write_json`, so that a reader (
 docs tests) can always tell what ran, where and when.
 
 Example:
-    >>> doc = {**provenance("scripts/bench_knobs.py", ["--out", "x.json"]), "rows": []}
+    >>> doc = {**provenance("scripts/benchmarks/bench_knobs.py", ["--out", "x.json"]), "rows": []}
     >>> sorted(doc)[:3]
     ['command', 'created', 'env']
 """

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeproof.atomic import atomic_write_bytes
 from edgeproof.datasets import Dataset
 from edgeproof.toolkit.augment import PRESETS
 from edgeproof.toolkit.data import make_tf_dataset, steps_per_epoch
@@ -329,7 +330,7 @@ def _train_finetune(model, ds, cfg, workdir, resume, fit_kw, extra):
                        epochs=head_epochs)
         if marker is not None:
             model.save_weights(str(workdir / "head_phase.weights.h5"))
-            marker.write_text(str(head_epochs))
+            atomic_write_bytes(marker, str(head_epochs).encode())
     if head_epochs >= cfg.epochs:
         return history
     unfreeze_top(model, model.edgeproof_transfer["fine_tune_layers"])

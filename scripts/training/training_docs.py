@@ -2,20 +2,20 @@
 
 The data, each written by the script or run named in it:
 
-- ``docs/training/throughput.json`` (scripts/train_throughput.py): images/s per model,
+- ``docs/training/throughput.json`` (scripts/training/train_throughput.py): images/s per model,
   batch and precision, and the input pipeline's own rate;
-- ``docs/training/precision/<id>/`` and ``docs/results/<id>/`` (scripts/results_run.py):
+- ``docs/training/precision/<id>/`` and ``docs/results/<id>/`` (scripts/results/results_run.py):
   one training command run in float32 and in mixed_bfloat16 (the results row), each with
   train.json, history.csv and metrics.json;
-- ``docs/training/feature_cache.json`` (scripts/feature_cache_saving.py): a miss and a hit;
-- ``docs/training/image_size/<id>/`` (scripts/results_run.py): the flowers runs at 128 and
+- ``docs/training/feature_cache.json`` (scripts/training/feature_cache_saving.py): a miss and a hit;
+- ``docs/training/image_size/<id>/`` (scripts/results/results_run.py): the flowers runs at 128 and
   150 px, of which the results table keeps the one with the better validation accuracy.
 
 Each table goes between ``<!-- training:NAME:begin -->`` and ``<!-- training:NAME:end -->``;
 tests/test_training_doc.py checks that the page is in sync.
 
 Usage:
-    python scripts/training_docs.py render [--check]
+    python scripts/training/training_docs.py render [--check]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOC, DATA, RESULTS = ROOT / "docs" / "TRAINING.md", ROOT / "docs" / "training", ROOT / "docs" / "results"
 
 
@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     new = render(text)
     if a.check:
         if new != text:
-            print(f"{DOC} is out of sync with docs/training/: run scripts/training_docs.py render")
+            print(f"{DOC} is out of sync with docs/training/: run scripts/training/training_docs.py render")
             return 1
         return 0
     DOC.write_text(new)

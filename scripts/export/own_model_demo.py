@@ -16,7 +16,7 @@ Writes the console output and bench's reports (bench-keras.json, bench-tflite.js
 into ``--out`` (the evidence in docs/evidence/own-model/).
 
 Usage:
-    python scripts/own_model_demo.py --out docs/evidence/own-model
+    python scripts/export/own_model_demo.py --out docs/evidence/own-model
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from evidence import provenance, write_json  # noqa: E402  (scripts/ on sys.path)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: evidence.py
+from evidence import provenance, write_json  # noqa: E402
 
 CIFAR = "../shared/datasets/cifar10.npz"  # relative to the checkout, the commands' cwd
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def build_and_train(out: Path, epochs: int) -> Path:
@@ -89,7 +90,7 @@ def main(argv=None) -> int:
     for name in ("bench-keras.json", "bench-tflite.json"):
         report = a.out / name
         report.write_text(report.read_text().replace(d, "$TMP"))
-    write_json(a.out / "run.json", {**provenance("scripts/own_model_demo.py", sys.argv[1:]),
+    write_json(a.out / "run.json", {**provenance("scripts/export/own_model_demo.py", sys.argv[1:]),
                                     "epochs": a.epochs})
     return 0
 

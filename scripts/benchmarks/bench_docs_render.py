@@ -1,4 +1,4 @@
-"""Render docs/BENCHMARKS.md from docs/benchmarks/*.json (see scripts/bench_docs.py).
+"""Render docs/BENCHMARKS.md from docs/benchmarks/*.json (see scripts/benchmarks/bench_docs.py).
 
 Every figure on the page, in tables and prose, is computed here from the kept data.
 """

@@ -9,7 +9,7 @@ pipeline alone (``make_tf_dataset``, the one training reads) over the same batch
 row shows whether the model or the input bounds training. Writes docs/training/throughput.json.
 
 Usage:
-    python scripts/train_throughput.py --out docs/training/throughput.json
+    python scripts/training/train_throughput.py --out docs/training/throughput.json
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from evidence import provenance, write_json  # noqa: E402  (scripts/ on sys.path)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: evidence.py
+from evidence import provenance, write_json  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "datasets"
 CASES = (("lab_model7", str(SHARED / "cifar10.npz"), None), ("flowers_cnn", str(SHARED / "flowers"), 150))
 PROBE = r"""
@@ -80,7 +81,8 @@ def main(argv=None) -> int:
                              "train_img_s": round(got["train_img_s"], 1),
                              "pipeline_img_s": round(got["pipeline_img_s"], 1)})
                 print(json.dumps(rows[-1]), flush=True)
-    write_json(a.out, {**provenance("scripts/train_throughput.py", sys.argv[1:]), "rows": rows})
+    write_json(a.out, {**provenance("scripts/training/train_throughput.py", sys.argv[1:]),
+                       "rows": rows})
     return 0
 
 

@@ -1,7 +1,7 @@
 """Does the input pipeline keep the model busy? images/s of the tf.data folder pipeline
 alone (first pass: decode+resize; second pass: from cache) vs flowers_cnn training steps.
 
-Usage: python scripts/results_pipeline.py [../shared/datasets/flowers] [N_IMAGES]
+Usage: python scripts/results/results_pipeline.py [../shared/datasets/flowers] [N_IMAGES]
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ Outcomes per case: ``row`` (bench wrote a row: ok or failed), ``refused`` (a one
 (a traceback, a multi-line error, or another exit code).
 
 Usage:
-    python scripts/fuzz_structured.py MODEL.tflite --cases 1000 --through bench --json
+    python scripts/reliability/fuzz_structured.py MODEL.tflite --cases 1000 --through bench --json
 """
 
 from __future__ import annotations

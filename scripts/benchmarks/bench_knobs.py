@@ -1,6 +1,6 @@
 """Measure the runtimes' speed-only knobs, so that their defaults are the fastest measured.
 
-For each artifact of the given model folders (from ``scripts/bench_models.py``) it runs
+For each artifact of the given model folders (from ``scripts/benchmarks/bench_models.py``) it runs
 ``bench_isolated`` (a fresh worker per measurement, threads auto-tuned) with the default
 settings and with each variant below, on the same 32 seeded random images, and records
 the batch-1 p50 and the largest probability difference from the default setting's
@@ -8,7 +8,7 @@ outputs (a knob that changes results is not a speed knob). Each setting is measu
 ``--repeat`` times and the best p50 kept (other load only ever slows a run down).
 
 Usage:
-    python scripts/bench_knobs.py /work/bm/flowers_cnn_dropout /work/bm/inception_v3 \\
+    python scripts/benchmarks/bench_knobs.py /work/bm/flowers_cnn_dropout /work/bm/inception_v3 \\
         /work/bm/resnet50 --out docs/benchmarks/knobs.json
 """
 
@@ -22,8 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from edgeproof.bench.core import bench_isolated
+from edgeproof.bench.settings import BenchSettings, EvalData
 from edgeproof.manifest import find_manifest
-from evidence import provenance, write_json  # noqa: E402  (scripts/ on sys.path)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: evidence.py
+from evidence import provenance, write_json  # noqa: E402
 
 VARIANTS = {
     "litert": [{"delegate_clustering": False}, {"latest_features": True}],
@@ -36,14 +39,14 @@ FORMATS = ("tflite-fp32", "tflite-dynamic", "tflite-int8", "onnx-fp32", "onnx-in
 def _best(artifact: Path, images, reference, options: dict, repeat: int) -> dict:
     best = None
     for _ in range(repeat):
-        rows, probs = bench_isolated(artifact, images=images, reference=reference,
-                                     runtime_options=options)
+        rows, probs = bench_isolated(artifact, BenchSettings(runtime_options=options),
+                                     EvalData(images, None, reference))
         row = rows[0]
-        if row["status"] != "ok":
-            return {"error": row["error"]}
-        if best is None or row["latency_ms"]["p50"] < best["p50_ms"]:
-            best = {"p50_ms": row["latency_ms"]["p50"], "threads": row["threads"],
-                    "max_abs_diff_vs_default": row.get("max_abs_diff"), "_probs": probs}
+        if not row.ok:
+            return {"error": row.error}
+        if best is None or row.p50 < best["p50_ms"]:
+            best = {"p50_ms": row.p50, "threads": row.threads,
+                    "max_abs_diff_vs_default": row.max_abs_diff, "_probs": probs}
     return best
 
 
@@ -81,8 +84,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=2)
     a = p.parse_args(argv)
     records = [r for folder in a.folders for r in measure_folder(folder, a.repeat)]
-    write_json(a.out, {**provenance("scripts/bench_knobs.py", sys.argv[1:]), "repeat": a.repeat,
-                       "records": records})
+    write_json(a.out, {**provenance("scripts/benchmarks/bench_knobs.py", sys.argv[1:]),
+                       "repeat": a.repeat, "records": records})
     return 0
 
 

@@ -1,20 +1,20 @@
 """docs/BENCHMARKS.md from kept data: measure (``run``) and render (``render``).
 
 ``run FOLDER --name NAME`` benchmarks every artifact of a model folder (from
-``scripts/bench_models.py``) with ``edgeproof bench``'s defaults (threads auto-tuned, one
+``scripts/benchmarks/bench_models.py``) with ``edgeproof bench``'s defaults (threads auto-tuned, one
 worker per artifact) at batch 1 (with the bare-loop check) and 32, plus LiteRT without
 XNNPACK at batch 1, ``--repeat`` times, keeps the lowest p50 per row (other load only
 slows a run down) and writes ``docs/benchmarks/NAME.json``: the slim rows, the commands,
 the machine and the date.
 
 ``render`` writes docs/BENCHMARKS.md from every JSON in docs/benchmarks/ (the model
-tables, ``knobs.json`` from scripts/bench_knobs.py, ``defaults_vs_bare.json`` from
-scripts/bench_vs_bare.py). Every number in the page, prose included, is computed here
+tables, ``knobs.json`` from scripts/benchmarks/bench_knobs.py, ``defaults_vs_bare.json`` from
+scripts/benchmarks/bench_vs_bare.py). Every number in the page, prose included, is computed here
 from those files; tests/test_benchmarks_doc.py checks that the page is in sync.
 
 Usage:
-    python scripts/bench_docs.py run /work/bm/inception_v3 --name inception_v3 --limit 100
-    python scripts/bench_docs.py render
+    python scripts/benchmarks/bench_docs.py run /work/bm/inception_v3 --name inception_v3 --limit 100
+    python scripts/benchmarks/bench_docs.py render
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from bench_docs_render import render  # noqa: E402  (scripts/ is on sys.path when run)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "docs" / "benchmarks"
 FLOWERS = ROOT.parent / "shared" / "datasets" / "flowers"
 KEEP = ("format", "runtime", "device", "providers", "size_bytes", "accuracy", "top1_agreement",
@@ -90,7 +90,7 @@ def measure(folder: Path, name: str, limit: int, repeat: int, runs32: int) -> di
                                     capture_output=True, text=True, check=True).stdout)
     return {"name": name, "created": datetime.date.today().isoformat(),
             "machine": platform.node(), "repeat": repeat, "limit": limit,
-            "build": f"python scripts/bench_models.py {name} --out {folder}",
+            "build": f"python scripts/benchmarks/bench_models.py {name} --out {folder}",
             "commands": commands,
             "env": {k: env.get(k) for k in ("cpu", "cores", "isa", "python", "tensorflow",
                                             "onnxruntime", "ai_edge_litert")},
@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.cmd == "run":
         doc = measure(a.folder, a.name, a.limit, a.repeat, a.runs32)
-        doc["command"] = "python scripts/bench_docs.py " + shlex.join(sys.argv[1:] if argv is None
+        doc["command"] = "python scripts/benchmarks/bench_docs.py " + shlex.join(sys.argv[1:] if argv is None
                                                                       else argv)
         DATA.mkdir(parents=True, exist_ok=True)
         (DATA / f"{a.name}.json").write_text(json.dumps(doc, indent=1) + "\n")
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
     if getattr(a, "check", False):
         same = target.read_text() == page
         print("in sync" if same else f"{target} differs from its data: run "
-              "python scripts/bench_docs.py render")
+              "python scripts/benchmarks/bench_docs.py render")
         return 0 if same else 1
     target.write_text(page)
     return 0

@@ -9,7 +9,7 @@ not show it); train.json's ``feature_cache`` confirms miss and hit. Writes
 docs/training/feature_cache.json.
 
 Usage:
-    python scripts/feature_cache_saving.py --out docs/training/feature_cache.json
+    python scripts/training/feature_cache_saving.py --out docs/training/feature_cache.json
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from evidence import provenance, write_json  # noqa: E402  (scripts/ on sys.path)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: evidence.py
+from evidence import provenance, write_json  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FLOWERS = "../shared/datasets/flowers"  # relative to ROOT, the runs' cwd
 
 
@@ -50,7 +51,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as d:
         runs = [train(args, Path(d) / f"run{i}", Path(d) / "cache") for i in (1, 2)]
     miss, hit = runs
-    doc = {**provenance("scripts/feature_cache_saving.py", sys.argv[1:]),
+    doc = {**provenance("scripts/training/feature_cache_saving.py", sys.argv[1:]),
            "train_args": ["edgeproof", "train", *args], "miss": miss, "hit": hit,
            "saved_s": round(miss["process_s"] - hit["process_s"], 1),
            "speedup": round(miss["process_s"] / hit["process_s"], 2)}

@@ -5,7 +5,7 @@ nested inside a Sequential, with a small head. Random-init weights keep it offli
 the point is export parity, not accuracy.
 
 Example:
-    python scripts/export_inception.py --dataset ../shared/datasets/flowers \\
+    python scripts/export/export_inception.py --dataset ../shared/datasets/flowers \\
         --image-size 96 --epochs 1 --out /tmp/exp/inception
     edgeproof export /tmp/exp/inception/model.keras --format onnx-int8 \\
         --calib ../shared/datasets/flowers --out /tmp/exp/inception/exports
@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
-
 
 
 def build(num_classes: int, size: int):
@@ -49,9 +47,10 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
-    from edgeproof.export.context import ExportContext, base_manifest
-    from edgeproof.atomic import atomic_write_bytes
     from edgeproof.datasets import load_dataset
+    from edgeproof.export.artifact import write_artifact
+    from edgeproof.export.context import ExportContext, model_fingerprint
+    from edgeproof.export.formats import export_model
     from edgeproof.tfcompat import set_seed
     from edgeproof.toolkit.train import TrainConfig, train_model
 
@@ -61,13 +60,12 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     train_model(model, ds, TrainConfig(epochs=a.epochs, batch_size=32, seed=0, verbose=2))
     print(f"trained {a.epochs} epoch(s) in {time.perf_counter() - t0:.0f} s")
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save(out / "model.keras")
-    # The sidecar manifest carries class names and preprocessing to `edgeproof export`.
-    m = base_manifest(model, ExportContext(ds.class_names, ds.preprocessing), "keras", {})
-    atomic_write_bytes(out / "model.keras.json", m.to_json().encode())
-    print(f"wrote {out / 'model.keras'}")
+    # The library's keras format: the model and the manifest that carries its class names
+    # and preprocessing to `edgeproof export`, both written atomically.
+    ctx = ExportContext(ds.class_names, ds.preprocessing,
+                        source={"model_name": model.name, "sha256": model_fingerprint(model)})
+    path = write_artifact(export_model(model, "keras", ctx), a.out, "model", force=True)
+    print(f"wrote {path}")
     return 0
 
 

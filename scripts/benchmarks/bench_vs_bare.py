@@ -10,7 +10,7 @@ edgeproof import): ``interpreter.invoke()`` / ``session.run()`` on a prepared in
 1, 2, … threads and the library's default.
 
 Usage:
-    python scripts/bench_vs_bare.py --out docs/benchmarks/defaults_vs_bare.json
+    python scripts/benchmarks/bench_vs_bare.py --out docs/benchmarks/defaults_vs_bare.json
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import tempfile
 from pathlib import Path
 
 from edgeproof.bench.threads import thread_candidates
-from evidence import provenance, write_json  # noqa: E402  (scripts/ on sys.path)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: evidence.py
+from evidence import provenance, write_json  # noqa: E402
 
 BARE = r"""
 import sys, time, numpy as np
@@ -114,7 +115,8 @@ def main(argv=None) -> int:
                          "edgeproof_threads": ours["threads"], "bare_p50_ms": bare,
                          "ratio_to_fastest_bare": round(ours["p50_ms"] / best, 3)})
             print(json.dumps(rows[-1]), flush=True)
-    write_json(a.out, {**provenance("scripts/bench_vs_bare.py", sys.argv[1:]), "repeat": a.repeat,
+    write_json(a.out, {**provenance("scripts/benchmarks/bench_vs_bare.py", sys.argv[1:]),
+                       "repeat": a.repeat,
                        "bare_runs": a.runs, "rows": rows})
     return 0
 

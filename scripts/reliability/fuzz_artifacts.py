@@ -12,7 +12,7 @@ A native crash kills this process: the caller sees a non-zero exit (e.g. -11), w
 why the test suite runs this script in a subprocess.
 
 Usage:
-    python scripts/fuzz_artifacts.py ARTIFACT [--cases 200] [--seed 0] [--no-verify] [--json]
+    python scripts/reliability/fuzz_artifacts.py ARTIFACT [--cases 200] [--seed 0] [--no-verify] [--json]
 """
 
 from __future__ import annotations
