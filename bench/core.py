@@ -198,9 +198,11 @@ def _latency(rt, row: BenchRow, images, manifest, settings: BenchSettings, rss0)
             first_ms = (time.perf_counter() - t0) * 1e3
             stats = measure(call, batch_size=b, settings=settings.measurement)
         row.latency_ms = {k: v for k, v in stats.to_dict().items()
-                          if k in ("p50", "p90", "p99", "mean", "std", "min", "n")}
+                          if k in ("p50", "p50_ci", "p90", "p90_ci", "p99", "mean", "std",
+                                   "min", "n")}
         row.latency_ms["first_ms"] = round(first_ms, 4)
         row.throughput_ips = round(stats.throughput, 2)
+        row.samples = {b: stats.samples}
         row.preprocess_ms = round(pre.p50, 4)
         row.memory_mb = dict(row.memory_mb or {}, peak_delta=mem.result()["peak_delta_mb"])
         if settings.bare_loop:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import platform
 
+from edgeproof.bench.row import as_rows
 from edgeproof.bench.runtimes import RUNTIMES
-from edgeproof.machine import cpu_info, gpu_info
+from edgeproof.machine import busy, cpu_info, gpu_info, machine_state
 from edgeproof.manifest import library_versions
 
 
@@ -29,3 +30,27 @@ def environment() -> dict:
     env.update({"platform": platform.platform(), "cpu": cpu["cpu"], "cores": cpu["cores"],
                 "isa": cpu["isa"], "gpu": gpu_info()})
     return env
+
+
+def state_section(before: dict, rows) -> dict:
+    """report.json's ``env.machine_state``: the state before and after the measurements,
+    and ``busy`` (why the timings are suspect) or None.
+
+    Example:
+        >>> before = machine_state()  # doctest: +SKIP
+        >>> state_section(before, rows)["busy"]  # doctest: +SKIP
+    """
+    threads = max((r.threads or 1 for r in as_rows(rows) if r.ok), default=1)
+    return {"before": before, "after": machine_state(), "busy": busy(before, threads)}
+
+
+def busy_warning(report: dict) -> str | None:
+    """The warning a busy machine puts above the results, or None.
+
+    Example:
+        >>> busy_warning({"env": {"machine_state": {"busy": "load average 3 before"}}})
+        'WARNING: the machine was busy (load average 3 before): latencies are flagged, compare them with care.'
+    """
+    why = ((report.get("env") or {}).get("machine_state") or {}).get("busy")
+    return f"WARNING: the machine was busy ({why}): latencies are flagged, compare them " \
+           "with care." if why else None

@@ -1,9 +1,9 @@
 """One latency method for every runtime.
 
 Inputs are prepared before timing; the timed call is the runtime's predict on a
-pre-allocated batch. Warm-up runs until both a minimum count and a minimum time have
-passed, then timed runs until both a minimum count and a minimum duration are reached
-(defaults comparable to TFLite's benchmark_model: 50 runs, 1 s).
+pre-allocated batch, timed by ``bench.timing`` (warm-up, then at least 50 runs and 1 s).
+``LatencyStats`` turns the samples into percentiles, each p50 and p90 with its 95%
+confidence interval (``bench.stats``).
 
 ``bare_loop_check`` compares that timed call with a bare loop around the runtime's own
 call (``interpreter.invoke()``, ``session.run()``, the ``tf.function``) on the same
@@ -15,39 +15,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Measurement:
-    """How long to warm up and how long to time (defaults comparable to TFLite's
-    benchmark_model: 50 runs and 1 s).
-
-    Args:
-        warmup_runs, warmup_seconds: both must be reached before timing starts.
-        min_runs, min_seconds: both must be reached before timing stops
-            (unless ``max_seconds`` of timed runs have passed).
-
-    Example:
-        >>> Measurement(min_runs=10).min_seconds
-        1.0
-    """
-
-    min_runs: int = 50
-    min_seconds: float = 1.0
-    warmup_runs: int = 5
-    warmup_seconds: float = 0.2
-    max_seconds: float = 30.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from edgeproof.bench.stats import quantile_ci
+from edgeproof.bench.timing import Measurement, time_calls
 
 
 @dataclass
 class LatencyStats:
-    """Latency of one call, in milliseconds, over ``n`` timed runs of ``batch_size`` images."""
+    """Latency of one call, in milliseconds, over ``n`` timed runs of ``batch_size`` images;
+    ``p50_ci`` and ``p90_ci`` are 95% confidence intervals (``bench.stats``)."""
 
     p50: float
     p90: float
@@ -59,9 +38,32 @@ class LatencyStats:
     batch_size: int
     first_ms: float
     throughput: float
+    p50_ci: tuple = ()
+    p90_ci: tuple = ()
+    samples: np.ndarray | None = field(default=None, repr=False)  # not in to_dict
+
+    @classmethod
+    def from_samples(cls, ms, batch_size: int = 1, first_ms: float = 0.0) -> "LatencyStats":
+        """Percentiles and intervals of timed calls ``ms`` (milliseconds).
+
+        Example:
+            >>> s = LatencyStats.from_samples(np.arange(1.0, 101.0))
+            >>> s.p50, s.p50_ci
+            (50.5, (40.0, 61.0))
+        """
+        ms = np.asarray(ms, dtype=np.float64)
+        return cls(p50=float(np.percentile(ms, 50)), p90=float(np.percentile(ms, 90)),
+                   p99=float(np.percentile(ms, 99)), mean=float(ms.mean()), std=float(ms.std()),
+                   min=float(ms.min()), n=int(len(ms)), batch_size=batch_size,
+                   first_ms=first_ms, throughput=batch_size * 1e3 / float(np.median(ms)),
+                   p50_ci=quantile_ci(ms, 0.5), p90_ci=quantile_ci(ms, 0.9), samples=ms)
 
     def to_dict(self) -> dict:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        def r(v):
+            return round(v, 4) if isinstance(v, float) else v
+        d = {k: r(v) for k, v in asdict(self).items() if k not in ("samples", "p50_ci", "p90_ci")}
+        d["p50_ci"], d["p90_ci"] = [r(v) for v in self.p50_ci], [r(v) for v in self.p90_ci]
+        return d
 
 
 def measure(fn: Callable[[], object], *, batch_size: int = 1,
@@ -71,34 +73,11 @@ def measure(fn: Callable[[], object], *, batch_size: int = 1,
     Example:
         >>> s = measure(lambda: sum(range(100)), settings=Measurement(min_runs=10,
         ...                                                           min_seconds=0.01))
-        >>> s.n >= 10
+        >>> s.n >= 10 and s.p50_ci[0] <= s.p50 <= s.p50_ci[1]
         True
     """
-    warmup_runs, warmup_seconds = settings.warmup_runs, settings.warmup_seconds
-    min_runs, min_seconds, max_seconds = settings.min_runs, settings.min_seconds, \
-        settings.max_seconds
-    t0 = time.perf_counter()
-    fn()
-    first_ms = (time.perf_counter() - t0) * 1e3
-    start, runs = time.perf_counter(), 0
-    while runs < warmup_runs or time.perf_counter() - start < warmup_seconds:
-        fn()
-        runs += 1
-    times = []
-    clock = time.perf_counter
-    begin = clock()
-    while len(times) < min_runs or clock() - begin < min_seconds:
-        t = clock()
-        fn()
-        times.append(clock() - t)
-        if clock() - begin > max_seconds and len(times) >= 3:
-            break
-    ms = np.asarray(times) * 1e3
-    mean = float(ms.mean())
-    return LatencyStats(p50=float(np.percentile(ms, 50)), p90=float(np.percentile(ms, 90)),
-                        p99=float(np.percentile(ms, 99)), mean=mean, std=float(ms.std()),
-                        min=float(ms.min()), n=int(len(ms)), batch_size=batch_size,
-                        first_ms=first_ms, throughput=batch_size * 1e3 / float(np.median(ms)))
+    first_ms, ms = time_calls(fn, settings)
+    return LatencyStats.from_samples(ms, batch_size, first_ms)
 
 
 def bare_loop_check(rt, x: np.ndarray, settings: Measurement = Measurement()) -> dict:

@@ -1,14 +1,16 @@
-"""Resident memory of this process, read from ``/proc`` (no psutil needed).
+"""Resident memory of this process: psutil for the current RSS (every platform), the
+kernel's high-water mark for the peak.
 
-The peak is the kernel's high-water mark (``VmHWM``); ``reset_peak()`` sets it back to
-the current RSS (``/proc/self/clear_refs`` = 5) so a peak can be attributed to one
-runtime. Where ``/proc`` is missing (macOS, Windows) every reading is ``None``.
+On Linux the peak is ``VmHWM`` and ``reset_peak()`` sets it back to the current RSS
+(``/proc/self/clear_refs`` = 5) so a peak can be attributed to one runtime; on Windows it
+is psutil's ``peak_wset``; elsewhere ``ru_maxrss`` (never reset, an upper bound).
 """
 
 from __future__ import annotations
 
-import resource
 import sys
+
+import psutil
 
 
 def _status_kb(field: str) -> int | None:
@@ -24,14 +26,21 @@ def _status_kb(field: str) -> int | None:
 
 def rss_mb() -> float | None:
     """Current resident set size in MiB."""
-    kb = _status_kb("VmRSS")
-    return None if kb is None else kb / 1024
+    try:
+        return psutil.Process().memory_info().rss / 2**20
+    except psutil.Error:
+        return None
 
 
 def peak_mb() -> float | None:
     """Peak resident set size in MiB since start or the last ``reset_peak()``."""
     kb = _status_kb("VmHWM")
+    peak_wset = getattr(psutil.Process().memory_info(), "peak_wset", None)  # Windows
+    if kb is None and peak_wset:
+        return peak_wset / 2**20
     if kb is None:  # no /proc: ru_maxrss (kB on Linux, bytes on macOS), never reset
+        import resource  # Unix only: Windows returned above
+
         ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return ru / (1024 * 1024) if sys.platform == "darwin" else ru / 1024
     return kb / 1024

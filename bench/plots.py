@@ -28,7 +28,8 @@ PLOTS = (("latency.png", "Latency per format × runtime (p50, whisker p90)"),
          ("pareto.png", "Accuracy × latency × size, Pareto front, recommendation starred"),
          ("threads.png", "Thread sweep"),
          ("throughput.png", "Throughput vs batch size"),
-         ("class_delta.png", "Per-class accuracy delta per format"))
+         ("class_delta.png", "Per-class accuracy delta per format"),
+         ("devices.png", "Latency per format × device (p50, whisker: 95% interval)"))
 
 
 def _label(r) -> str:
@@ -238,6 +239,34 @@ def plot_class_delta(rows, class_names, path) -> Path | None:
     return save(fig, path)
 
 
+def plot_devices(rows, path) -> Path | None:
+    """p50 per format × runtime, one bar per device (with its 95% interval); None unless
+    the rows come from more than one device."""
+    import numpy as np
+
+    rows = _smallest_batch(_ok(rows))
+    devices = sorted({r.device_id for r in rows if r.device_id})
+    if len(devices) < 2:
+        return None
+    plt = pyplot()
+    keys = sorted({(r.format, r.runtime) for r in rows})
+    width = 0.8 / len(devices)
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(keys)), 4.5))
+    for d, dev in enumerate(devices):
+        got = {(r.format, r.runtime): r for r in rows if r.device_id == dev}
+        xs = [i + d * width for i, k in enumerate(keys) if k in got]
+        mid = [got[k].p50 for k in keys if k in got]
+        ci = [got[k].latency_ms.get("p50_ci") or [got[k].p50] * 2 for k in keys if k in got]
+        err = np.array([[m - c[0] for m, c in zip(mid, ci)], [c[1] - m for m, c in zip(mid, ci)]])
+        ax.bar(xs, mid, width, yerr=err, capsize=3, label=dev)
+    ax.set_xticks([i + width * (len(devices) - 1) / 2 for i in range(len(keys))],
+                  [f"{f}\n{rt}" for f, rt in keys], fontsize=7)
+    ax.set_ylabel(f"p50 latency, ms per batch of {rows[0].batch_size}")
+    ax.set_title("Latency per format × device")
+    ax.legend(fontsize=8)
+    return save(fig, path)
+
+
 def write_plots(rows, out_dir: str | Path, class_names=None,
                 recommended: str | None = None) -> list[Path]:
     """Write latency.png and pareto.png, and threads.png, throughput.png and
@@ -254,7 +283,8 @@ def write_plots(rows, out_dir: str | Path, class_names=None,
             plot_pareto(rows, out / "pareto.png", recommended),
             plot_throughput(rows, out / "throughput.png"),
             plot_threads(rows, out / "threads.png"),
-            plot_class_delta(rows, class_names, out / "class_delta.png")]
+            plot_class_delta(rows, class_names, out / "class_delta.png"),
+            plot_devices(rows, out / "devices.png")]
     for name, _ in PLOTS:  # a plot with nothing to show this time must not linger
         if (out / name) not in made and (out / name).exists():
             (out / name).unlink()

@@ -1,10 +1,12 @@
 """Which export to ship: the fastest one that passes the gate.
 
 A candidate passes when the ``Gate`` finds nothing wrong with it (top-1 agreement with
-the reference and accuracy drop, each when the gate checks it). Among those the lowest
-p50 at the smallest batch size measured wins; equal p50s (to three significant digits) go
-to the smaller file. The reference's own formats (``keras``, ``saved_model``) are not
-edge exports and never recommended. When nothing passes, the closest candidate (highest
+the reference and accuracy drop, each when the gate checks it). Among those, the one
+with the lowest p50 at the smallest batch size measured is the fastest; every other
+whose p50 interval overlaps its interval (``bench.stats``) is tied with it, "within
+noise", and the tie goes to the smaller file, then to the runtime with fewer
+dependencies. The reference's own formats (``keras``, ``saved_model``) are not edge
+exports and never recommended. When nothing passes, the closest candidate (highest
 agreement, then accuracy) is named with its numbers and the rules it breaks.
 
 Example:
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 from edgeproof.bench.gate import Gate
 from edgeproof.bench.row import BenchRow, as_rows
+from edgeproof.bench.runtimes import RUNTIMES
+from edgeproof.bench.stats import faster
 
 REFERENCE_FORMATS = ("keras", "saved_model")
 
@@ -34,8 +38,22 @@ def candidates(rows) -> list[BenchRow]:
     return [r for r in ok if r.batch_size == smallest]
 
 
-def _sig(x: float) -> float:
-    return float(f"{x:.3g}")
+def interval(row: BenchRow) -> tuple[float, float]:
+    """The p50 interval a comparison uses: the 95% interval within the process, widened to
+    the spread of the per-process p50s when ``--repeat`` ran it several times."""
+    lat = row.latency_ms or {}
+    lo, hi = (lat.get("p50_ci") or [row.p50, row.p50])[:2]
+    between = (lat.get("repeats") or {}).get("p50_ms") or []
+    return (min([lo, *between]), max([hi, *between]))
+
+
+def _footprint(row: BenchRow) -> int:
+    cls = RUNTIMES.rows_by_name().get(row.runtime)
+    return cls.footprint if cls is not None else 99
+
+
+def _ms(x: float) -> str:
+    return f"{x:.3g}"
 
 
 def recommend(rows, gate: Gate) -> dict | None:
@@ -45,20 +63,30 @@ def recommend(rows, gate: Gate) -> dict | None:
     top1_agreement, latency_ms, size_bytes, why}``.
     """
     cands = candidates(rows)
-    passing = [r for r in cands if gate.passes(r)]
+    passing = sorted((r for r in cands if gate.passes(r)), key=lambda r: r.p50)
     if not passing:
         return None
-    passing.sort(key=lambda r: (_sig(r.p50), r.size_bytes or 0))
-    best = passing[0]
-    runner = passing[1] if len(passing) > 1 else None
-    why = (f"the fastest of {len(passing)} of {len(cands)} exports that pass the gate "
-           f"({gate.describe()}): p50 {best.p50:.3g} ms at batch {best.batch_size}")
-    if runner is not None:
-        why += f", next {runner.format}/{runner.runtime} at {runner.p50:.3g} ms"
+    quickest = passing[0]
+    tied = [r for r in passing if not faster(interval(quickest), interval(r))]
+    best = min(tied, key=lambda r: (r.size_bytes or 0, _footprint(r), r.p50))
+    lo, hi = interval(best)
+    why = (f"{'the' if len(tied) == 1 else 'tied for'} fastest of {len(passing)} of "
+           f"{len(cands)} exports that pass the gate "
+           f"({gate.describe()}): p50 {_ms(best.p50)} ms [95% CI {_ms(lo)}–{_ms(hi)}] at batch "
+           f"{best.batch_size}")
+    if len(tied) > 1:
+        others = ", ".join(f"{r.format}/{r.runtime} {_ms(r.p50)} ms" for r in tied if r is not best)
+        why += (f"; within noise of {others} (p50 intervals overlap): a tie goes to the "
+                "smaller file, then to the runtime with fewer dependencies")
+    else:
+        runner = passing[1] if len(passing) > 1 else None
+        if runner is not None:
+            why += f", faster than the next, {runner.format}/{runner.runtime} at {_ms(runner.p50)} ms"
     return {"artifact": best.artifact, "format": best.format, "runtime": best.runtime,
             "threads": best.threads, "accuracy": best.accuracy,
             "accuracy_delta": best.accuracy_delta, "top1_agreement": best.top1_agreement,
-            "latency_ms": best.latency_ms, "size_bytes": best.size_bytes, "why": why}
+            "latency_ms": best.latency_ms, "size_bytes": best.size_bytes,
+            "tied": [r.artifact for r in tied if r is not best], "why": why}
 
 
 def closest(rows, gate: Gate) -> str:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from edgeproof import __version__
 from edgeproof.atomic import atomic_write_bytes
+from edgeproof.bench.env import busy_warning
 from edgeproof.bench.row import as_rows
+from edgeproof.bench.stats import METHOD
 from edgeproof.bench.table import markdown
 
 def build_report(*, command: str | None, dataset: dict, model: dict, results,
@@ -27,19 +29,27 @@ def build_report(*, command: str | None, dataset: dict, model: dict, results,
         >>> r["edgeproof_version"] == __version__ and r["results"] == []
         True
     """
-    return {"edgeproof_version": __version__,
-            "created": _dt.datetime.now().isoformat(timespec="seconds"),
-            "command": command, "dataset": dataset, "model": model, **sections,
-            "env": env, "results": [r.to_dict() for r in as_rows(results)]}
+    report = {"edgeproof_version": __version__,
+              "created": _dt.datetime.now().isoformat(timespec="seconds"),
+              "command": command, "dataset": dataset, "model": model, **sections,
+              "env": env, "results": [r.to_dict() for r in as_rows(results)]}
+    report["warnings"] = [w for w in [busy_warning(report)] if w]
+    return report
 
 
 def recommendation_lines(report: dict) -> list[str]:
-    """The recommendation (or why there is none) as Markdown / console lines.
+    """The recommendation (or why there is none) as Markdown / console lines; one per
+    device when the rows come from several.
 
     Example:
         >>> recommendation_lines({"recommendation_note": "No export passes the gate."})
         ['**No recommendation**: No export passes the gate.', '']
     """
+    by_device = report.get("recommendations")
+    if by_device:
+        return [f"**On {d}: ship {r['format']} on {r['runtime']}** (`{r['artifact']}`): "
+                f"{r['why']}." if r else f"**On {d}: no export passes the gate.**"
+                for d, r in by_device.items()] + [""]
     rec = report.get("recommendation")
     if rec:
         return [f"**Ship {rec['format']} on {rec['runtime']}** (`{rec['artifact']}`): "
@@ -63,11 +73,14 @@ def to_markdown(report: dict) -> str:
     if report.get("command"):
         lines += [f"Command: `{report['command']}`", ""]
     lines += recommendation_lines(report)
+    lines += [f"**{w}**" for w in report.get("warnings") or []] + \
+        ([""] if report.get("warnings") else [])
     lines += markdown(as_rows(report["results"]))
     lines += ["", "Latency: ms per batch, one measurement method for every runtime (inputs "
-              "prepared before timing, warm-up, then a minimum count and duration of runs); "
-              "accuracy on the test split; Δacc and agreement against the reference model on "
-              "the same images."]
+              "prepared before timing, warm-up, then a minimum count and duration of runs), "
+              f"with its 95% interval ({METHOD}); two exports are only faster or slower than "
+              "each other when their intervals do not overlap. Accuracy on the test split; "
+              "Δacc and agreement against the reference model on the same images."]
     lines += _evaluation_markdown(report.get("evaluation"))
     lines += _details_markdown(report)
     return "\n".join(lines) + "\n"

@@ -63,6 +63,8 @@ class BenchRow:
     bare_loop: dict | None = None
     micro: dict | None = None
     device_id: str | None = None
+    # The timed calls' milliseconds per batch size, for pooling repeats; never written out.
+    samples: dict | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -78,7 +80,7 @@ class BenchRow:
 
     def to_dict(self) -> dict:
         """report.json's row: every key always, the optional ones when set."""
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "samples"}
         for key in OPTIONAL:
             if d[key] is None:
                 del d[key]

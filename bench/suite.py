@@ -15,13 +15,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from edgeproof.bench.core import bench_artifact, bench_batches, bench_isolated
 from edgeproof.bench.derive import artifact_manifest, preprocessing_known
 from edgeproof.bench.gate import Gate
+from edgeproof.bench.measure import LatencyStats
 from edgeproof.bench.parity import compare
 from edgeproof.bench.row import BenchRow
 from edgeproof.bench.runtimes import runtime_for, runtime_options
 from edgeproof.bench.settings import BenchSettings, EvalData
+from edgeproof.bench.stats import spread
 from edgeproof.errors import RuntimeFailure, UsageError
 
 
@@ -77,29 +81,57 @@ def reference_probs_of(reference, data: EvalData, settings: BenchSettings = Benc
 
 def bench_all(artifacts, settings: BenchSettings, data: EvalData | None = None,
               report_dir: str | Path = ".", in_process: bool = False,
-              quiet: bool = False) -> list[BenchRow]:
+              quiet: bool = False, repeat: int = 1) -> list[BenchRow]:
     """Every artifact at every batch size, under a rich progress bar (stderr).
 
     Args:
         in_process: measure in this process instead of a fresh worker per artifact.
+        repeat: measure each artifact this many times, interleaved (A B C A B C …), each
+            time in a fresh worker; its rows pool the timed calls and report the spread of
+            the per-process p50s (``latency_ms.repeats``).
     """
     from rich.console import Console
     from rich.progress import Progress
 
-    sizes = list(settings.batch_sizes)
-    rows: list[BenchRow] = []
+    runs: dict[int, list[list[BenchRow]]] = {i: [] for i in range(len(artifacts))}
     with Progress(console=Console(stderr=True), transient=True, disable=quiet) as bar:
-        task = bar.add_task("bench", total=len(artifacts) * (len(sizes) + 1))
-        for i, a in enumerate(artifacts):
-            bar.update(task, description=f"{Path(a).name}")
-            if in_process:
-                got, _ = bench_batches(a, settings, data, report_dir,
-                                       progress=lambda msg: bar.advance(task))
-            else:
-                got, _ = bench_isolated(a, settings, data, report_dir)
-            rows.extend(got)
-            bar.update(task, completed=(i + 1) * (len(sizes) + 1))
-    return rows
+        task = bar.add_task("bench", total=len(artifacts) * repeat)
+        for r in range(repeat):
+            for i, a in enumerate(artifacts):
+                bar.update(task, description=f"{Path(a).name}" + (f" ({r + 1}/{repeat})"
+                                                                   if repeat > 1 else ""))
+                run = bench_batches if in_process else bench_isolated
+                # Accuracy and parity do not change between repeats: the first run has them.
+                got, _ = run(a, settings, data if r == 0 else None, report_dir)
+                runs[i].append(got)
+                bar.advance(task)
+    return [row for i in range(len(artifacts)) for row in merge_repeats(runs[i])]
+
+
+def merge_repeats(runs: list[list[BenchRow]]) -> list[BenchRow]:
+    """One artifact's rows from several runs: the first run's rows with latency over every
+    run's timed calls, and ``latency_ms.repeats``, the per-run p50s and their range.
+
+    Example:
+        >>> merge_repeats([[BenchRow(status="failed", error="x")]])[0].error
+        'x'
+    """
+    first = runs[0]
+    if len(runs) == 1:
+        return first
+    failed = next((rows for rows in runs if not all(r.ok for r in rows)), None)
+    if failed is not None:
+        return failed
+    out = []
+    for k, row in enumerate(first):
+        b = row.batch_size
+        per_run = [rows[k].samples[b] for rows in runs]
+        stats = LatencyStats.from_samples(np.concatenate(per_run), b, row.latency_ms["first_ms"])
+        lat = {key: v for key, v in stats.to_dict().items()
+               if key not in ("batch_size", "throughput")}
+        lat["repeats"] = spread([np.median(s) for s in per_run])
+        out.append(row.replace(latency_ms=lat, throughput_ips=round(stats.throughput, 2)))
+    return out
 
 
 def parity_check(reference, candidate, images, labels, gate: Gate,

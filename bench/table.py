@@ -10,7 +10,7 @@ Example:
     >>> row = BenchRow(format="onnx-fp32", runtime="onnxruntime", status="ok",
     ...                size_bytes=2048, latency_ms={"p50": 0.25})
     >>> cell(row, COLUMNS["size"]), cell(row, COLUMNS["p50"])
-    ('2.0 KB', '0.250')
+    ('2.0 KB', '0.25')
 """
 
 from __future__ import annotations
@@ -56,6 +56,14 @@ def _threads(value, row) -> str:
     return f"{value} (default)" if _get(row, "threads_default") else str(value)
 
 
+def _with_ci(key: str):
+    """A latency cell with its 95% interval: ``0.250 [0.247, 0.255]``."""
+    def fmt(value, row):
+        ci = (_get(row, "latency_ms") or {}).get(key)
+        return f"{value:.4g} [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else f"{value:.4g}"
+    return fmt
+
+
 def _providers(value, row) -> str:
     return ",".join(p.replace("ExecutionProvider", "") for p in value) or "-"
 
@@ -99,9 +107,9 @@ _SPEC = (
     Column("max_abs_diff", "max |Δp|", lambda v, r: f"{v:.1e}", priority=7),
     Column("batch_size", "batch", priority=6),
     Column("threads", "threads", _threads, priority=5),
-    Column("p50", "p50 ms", lambda v, r: f"{v:.3f}", _latency("p50"), "ms", 1),
-    Column("p90", "p90 ms", lambda v, r: f"{v:.3f}", _latency("p90"), "ms", 6),
-    Column("p99", "p99 ms", lambda v, r: f"{v:.3f}", _latency("p99"), "ms", 8),
+    Column("p50", "p50 ms [95% CI]", _with_ci("p50_ci"), _latency("p50"), "ms", 1),
+    Column("p90", "p90 ms [95% CI]", _with_ci("p90_ci"), _latency("p90"), "ms", 6),
+    Column("p99", "p99 ms", lambda v, r: f"{v:.4g}", _latency("p99"), "ms", 8),
     Column("throughput_ips", "img/s", lambda v, r: f"{v:.1f}", unit="images/s", priority=7),
     Column("passed", "passed", lambda v, r: "yes" if v else "no", priority=1),
     Column("reason", "reason", priority=3),
@@ -169,9 +177,10 @@ def fit_columns(rows, keys, width: int) -> list[Column]:
     return [c for c in cols if c.key in keep]
 
 
-def print_table(rows, title: str | None = None, keys=RESULTS, console=None) -> None:
-    """The table on the console (rich), as many columns as the terminal fits; a note
-    says where the others are."""
+def print_table(rows, title: str | None = None, keys=RESULTS, console=None,
+                warnings=()) -> None:
+    """The table on the console (rich), as many columns as the terminal fits, under its
+    ``warnings`` (a busy machine); a note says where the other columns are."""
     from rich.console import Console
     from rich.table import Table
 
@@ -183,6 +192,8 @@ def print_table(rows, title: str | None = None, keys=RESULTS, console=None) -> N
         table.add_column(c.label, no_wrap=c.key != "status", overflow="fold")
     for r in rows:
         table.add_row(*[cell(r, c) for c in cols])
+    for w in warnings:
+        console.print(w, style="bold yellow")
     console.print(table)
     left = [c.label for c in view(keys, rows) if c not in cols]
     if left:

@@ -17,13 +17,13 @@ Example:
 
 from __future__ import annotations
 
-import os
 import time
 
 from dataclasses import dataclass
 
 from edgeproof.bench.isolate import run_isolated
 from edgeproof.bench.measure import Measurement, measure
+from edgeproof.bench.timing import cores, fastest, thread_candidates  # noqa: F401  (re-exported)
 from edgeproof.errors import UsageError
 
 SWEEP_MEASURE = Measurement(warmup_runs=3, warmup_seconds=0.05, min_runs=10, min_seconds=0.25)
@@ -70,27 +70,6 @@ class Threads:
 AUTO, DEFAULT = Threads("auto"), Threads("default")
 
 
-def cores() -> int:
-    """CPUs this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def thread_candidates(n_cores: int | None = None) -> list[int | None]:
-    """1, 2, 4, … (powers of two below the core count), the core count, then None (the
-    runtime's own default).
-
-    Example:
-        >>> thread_candidates(6)
-        [1, 2, 4, 6, None]
-    """
-    n = n_cores or cores()
-    out, t = [], 1
-    while t < n:
-        out.append(t)
-        t *= 2
-    return out + [n, None]
-
-
 def probe_p50(open_runtime, threads, x) -> float:
     """p50 (ms) of ``x`` through a runtime opened with ``threads``, over a short measurement.
 
@@ -129,8 +108,7 @@ def sweep_threads(runtime_cls, artifact, manifest, x, options: dict,
         else:
             p50 = probe_p50(lambda t: runtime_cls(artifact, manifest, threads=t, **options), c, x)
         results[c] = p50
-    order = sorted(results, key=lambda c: (round(results[c], 4), c or 1 << 16))
-    return {"threads": order[0], "batch_size": int(len(x)),
+    return {"threads": fastest(results), "batch_size": int(len(x)),
             "p50_ms": {("default" if c is None else str(c)): round(p, 4)
                        for c, p in results.items()},
             "seconds": round(time.perf_counter() - t0, 2)}

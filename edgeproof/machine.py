@@ -1,4 +1,8 @@
-"""The machine a measurement ran on: CPU model, cores, ISA flags, GPU (nothing imported).
+"""The machine a measurement ran on: CPU model, cores, ISA flags, GPU, and its state.
+
+psutil reads cores, load, frequency and memory on Linux, macOS and Windows alike;
+NVIDIA's NVML (``nvidia-ml-py``) names the GPU. The CPU's model name and feature flags
+come from /proc/cpuinfo on Linux (``sysctl`` on macOS, ``platform`` elsewhere).
 
 Example:
     >>> sorted(cpu_info())
@@ -7,13 +11,15 @@ Example:
 
 from __future__ import annotations
 
-import os
 import platform
-import shutil
 import subprocess
+from pathlib import Path
+
+import psutil
 
 _ISA = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8",
         "amx_bf16", "avx_vnni", "fma", "neon", "asimd", "sve")
+_GOVERNOR = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
 
 
 def _cpuinfo() -> dict[str, str]:
@@ -30,33 +36,93 @@ def _cpuinfo() -> dict[str, str]:
 
 
 def cpu_flags() -> set[str]:
-    """The CPU's feature flags (``flags`` on x86, ``Features`` on Arm)."""
+    """The CPU's feature flags (``flags`` on x86, ``Features`` on Arm Linux)."""
     info = _cpuinfo()
     return set((info.get("flags") or info.get("Features") or "").split())
+
+
+def _model_name(info: dict) -> str:
+    name = info.get("model name") or info.get("Model")
+    if not name and platform.system() == "Darwin":
+        try:
+            name = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"],
+                                  capture_output=True, text=True, timeout=5).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            name = None
+    return name or platform.processor() or platform.machine()
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on (its affinity where the OS has one)."""
+    try:
+        return len(psutil.Process().cpu_affinity())
+    except (AttributeError, psutil.Error):  # macOS has no affinity
+        return psutil.cpu_count() or 1
 
 
 def cpu_info() -> dict:
     """Model name, usable cores and the ISA flags that matter for inference speed."""
     info = _cpuinfo()
-    model = info.get("model name") or info.get("Model") or platform.processor() or \
-        platform.machine()
     flags = cpu_flags()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": model, "cores": cores, "isa": [f for f in _ISA if f in flags]}
+    return {"cpu": _model_name(info), "cores": usable_cores(),
+            "isa": [f for f in _ISA if f in flags]}
 
 
 def gpu_info() -> dict | None:
-    """Name and driver of the first NVIDIA GPU (via nvidia-smi), or None."""
-    smi = shutil.which("nvidia-smi")
-    if not smi:
+    """Name, driver and memory of the first NVIDIA GPU (NVML), or None without one."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # no nvidia-ml-py, no driver, or no GPU: all mean "no NVIDIA GPU"
         return None
     try:
-        out = subprocess.run([smi, "--query-gpu=name,driver_version,memory.total",
-                              "--format=csv,noheader"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
+        if not pynvml.nvmlDeviceGetCount():
+            return None
+        handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+        name = pynvml.nvmlDeviceGetName(handle)
+        return {"name": name.decode() if isinstance(name, bytes) else name,
+                "driver": pynvml.nvmlSystemGetDriverVersion(),
+                "memory": f"{pynvml.nvmlDeviceGetMemoryInfo(handle).total / 2**30:.0f} GiB"}
+    except Exception:
         return None
-    line = out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else ""
-    if not line:
-        return None
-    name, driver, mem = [s.strip() for s in (line.split(",") + ["", ""])[:3]]
-    return {"name": name, "driver": driver, "memory": mem}
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def machine_state() -> dict:
+    """Load averages (1, 5, 15 min), CPU frequency and governor where the OS shows them,
+    usable cores and available memory, now.
+
+    Example:
+        >>> sorted(machine_state())
+        ['available_memory_mb', 'cores', 'cpu_freq_mhz', 'governor', 'load_avg']
+    """
+    freq = psutil.cpu_freq()
+    try:
+        governor = _GOVERNOR.read_text().strip()
+    except OSError:
+        governor = None
+    return {"load_avg": [round(x, 2) for x in psutil.getloadavg()],
+            "cpu_freq_mhz": {"current": round(freq.current), "min": round(freq.min) or None,
+                             "max": round(freq.max) or None} if freq else None,
+            "governor": governor, "cores": usable_cores(),
+            "available_memory_mb": round(psutil.virtual_memory().available / 2**20)}
+
+
+def busy(before: dict, threads: int) -> str | None:
+    """Why the machine was too busy for clean timings, or None: the load other processes
+    put on it (the 1-minute load average before the bench) plus the threads the bench
+    runs exceed its cores by more than half a core.
+
+    Example:
+        >>> busy({"load_avg": [3.6, 2.0, 1.0], "cores": 2}, 2)
+        'load average 3.6 before the bench on 2 cores, which also ran 2 thread(s)'
+        >>> busy({"load_avg": [0.2, 0.1, 0.1], "cores": 2}, 2) is None
+        True
+    """
+    load, cores = before["load_avg"][0], before["cores"]
+    if load + threads > cores + 0.5:
+        return (f"load average {load:g} before the bench on {cores} cores, which also ran "
+                f"{threads} thread(s)")
+    return None

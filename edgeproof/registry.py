@@ -70,6 +70,10 @@ class Registry(Generic[T]):
         """Registered rows in registration order."""
         return list(self._rows.values())
 
+    def rows_by_name(self) -> dict[str, T]:
+        """``{name: row}`` in registration order (a copy)."""
+        return dict(self._rows)
+
     def __contains__(self, name: object) -> bool:
         return name in self._rows
 

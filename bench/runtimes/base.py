@@ -120,6 +120,7 @@ class Runtime:
     bare_call_label = "predict"    # what the bare loop calls
     devices: tuple[str, ...] = ("cpu",)
     threads_per_process = False    # True: the thread count holds for the whole process
+    footprint = 50                 # what it takes to install: fewer dependencies, lower
     OPTIONS: dict[str, Option] = {}
 
     def __init__(self, artifact, manifest: Manifest | None = None, *, threads: int | None = None,

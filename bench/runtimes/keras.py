@@ -27,6 +27,7 @@ class KerasRuntime(Runtime):
     folders = True
     distributions = ("tensorflow",)
     version_key = "tensorflow"
+    footprint = 3  # TensorFlow
     bare_call_label = "tf.function call"
     devices = ("cpu", "gpu", "cuda")
     threads_per_process = True  # TensorFlow sizes its thread pools once per process

@@ -70,6 +70,7 @@ class LiteRTRuntime(Runtime):
     suffixes = (".tflite",)
     distributions = ("ai-edge-litert",)
     version_key = "ai_edge_litert"
+    footprint = 1  # ai-edge-litert and numpy
     bare_call_label = "interpreter.invoke()"
     devices = ("cpu", "gpu", "cuda", "tensorrt")  # accepted so that a GPU request is refused
     # Speed-only knobs (outputs unchanged); defaults are the measured-fastest settings,

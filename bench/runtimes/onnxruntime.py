@@ -51,6 +51,7 @@ class OnnxRuntime(Runtime):
     suffixes = (".onnx",)
     distributions = ("onnxruntime-gpu", "onnxruntime")
     version_key = "onnxruntime"
+    footprint = 2  # onnxruntime, numpy, protobuf, flatbuffers, ...
     bare_call_label = "session.run()"
     devices = tuple(PROVIDERS)
     # Speed-only knobs (outputs unchanged); defaults are the measured-fastest settings,

@@ -37,6 +37,15 @@ def decide(rows, gate: Gate, enforced: bool) -> dict:
         >>> decide([], Gate(), False)["recommendation_note"]
         'No export passes the gate (top-1 agreement >= 99%, accuracy drop <= 0.5 pt); no export has parity numbers.'
     """
+    devices = list(dict.fromkeys(r.device_id for r in as_rows(rows)))
+    if len(devices) > 1:  # one table per device: the choice depends on where it runs
+        by_device = {d: [r for r in as_rows(rows) if r.device_id == d] for d in devices}
+        recs = {d: recommend(got, gate) for d, got in by_device.items()}
+        first = devices[0]
+        return {"gate": gate_section(gate, rows, enforced), "recommendation": recs[first],
+                "recommendations": recs,
+                "recommendation_note": None if recs[first]
+                else recommendation_note(by_device[first], gate)}
     rec = recommend(rows, gate)
     return {"gate": gate_section(gate, rows, enforced), "recommendation": rec,
             "recommendation_note": None if rec else recommendation_note(rows, gate)}

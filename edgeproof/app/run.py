@@ -16,7 +16,7 @@ from edgeproof.app.reference import reference_probs
 from edgeproof.app.reporting import decide, write_outputs
 from edgeproof.atomic import ensure_writable_dir
 from edgeproof.bench.core import bench_isolated
-from edgeproof.bench.env import environment
+from edgeproof.bench.env import environment, state_section
 from edgeproof.bench.gate import Gate
 from edgeproof.bench.report import build_report
 from edgeproof.bench.row import failed_rows
@@ -24,6 +24,7 @@ from edgeproof.bench.settings import BenchSettings, EvalData
 from edgeproof.bench.threads import AUTO, Threads
 from edgeproof.datasets import load_dataset
 from edgeproof.errors import UsageError
+from edgeproof.machine import machine_state
 from edgeproof.export.context import calib_size_for, calibration_context, model_fingerprint
 from edgeproof.export.formats import DEFAULT_FORMATS, export_formats, get_format
 from edgeproof.tfcompat import set_seed
@@ -102,6 +103,7 @@ def run(cfg: RunConfig, status=None) -> dict:
     evaluation = evaluation_summary(
         evaluate_model(model, ds, out / "eval", history_csv=out / "train" / "history.csv",
                        probs=ref), out)
+    before = machine_state()
     results = _bench(cfg, exported, EvalData(ds.x_test, ds.y_test, ref), out, say)
     report = build_report(
         command=cfg.command, dataset=ds.summary(),
@@ -113,7 +115,8 @@ def run(cfg: RunConfig, status=None) -> dict:
                   "final": {k: v[-1] for k, v in result.history.items()},
                   "config": result.config},
         evaluation=evaluation, calibration=ctx.calibration_info,
-        **decide(results, cfg.gate, enforced=False), env=environment(), results=results)
+        **decide(results, cfg.gate, enforced=False), results=results,
+        env={**environment(), "machine_state": state_section(before, results)})
     write_outputs(report, out)
     report["out"] = str(out)
     return report

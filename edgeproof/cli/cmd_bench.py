@@ -23,6 +23,8 @@ EPILOG = """examples:
   edgeproof bench m.onnx --device cuda              # error when CUDA is not what runs
   edgeproof bench m.tflite --runtime-option xnnpack=false   # LiteRT builtin kernels only
   edgeproof bench m.tflite --bare-loop --threads 2  # edgeproof p50 vs a bare invoke() loop
+  edgeproof bench m-int8.tflite m.onnx --dataset D --on local --on ssh://pi@raspberrypi
+  edgeproof bench m.onnx --repeat 3                 # 3 fresh processes, interleaved
 """
 
 
@@ -74,6 +76,16 @@ def register(sub) -> None:
     p.add_argument("--json", default=None, metavar="PATH", help="write a report.json-shaped file")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="write report.json, report.md and plots (latency, pareto, throughput)")
+    p.add_argument("--on", action="append", default=[], metavar="TARGET",
+                   help="where to measure (repeatable): local, or ssh://[user@]host[:port]"
+                        "[/absolute/path/to/python] (host may be an alias of your ssh config; "
+                        "the device needs Python, numpy and ai-edge-litert/tflite-runtime or "
+                        "onnxruntime, nothing else). Rows then name their device")
+    p.add_argument("--ssh-config", default=None, metavar="FILE",
+                   help="an OpenSSH config file for the ssh targets (ssh -F FILE)")
+    p.add_argument("--repeat", type=positive_int, default=1,
+                   help="measure each artifact N times, interleaved (A B C A B C), each in a "
+                        "fresh process; rows report the spread between processes")
     p.add_argument("--in-process", action="store_true",
                    help="measure every artifact in this process instead of a fresh worker process "
                         "each (faster to start, but runtimes disturb each other: TensorFlow's "
@@ -94,7 +106,8 @@ def run(args) -> int:
     cfg = BenchConfig(
         artifacts=args.artifacts, dataset=args.dataset, seed=args.seed, limit=args.limit,
         reference=args.reference, settings=settings, min_agreement=args.min_agreement,
-        max_accuracy_drop=args.max_accuracy_drop, in_process=args.in_process, out=args.out,
+        max_accuracy_drop=args.max_accuracy_drop, in_process=args.in_process, on=args.on,
+        repeat=args.repeat, ssh_config=args.ssh_config, out=args.out,
         json=args.json, command=args.command_line, quiet=args.quiet)
     report, written = run_bench(cfg, status=status_printer(args.quiet))
     print_results(report, "edgeproof bench")

@@ -137,6 +137,6 @@ def out(text: str = "") -> None:
 
 def print_results(report: dict, title: str) -> None:
     """The results table (as wide as the terminal allows) and the recommendation."""
-    print_table(report["results"], title=title)
+    print_table(report["results"], title=title, warnings=report.get("warnings") or ())
     for line in recommendation_lines(report):
         out(line.replace("**", ""))
