@@ -93,6 +93,11 @@ class _OnnxRuntime:
         for key, value in (options.get("session_options") or {}).items():
             opts.add_session_config_entry(key, str(value))
         wanted = self.PROVIDERS[options.get("device", "cpu")]
+        if wanted[0] != "CPUExecutionProvider" and hasattr(ort, "preload_dlls"):
+            try:  # CUDA/cuDNN from the nvidia-* wheels, where the system has none
+                ort.preload_dlls()
+            except Exception:
+                pass  # the session below says which providers it could create
         usable = [p for p in wanted if p in ort.get_available_providers()] or wanted[-1:]
         self.sess = ort.InferenceSession(path, opts, providers=usable)
         self.providers = self.sess.get_providers()

@@ -103,6 +103,7 @@ class Connection:
 
     def __init__(self, target: Target, ssh_config: str | None = None, timeout: float = 3600):
         self.target, self.timeout = target, timeout
+        self.connected = False  # a command has run: a later 255 is not "cannot connect"
         self.base = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15"] + \
             (["-F", ssh_config] if ssh_config else []) + target.ssh_args()
 
@@ -128,11 +129,14 @@ class Connection:
                                  "(apt-get install openssh-client).") from None
         if p.returncode != 0:
             raise RuntimeFailure(self._why(p.returncode, p.stderr.decode(errors="replace")))
+        self.connected = True
         return p.stdout
 
     def _why(self, code: int, stderr: str) -> str:
         last = (stderr.strip().splitlines() or [f"exit status {code}"])[-1][:240]
         dev = self.target.device_id
+        if code == 255 and self.connected:  # ssh says 255 for a remote end killed by a signal
+            return f"The agent on {dev} was killed, or the connection dropped: {last}"
         if code == 255:
             return f"Cannot connect to {dev}: {last}"
         if code == 127 or "not found" in last:
@@ -193,8 +197,9 @@ def _npy(x: np.ndarray) -> bytes:
 
 def run_on(target: Target, artifacts, settings: BenchSettings, data: EvalData | None = None,
            report_dir: str | Path = ".", repeat: int = 1,
-           ssh_config: str | None = None) -> tuple[list[BenchRow], dict]:
-    """Benchmark ``artifacts`` on ``target`` over SSH; returns (rows, the device's info).
+           ssh_config: str | None = None) -> tuple[list[BenchRow], dict, dict]:
+    """Benchmark ``artifacts`` on ``target`` over SSH; returns (rows, the device's info,
+    ``{artifact index: probabilities on data.images}``).
 
     Raises:
         RuntimeFailure: the connection, the Python or the agent failed (one line); nothing
@@ -217,15 +222,16 @@ def run_on(target: Target, artifacts, settings: BenchSettings, data: EvalData | 
             conn.python(_RMTREE, folder, timeout=120)
         except RuntimeFailure:
             pass  # the connection is gone; the folder is in the device's temporary folder
+    probs = {i: postprocess(raw, manifests[i]) for i, raw in raws.items()}
     rows = [r for i, a in enumerate(artifacts)
-            for r in _rows(i, a, manifests[i], result, raws.get(i), settings, data, target,
+            for r in _rows(i, a, manifests[i], result, probs.get(i), settings, data, target,
                            report_dir)]
-    return rows, result["device"]
+    return rows, result["device"], probs
 
 
-def _rows(i, artifact, manifest, result, raw, settings: BenchSettings, data, target,
+def _rows(i, artifact, manifest, result, probs, settings: BenchSettings, data, target,
           report_dir) -> list[BenchRow]:
-    """Rows of artifact ``i`` from the agent's answers: accuracy and parity from its raw
+    """Rows of artifact ``i`` from the agent's answers: accuracy and parity from its
     outputs, latency (pooled over repeats, with the spread between them) from its timings."""
     runs = [r for r in result["results"] if r["index"] == i]
     rel = os.path.relpath(artifact, report_dir)  # as local rows name their artifact
@@ -244,8 +250,7 @@ def _rows(i, artifact, manifest, result, raw, settings: BenchSettings, data, tar
                                       "batch_size": settings.batch_sizes[0]}
                         if first.get("thread_sweep") else None,
                         runtime_details={"device": result["device"], "library": first["library"]})
-    if raw is not None and data is not None:
-        probs = postprocess(raw, manifest)
+    if probs is not None and data is not None:
         if data.labels is not None:
             base.accuracy = float((probs.argmax(1) == data.labels).mean())
         if data.reference is not None:

@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -14,18 +15,24 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import numpy as np
+
 from edgeproof.errors import EdgeproofError
 from edgeproof.export.artifact import Artifact, write_artifact
 from edgeproof.export.keras_export import convert_keras, convert_saved_model
 from edgeproof.export.onnx_export import convert_onnx
 from edgeproof.export.onnx_quant import convert_onnx_fp16, convert_onnx_int8
 from edgeproof.export.qat import convert_qat_int8
+from edgeproof.export.rewrites import DEFAULT_STEPS, for_integer_export
 from edgeproof.export.quant_debug import layer_errors
 from edgeproof.export.tflite import convert_tflite
 from edgeproof.options import Option, resolve_options
+from edgeproof.preprocess import to_float
 from edgeproof.registry import Registry
 
 _IO = Option("int8", "input/output type", str, ("int8", "uint8", "float32"))
+REWRITES = Option(list(DEFAULT_STEPS), "exact float rewrites before quantizing: fold_batchnorm, "
+                  "equalize (none: off)", list)
 _OPSET = Option(17, "ONNX opset", int)
 
 log = logging.getLogger("edgeproof.export")
@@ -45,6 +52,9 @@ class Format:
         needs_calibration: whether a representative dataset is required.
         debug_quant: ``debug_quant(model, ctx) -> rows`` of per-layer quantization
             error (``--debug-quant``), or None where the format has no such report.
+
+    Integer formats also take ``rewrites`` (``REWRITES``): the exact float rewrites applied
+    before quantizing (``export.rewrites``; ``none`` turns them off).
     """
 
     name: str
@@ -112,8 +122,11 @@ _ROWS = [
                     "exclude_nodes": Option([], "node names kept float", list)},
            needs_calibration=True),
 ]
+_INTEGER = ("tflite-dynamic", "tflite-int8", "tflite-int16x8", "tflite-qat-int8", "onnx-int8")
 FORMATS: Registry[Format] = Registry("format", "export")
 for _row in _ROWS:
+    if _row.name in _INTEGER:  # every integer format takes the exact rewrites, on by default
+        _row.options["rewrites"] = REWRITES
     FORMATS.add(_row.name, _row)
 DEFAULT_FORMATS = ("keras", "tflite-fp32", "tflite-int8", "onnx-fp32")
 
@@ -147,7 +160,29 @@ def export_model(model, fmt: str, ctx, options: dict | None = None):
     """
     f = get_format(fmt)
     opts = f.resolve_options(options)
+    if "rewrites" in opts:
+        model, ctx = rewritten_for_integer(model, ctx, opts.pop("rewrites"))
     return f.convert(model, ctx, fmt=f.name, **opts)
+
+
+def rewritten_for_integer(model, ctx, steps):
+    """(model, context) after the exact rewrites ``steps``; the context's ``conversion``
+    records them for the manifest (what was folded, max |Δp| of the float check).
+
+    Example:
+        >>> q_model, q_ctx = rewritten_for_integer(model, ctx, ["fold_batchnorm"])  # doctest: +SKIP
+        >>> q_ctx.conversion["exact_rewrites"]["applied"]  # doctest: +SKIP
+        True
+    """
+    if ctx.calibration is not None and len(ctx.calibration):
+        x = ctx.calibration_float()
+    else:  # no calibration images (dynamic range): random pixels through the same path
+        h, w = ctx.preprocessing.size
+        pixels = np.random.default_rng(0).integers(0, 256, (16, h, w, ctx.preprocessing.channels),
+                                                   dtype=np.uint8)
+        x = to_float(pixels, ctx.preprocessing)
+    model, record = for_integer_export(model, x, steps)
+    return model, dataclasses.replace(ctx, conversion={**ctx.conversion, "exact_rewrites": record})
 
 
 @dataclass

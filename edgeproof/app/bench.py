@@ -150,9 +150,9 @@ def _measure_on_targets(cfg: BenchConfig, data, report_dir: Path, say):
         else:
             say(f"measuring on {target.device_id} over ssh")
             try:
-                got, devices[target.device_id] = run_on(target, cfg.artifacts, cfg.settings,
-                                                        data, report_dir, cfg.repeat,
-                                                        cfg.ssh_config)
+                got, devices[target.device_id], _ = run_on(target, cfg.artifacts, cfg.settings,
+                                                           data, report_dir, cfg.repeat,
+                                                           cfg.ssh_config)
             except RuntimeFailure as e:  # the device failed: its rows say why; others go on
                 got = [r for a in cfg.artifacts for r in failed_rows(
                     str(e), cfg.settings.batch_sizes, artifact=str(a))]
