@@ -140,6 +140,71 @@ def bare_section(doc: dict | None) -> list[str]:
     return lines + ["", "```", doc["command"], "```", ""]
 
 
+INTERVAL_RUNS = (("aa", "A/A: one artifact listed twice"),
+                 ("repeat", "Three fresh processes per artifact (--repeat 3), interleaved"),
+                 ("busy", "The same bench on a busy machine (flagged)"))
+
+
+def intervals_section(folder: Path) -> list[str]:
+    """The interval method, and the kept runs that show it: an A/A run, a --repeat run and
+    one on a busy machine (report.json files under docs/benchmarks/intervals/)."""
+    runs = [(t, _load(folder / f"{n}.json")) for n, t in INTERVAL_RUNS]
+    runs = [(t, r) for t, r in runs if r]
+    if not runs:
+        return []
+    lines = ["## Intervals, repeats and the machine's state", "",
+             "Every p50 and p90 carries a 95% confidence interval: "
+             f"{runs[0][1]['measurement'].get('interval', 'order statistics')} "
+             "(bench/stats.py). Two exports are only called faster or slower when their "
+             "intervals do not overlap; otherwise the recommendation treats them as tied and "
+             "says \"within noise\". With `--repeat N` each artifact runs in N fresh processes, "
+             "interleaved, and the interval widens to the spread of the per-process p50s, which "
+             "is usually larger than the spread within one process. Each report records the "
+             "load average before and after, the CPU frequency and governor where the OS "
+             "shows them, and flags a busy machine.", ""]
+    for title, r in runs:
+        env, state = r["env"], r["env"].get("machine_state") or {}
+        lines += [f"### {title}", "", f"{env.get('cpu')}, {env.get('cores')} cores, "
+                  f"{r['created'][:10]}; load average before {state.get('before', {}).get('load_avg')}"
+                  + (f"; **{r['warnings'][0]}**" if r.get("warnings") else "") + ".", "",
+                  "| artifact | p50 ms [95% CI] | p90 ms [95% CI] | n | per-process p50s |",
+                  "|---|---|---|---|---|"]
+        for row in r["results"]:
+            lat = row.get("latency_ms") or {}
+            if not lat:
+                continue
+            reps = (lat.get("repeats") or {}).get("p50_ms")
+            lines.append(f"| {Path(row['artifact']).name} | {lat['p50']:.4g} "
+                         f"[{lat['p50_ci'][0]:.4g}, {lat['p50_ci'][1]:.4g}] | {lat['p90']:.4g} "
+                         f"[{lat['p90_ci'][0]:.4g}, {lat['p90_ci'][1]:.4g}] | {lat['n']} | "
+                         f"{', '.join(f'{v:.4g}' for v in reps) if reps else '-'} |")
+        rec = r.get("recommendation")
+        lines += ["", f"Recommendation: {rec['why']}." if rec else "", "", "```",
+                  r["command"], "```", ""]
+    return lines
+
+
+def gpu_section(folder: Path) -> list[str]:
+    """ONNX Runtime on CUDA and TensorRT (scripts/benchmarks/gpu_check.sh), when measured."""
+    docs = [_load(p) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
+    lines = []
+    for doc in docs:
+        lines += [f"## GPU: {doc['gpu']['name']}", "",
+                  f"{doc['onnxruntime']}, driver {doc['gpu']['driver']}, {doc['date']}; "
+                  f"intervals: {doc['interval']}.", "",
+                  "| model | provider (what ran) | batch | p50 ms [95% CI] | p90 ms | images/s |",
+                  "|---|---|---|---|---|---|"]
+        for r in doc["rows"]:
+            if "error" in r:
+                lines.append(f"| {r['model']} | {r['provider']} | - | failed: {r['error']} | | |")
+                continue
+            lines.append(f"| {r['model']} | {r['provider']} ({','.join(r['providers_used'])}) | "
+                         f"{r['batch']} | {r['p50_ms']:.4g} [{r['p50_ci'][0]:.4g}, "
+                         f"{r['p50_ci'][1]:.4g}] | {r['p90_ms']:.4g} | {r['images_per_s']} |")
+        lines += ["", "```", doc["command"], "```", ""]
+    return lines
+
+
 def _load(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
@@ -155,5 +220,7 @@ def render(data: Path) -> str:
     for name, title in MODELS:
         if name in docs:
             lines += model_section(name, title, docs[name])
+    lines += intervals_section(data / "intervals")
+    lines += gpu_section(data / "gpu")
     lines += [(Path(__file__).parent / "bench_docs_outro.md").read_text().rstrip(), ""]
     return "\n".join(lines)
