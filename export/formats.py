@@ -23,7 +23,7 @@ from edgeproof.export.keras_export import convert_keras, convert_saved_model
 from edgeproof.export.onnx_export import convert_onnx
 from edgeproof.export.onnx_quant import convert_onnx_fp16, convert_onnx_int8
 from edgeproof.export.qat import convert_qat_int8
-from edgeproof.export.rewrites import DEFAULT_STEPS, for_integer_export
+from edgeproof.export.prepare import DEFAULT_STEPS, for_integer_export
 from edgeproof.export.quant_debug import layer_errors
 from edgeproof.export.tflite import convert_tflite
 from edgeproof.options import Option, resolve_options
@@ -31,8 +31,8 @@ from edgeproof.preprocess import to_float
 from edgeproof.registry import Registry
 
 _IO = Option("int8", "input/output type", str, ("int8", "uint8", "float32"))
-REWRITES = Option(list(DEFAULT_STEPS), "exact float rewrites before quantizing: fold_batchnorm, "
-                  "equalize (none: off)", list)
+REWRITES = Option(list(DEFAULT_STEPS), "float rewrites before quantizing: fold_batchnorm, "
+                  "equalize (exact), bias_correction (calibrated); none: off", list)
 _OPSET = Option(17, "ONNX opset", int)
 
 log = logging.getLogger("edgeproof.export")

@@ -8,9 +8,10 @@ tensor, and TFLite's quantization debugger ranks exactly that op worst on the la
 channel, and the next conv or dense ``W (x * s + t) + b = (W * s) x + (b + W t)``. That is
 exact when nothing between them breaks linearity per channel: dropout (inference),
 flatten, average pooling, and max pooling when every ``s`` is positive (max of a negatively
-scaled channel is its min). A consumer with ``same`` padding is not exact (its zero
-padding would stand for ``t`` after the fold), so such a BatchNorm is left alone and the
-record says why.
+scaled channel is its min). A conv with ``same`` padding pads the BatchNorm's *output*
+with zeros, which the shift ``t`` must not reach: there ``BN(x) = s (x + t / s)``, so the
+scale folds into the conv's weights and a per-channel shift ``x + t / s`` stays before it
+(zeros padded after the shift are still zeros after the scale: exact).
 
 ``equalize`` rescales each output channel ``i`` of a conv/dense followed (through ReLU,
 max pooling, dropout, flatten) by another conv/dense: ``W1[:, i] / r_i``, ``b1[i] / r_i``
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeproof.tfcompat import keras
+from edgeproof.tfcompat import keras, tf
 
 _LINEAR_PASS = ("Dropout", "Flatten", "AveragePooling2D", "GlobalAveragePooling2D",
                 "SpatialDropout2D", "GaussianDropout", "ActivityRegularization")
@@ -86,8 +87,9 @@ def _fold_target(layers, i: int, scale) -> tuple[int | None, str]:
                 continue
             return None, f"a negative scale before {layers[j].name} (max pooling)"
         if name in _CONSUMERS:
-            if getattr(layers[j], "padding", "valid") != "valid":
-                return None, f"{layers[j].name} pads 'same' (its zeros would stand for the shift)"
+            if getattr(layers[j], "padding", "valid") != "valid" and \
+                    (np.abs(scale) < 1e-6).any():
+                return None, f"{layers[j].name} pads 'same' and a scale is ~0 (no shift t/s)"
             return j, ""
         return None, f"{layers[j].name} ({name}) follows it"
     return None, "nothing after it to fold into"
@@ -103,10 +105,13 @@ def _spatial(layers, i: int, j: int) -> int:
 
 
 def _folded_weights(consumer, scale, shift, positions: int) -> list[np.ndarray]:
-    """The consumer's (kernel, bias) with ``x * scale + shift`` folded into its input."""
+    """The consumer's (kernel, bias) with ``x * scale + shift`` folded into its input (for
+    a ``same``-padded conv only the scale: its shift stays before it, ``_shift_class``)."""
     kernel = consumer.get_weights()[0].astype(np.float64)
     bias = consumer.get_weights()[1].astype(np.float64) if consumer.use_bias else None
     kind = type(consumer).__name__
+    if getattr(consumer, "padding", "valid") != "valid":
+        shift = np.zeros_like(shift)
     if kind == "Dense":
         s, t = np.tile(scale, positions), np.tile(shift, positions)
         new_k, extra = kernel * s[:, None], t @ kernel
@@ -129,7 +134,7 @@ def fold_batchnorms(model) -> tuple[object, dict]:
     layers = chain(model)
     if layers is None:
         return model, {"folded": [], "skipped": {}, "not_applied": "not a single chain"}
-    weights, drop, folded, skipped = {}, set(), [], {}
+    weights, drop, shifts, folded, skipped = {}, set(), {}, [], {}
     for i, layer in enumerate(layers):
         if type(layer).__name__ != "BatchNormalization" or not _channels_last(layer):
             continue
@@ -140,19 +145,45 @@ def fold_batchnorms(model) -> tuple[object, dict]:
             continue
         weights[layers[j].name] = _folded_weights(layers[j], scale, shift, _spatial(layers, i, j))
         drop.add(layer.name)
-        folded.append(f"{layer.name} -> {layers[j].name}")
+        if getattr(layers[j], "padding", "valid") != "valid":
+            shifts[layer.name] = (shift / scale).astype(np.float32)
+        folded.append(f"{layer.name} -> {layers[j].name}" + (" (shift kept)" if layer.name in
+                                                              shifts else ""))
     if not folded:
         return model, {"folded": [], "skipped": skipped}
-    return rebuild(model, layers, drop, weights), {"folded": folded, "skipped": skipped}
+    return rebuild(model, layers, drop, weights, shifts), {"folded": folded, "skipped": skipped}
 
 
-def rebuild(model, layers, drop: set, weights: dict):
+def _shift_class():
+    k, t = keras(), tf()
+
+    class ChannelShift(k.layers.Layer):
+        """``x + shift`` per channel: what stays of a BatchNorm folded into a 'same' conv."""
+
+        def __init__(self, shift, **kw):
+            super().__init__(**kw)
+            self.shift = t.constant(np.asarray(shift, np.float32))
+
+        def call(self, x):
+            return x + self.shift
+
+        def get_config(self):  # rebuilt again by a later rewrite (equalize)
+            return {**super().get_config(), "shift": self.shift.numpy().tolist()}
+
+    return ChannelShift
+
+
+def rebuild(model, layers, drop: set, weights: dict, shifts: dict | None = None):
     """A new functional model of the chain ``layers`` without ``drop``, each layer a fresh
-    copy (the source model is not touched) with ``weights[name]`` where given."""
+    copy (the source model is not touched) with ``weights[name]`` where given, and a
+    ``ChannelShift`` in place of a dropped layer named in ``shifts``."""
     k = keras()
     inp = k.Input(tuple(model.inputs[0].shape[1:]), name=model.inputs[0].name.split(":")[0])
     x, made = inp, []
     for layer in layers:
+        if layer.name in (shifts or {}):
+            x = _shift_class()(shifts[layer.name], name=f"{layer.name}_shift")(x)
+            continue
         if layer.name in drop:
             continue
         config = layer.get_config()
@@ -243,36 +274,3 @@ def exact_rewrites(model, steps=("fold_batchnorm", "equalize")) -> tuple[object,
         model, record[step] = {"fold_batchnorm": fold_batchnorms,
                                "equalize": equalize}[step](model)
     return model, record
-
-
-EXACT_TOLERANCE = 1e-5  # max |Δp| on the calibration images for a rewrite to count as exact
-DEFAULT_STEPS = ("fold_batchnorm", "equalize")
-
-
-def for_integer_export(model, x: np.ndarray, steps=DEFAULT_STEPS) -> tuple[object, dict]:
-    """``model`` rewritten by ``steps`` for an integer export, proven on ``x`` (float model
-    inputs, the calibration images) not to change the float outputs; returns (model,
-    record for the manifest's ``conversion.exact_rewrites``).
-
-    A rewrite whose outputs move by more than ``EXACT_TOLERANCE`` is dropped (the record
-    says so) rather than shipped: the converters then see the model as it was.
-
-    Example:
-        >>> q_model, record = for_integer_export(model, ctx.calibration_float())  # doctest: +SKIP
-        >>> record["max_abs_diff"] < 1e-5  # doctest: +SKIP
-        True
-    """
-    steps = [s for s in steps if s and s != "none"]
-    if not steps:
-        return model, {"steps": [], "why": "turned off (rewrites=none)"}
-    rewritten, record = exact_rewrites(model, steps)
-    if rewritten is model:
-        return model, {"steps": steps, **record, "applied": False}
-    sample = x[:64]
-    diff = float(np.abs(model(sample, training=False).numpy()
-                        - rewritten(sample, training=False).numpy()).max())
-    record.update(steps=steps, max_abs_diff=diff, checked_on=f"{len(sample)} calibration images")
-    if diff > EXACT_TOLERANCE:
-        return model, {**record, "applied": False,
-                       "why": f"max |Δp| {diff:.1e} > {EXACT_TOLERANCE:g}: not exact, not used"}
-    return rewritten, {**record, "applied": True}
