@@ -137,6 +137,7 @@ def _measure(artifact: Path, settings: BenchSettings, data, base: BenchRow, say)
         info = rt.info()
         for key in ("providers", "device", "requested_device", "fallback", "runtime_details"):
             setattr(base, key, info[key])
+        base.micro = info.get("micro")  # a microcontroller interpreter's memory (tflm)
         base.load_ms = round(rt.load_seconds * 1e3, 2)
         mem = load_mem.result()
         base.memory_mb = {"rss_before_load": mem["rss_before_mb"],
@@ -159,7 +160,8 @@ def _measure(artifact: Path, settings: BenchSettings, data, base: BenchRow, say)
 def _threads(cls, artifact, manifest, data, settings: BenchSettings, options, base: BenchRow):
     """The count to open the runtime with (None: its default), recorded in ``base``."""
     threads = settings.threads.fixed
-    if settings.threads.mode == "auto" and settings.latency and settings.device == "cpu":
+    if settings.threads.mode == "auto" and settings.latency and settings.device == "cpu" \
+            and cls.tunable_threads:
         # A GPU's speed does not come from CPU threads: the sweep is for CPU runs only.
         images = data.images if data is not None else None
         x = prepare(_batch_images(images, manifest, settings.batch_sizes[0]), manifest)

@@ -6,13 +6,19 @@ TFLite flatbuffer and the ONNX protobuf are read in Python, before any native lo
 Accuracy and parity need the preprocessing too, which is found out, in order:
 
 - ``--preprocess`` given by the user;
-- the file says so: a Keras model whose first layer is ``Rescaling(1/255)`` (or an
-  adapted ``Normalization``), a graph whose first op multiplies the input by a constant
-  below 0.1 (Keras' Rescaling in ONNX), or an integer input whose quantization range
+- the file says so: a Keras model (tf-keras 2 or Keras 3) whose first layer is
+  ``Rescaling(1/255)`` (or an adapted ``Normalization``), a SavedModel or ONNX graph whose
+  first op multiplies the input by a constant below 0.1 (Keras' Rescaling) or subtracts a
+  mean within [0, 1] (inputs in [0, 1]), or an integer input whose quantization range
   spans 0–255 (raw pixels), 0–1 (1/255) or -1–1 (1/127.5 - 1). A float TFLite file
   usually cannot tell: the converter folds a scalar Rescaling into the first convolution;
 - otherwise it is unknown, and ``edgeproof bench`` measures latency only (with a
   dataset it stops with a one-line error asking for ``--preprocess``).
+
+An ONNX file laid out NCHW (PyTorch) gets ``layout: NCHW`` (``prepare`` transposes), and
+one that ends in logits (no Softmax last: PyTorch classifiers end in Gemm) gets
+``conversion.logits``, so every runtime applies softmax after it. Keras and SavedModel
+files load through the core loader (``edgeproof.reference``), which does the same for them.
 
 Example:
     >>> m = artifact_manifest("someone_elses.tflite")  # doctest: +SKIP
@@ -28,12 +34,15 @@ import numpy as np
 
 from edgeproof.embedded import tflite_schema
 from edgeproof.errors import ModelError, RuntimeFailure, first_line
-from edgeproof.keras_loader import RAW_PIXEL_SCALE, load_keras_model, model_preprocessing
+from edgeproof.keras_loader import RAW_PIXEL_SCALE
 from edgeproof.manifest import Manifest, Preprocessing, TensorInfo, find_manifest
+from edgeproof.reference import UNKNOWN_PREPROCESSING, load_reference, reference_preprocessing
+from edgeproof.reference_model import evidence_from_ops
+from edgeproof.reference_onnx import inspect_onnx
 
-UNKNOWN = "unknown: no manifest, and the file does not show how it scales pixels"
+UNKNOWN = UNKNOWN_PREPROCESSING
 _TFLITE_TYPES = {0: "float32", 1: "float16", 3: "uint8", 7: "int16", 9: "int8"}
-_ONNX_TYPES = {1: "float32", 2: "uint8", 3: "int8", 10: "float16"}
+_DERIVED: dict[tuple[str, int], Manifest] = {}  # Keras / SavedModel manifests, by path and mtime
 _RAW = "it takes raw 0-255 pixels"
 
 
@@ -71,7 +80,13 @@ def derive_manifest(path) -> Manifest:
         if suffix == ".tflite":
             inp, out, why = _tflite_io(p.read_bytes())
         elif suffix == ".onnx":
-            inp, out, why = _onnx_io(p)
+            inp, out, why, info = _onnx_io(p)
+            manifest = _manifest("onnx", inp, out, why)
+            if info.logits and out.dtype == "float32":
+                manifest.conversion["logits"] = {
+                    "softmax": "applied by the runtime after the model",
+                    "why": f"the graph ends in {info.ends_in}, not Softmax"}
+            return manifest
         elif suffix in (".keras", ".h5", ".hdf5") or p.is_dir():
             return _keras_manifest(p)
         else:
@@ -164,49 +179,33 @@ def _tflite_first_mul(model, graph, data: bytes) -> tuple | None:
 
 
 def _onnx_io(path: Path):
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(path))
-    graph = model.graph
-    inits = {i.name: i for i in graph.initializer}
-    real = [i for i in graph.input if i.name not in inits]
-    infos = []
-    for value in (real[0], graph.output[0]):
-        t = value.type.tensor_type
-        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
-        dtype = _ONNX_TYPES.get(t.elem_type)
+    """(input, output, evidence) of an ONNX file, read in Python (``inspect_onnx``)."""
+    info = inspect_onnx(path)
+    if len(info.inputs) != 1:
+        raise RuntimeFailure(f"{path.name} has {len(info.inputs)} inputs "
+                             f"({', '.join(info.inputs)}); edgeproof measures image "
+                             "classifiers with one image input.")
+    for dtype, what in ((info.input_dtype, "input"), (info.output_dtype, "output")):
         if dtype is None:
-            raise RuntimeFailure(f"unsupported input type {t.elem_type}")
-        layout = "NCHW" if len(dims) == 4 and dims[1] in (1, 3) and dims[3] not in (1, 3) \
-            else "NHWC"
-        infos.append(TensorInfo(value.name, [-1] + dims[1:], dtype, layout))
-    current = infos[0].name  # follow the input past a Transpose or Cast to its first op
-    for node in graph.node:  # topologically sorted
-        if current not in node.input:
-            continue
-        if node.op_type in ("Transpose", "Cast"):
-            current = node.output[0]
-            continue
-        const = next((inits[n] for n in node.input if n in inits), None)
-        value = float(numpy_helper.to_array(const).reshape(-1)[0]) if const is not None else 0.0
-        scale = value if node.op_type == "Mul" else 1 / value if node.op_type == "Div" and value \
-            else 0.0
-        if 0 < scale < RAW_PIXEL_SCALE:
-            return infos[0], infos[1], (1.0, 0.0, f"the first op ({node.op_type}) scales the "
-                                                  f"input by {scale:.6g}: {_RAW}")
-        break
-    return infos[0], infos[1], None
+            raise RuntimeFailure(f"unsupported {what} type")
+    layout = "NCHW" if info.layout == "NCHW" else "NHWC"
+    inp = TensorInfo(info.inputs[0], [-1] + info.input_dims[1:], info.input_dtype, layout)
+    out = TensorInfo(info.outputs[0], [-1] + info.output_dims[1:], info.output_dtype)
+    return inp, out, evidence_from_ops(info.leading), info
 
 
 def _keras_manifest(path: Path) -> Manifest:
-    model = load_keras_model(path)
-    pre, names, how = model_preprocessing(model, path)
-    shape = [-1] + [int(d) for d in model.inputs[0].shape[1:]]
-    n_out = int(model.outputs[0].shape[-1])
-    return Manifest(format="keras (no manifest)",
-                    class_names=names or [str(i) for i in range(n_out)],
-                    input=TensorInfo(model.inputs[0].name.split(":")[0], shape),
-                    output=TensorInfo("probs", [-1, n_out]), preprocessing=pre,
-                    source={"manifest": "derived from the model",
-                            "preprocessing": UNKNOWN if how.startswith("assumed") else how})
+    """A Keras file's or SavedModel's manifest, through the core loader (any Keras)."""
+    key = (str(path.resolve()), path.stat().st_mtime_ns)
+    if key not in _DERIVED:
+        ref = load_reference(path)
+        pre, names, how = reference_preprocessing(ref, strict=False)
+        fmt = "saved_model" if ref.kind == "saved_model" else "keras"
+        _DERIVED[key] = Manifest(
+            format=f"{fmt} (no manifest)",
+            class_names=names or [str(i) for i in range(ref.num_classes)],
+            input=TensorInfo(ref.input_name, [-1, *ref.input_shape]),
+            output=TensorInfo("probs", [-1, ref.num_classes]), preprocessing=pre,
+            source={"manifest": "derived from the model", "kind": ref.kind,
+                    "preprocessing": UNKNOWN if how.startswith("assumed") else how})
+    return Manifest.from_dict(_DERIVED[key].to_dict())

@@ -7,7 +7,14 @@ whose p50 interval overlaps its interval (``bench.stats``) is tied with it, "wit
 noise", and the tie goes to the smaller file, then to the runtime with fewer
 dependencies. The reference's own formats (``keras``, ``saved_model``) are not edge
 exports and never recommended. When nothing passes, the closest candidate (highest
-agreement, then accuracy) is named with its numbers and the rules it breaks.
+agreement, then accuracy; with budgets, the one nearest to fitting) is named with its
+numbers and the rules it breaks.
+
+The ranking depends on the target. For this host (``"host"``, the default) rows of a
+runtime whose latency is not host time (``Runtime.target``: TFLM's reference kernels)
+are left out. For a microcontroller (``"mcu"``) only those rows count, and what passes
+the gate (fitting the budgets included) is ranked by multiply-accumulates, the usual
+proxy for microcontroller time, then by arena + flash; host latency plays no part.
 
 Example:
     >>> rows = [BenchRow(format="tflite-int8", runtime="litert", status="ok", batch_size=1,
@@ -19,23 +26,46 @@ Example:
 
 from __future__ import annotations
 
-from edgeproof.bench.gate import Gate
+from edgeproof.bench.gate import REFERENCE_FORMATS, Gate, fmt_bytes
 from edgeproof.bench.row import BenchRow, as_rows
 from edgeproof.bench.runtimes import RUNTIMES
 from edgeproof.bench.stats import faster
+TARGETS = ("host", "mcu")
 
-REFERENCE_FORMATS = ("keras", "saved_model")
+
+def runtime_target(row) -> str:
+    """Where ``row``'s runtime stands in for: ``host`` or ``mcu`` (TFLM).
+
+    Example:
+        >>> runtime_target(BenchRow(runtime="tflm")), runtime_target(BenchRow(runtime="litert"))
+        ('mcu', 'host')
+    """
+    cls = RUNTIMES.rows_by_name().get(row.runtime)
+    return cls.target if cls is not None else "host"
 
 
-def candidates(rows) -> list[BenchRow]:
-    """The rows a recommendation may pick from: measured edge exports at the smallest
-    batch size measured."""
+def candidates(rows, target: str = "host") -> list[BenchRow]:
+    """The rows a recommendation for ``target`` may pick from: measured edge exports on
+    that target's runtimes, at the smallest batch size measured."""
     ok = [r for r in as_rows(rows) if r.ok and r.latency_ms
-          and r.format not in REFERENCE_FORMATS]
+          and r.format not in REFERENCE_FORMATS and runtime_target(r) == target]
     if not ok:
         return []
     smallest = min(r.batch_size for r in ok)
     return [r for r in ok if r.batch_size == smallest]
+
+
+def infer_target(rows) -> str:
+    """``mcu`` when every measured edge export ran on a microcontroller runtime (``bench
+    --runtime tflm``), else ``host``.
+
+    Example:
+        >>> infer_target([BenchRow(format="tflite-int8", runtime="tflm", status="ok",
+        ...                        batch_size=1, latency_ms={"p50": 2.0})])
+        'mcu'
+    """
+    mcu = candidates(rows, "mcu")
+    return "mcu" if mcu and not candidates(rows, "host") else "host"
 
 
 def interval(row: BenchRow) -> tuple[float, float]:
@@ -56,13 +86,16 @@ def _ms(x: float) -> str:
     return f"{x:.3g}"
 
 
-def recommend(rows, gate: Gate) -> dict | None:
-    """The recommendation among ``rows``, or None when none passes ``gate``.
+def recommend(rows, gate: Gate, target: str = "host") -> dict | None:
+    """The recommendation among ``rows`` for ``target``, or None when none passes ``gate``.
 
     Returns ``{artifact, format, runtime, threads, accuracy, accuracy_delta,
-    top1_agreement, latency_ms, size_bytes, why}``.
+    top1_agreement, latency_ms, size_bytes, why}`` (for ``mcu`` also ``micro`` and
+    ``target``).
     """
-    cands = candidates(rows)
+    cands = candidates(rows, target)
+    if target == "mcu":
+        return _recommend_mcu(cands, gate)
     passing = sorted((r for r in cands if gate.passes(r)), key=lambda r: r.p50)
     if not passing:
         return None
@@ -89,28 +122,78 @@ def recommend(rows, gate: Gate) -> dict | None:
             "tied": [r.artifact for r in tied if r is not best], "why": why}
 
 
-def closest(rows, gate: Gate) -> str:
-    """One line naming the candidate nearest the gate, and its numbers.
+def _mcu_cost(row: BenchRow) -> tuple:
+    m = row.micro or {}
+    flash = m.get("flash_bytes") or row.size_bytes or 0
+    macs = m.get("macs")
+    return (float("inf") if macs is None else macs, (m.get("arena_bytes") or 0) + flash,
+            row.size_bytes or 0)
+
+
+def _mcu_figures(row: BenchRow) -> str:
+    """``1,458,816 MACs, arena 23.3 KB + flash 142 KB`` (what is known of them)."""
+    m = row.micro or {}
+    memory = []
+    if m.get("arena_bytes") is not None:
+        kind = m.get("arena_kind") or "measured"
+        memory.append(f"arena {fmt_bytes(m['arena_bytes'])}"
+                      + ("" if kind == "measured" else f" ({kind})"))
+    flash = m.get("flash_bytes") or row.size_bytes
+    if flash is not None:
+        memory.append(f"flash {fmt_bytes(flash)}")
+    parts = ([f"{m['macs']:,} MACs"] if m.get("macs") is not None else []) + \
+        ([" + ".join(memory)] if memory else [])
+    return ", ".join(parts) or "no memory figures"
+
+
+def _recommend_mcu(cands: list[BenchRow], gate: Gate) -> dict | None:
+    """The microcontroller choice: fewest MACs, then smallest arena + flash."""
+    passing = sorted((r for r in cands if gate.passes(r)), key=_mcu_cost)
+    if not passing:
+        return None
+    best = passing[0]
+    why = (f"the fewest multiply-accumulates of {len(passing)} of {len(cands)} exports that "
+           f"pass the gate ({gate.describe()}), then the smallest arena + flash: "
+           f"{_mcu_figures(best)}; MACs stand in for microcontroller time (host latency on "
+           "TFLM's reference kernels does not rank)")
+    if len(passing) > 1:
+        why += f"; next {passing[1].format}/{passing[1].runtime}: {_mcu_figures(passing[1])}"
+    return {"artifact": best.artifact, "format": best.format, "runtime": best.runtime,
+            "threads": best.threads, "accuracy": best.accuracy,
+            "accuracy_delta": best.accuracy_delta, "top1_agreement": best.top1_agreement,
+            "latency_ms": best.latency_ms, "size_bytes": best.size_bytes, "tied": [],
+            "micro": best.micro, "target": "mcu", "why": why}
+
+
+def closest(rows, gate: Gate, target: str = "host") -> str:
+    """One line naming the candidate nearest the gate, and its numbers (with budgets:
+    the one nearest to fitting, and by how much it misses).
 
     Example:
         >>> closest([], Gate())
         'no export has parity numbers'
     """
-    cands = [r for r in candidates(rows) if r.top1_agreement is not None]
+    cands = [r for r in candidates(rows, target) if r.top1_agreement is not None]
     if not cands:
         return "no export has parity numbers"
-    best = max(cands, key=lambda r: (r.top1_agreement, r.accuracy_delta or 0.0))
+    key = (lambda r: (r.top1_agreement, r.accuracy_delta or 0.0))
+    if gate.has_budgets:
+        key = (lambda r, k=key: (not gate.parity_failures(r), -gate.overshoot(r), k(r)))
+    best = max(cands, key=key)
+    figures = f"p50 {best.p50:.3g} ms" + (f", {_mcu_figures(best)}" if best.micro else "")
+    if target == "mcu":
+        figures = _mcu_figures(best)
     return (f"closest: {best.format}/{best.runtime} with top-1 agreement "
             f"{100 * best.top1_agreement:.2f}%, accuracy "
-            f"{100 * (best.accuracy_delta or 0):+.2f} pt, p50 {best.p50:.3g} ms "
+            f"{100 * (best.accuracy_delta or 0):+.2f} pt, {figures} "
             f"({'; '.join(gate.failures(best))})")
 
 
-def recommendation_note(rows, gate: Gate) -> str:
+def recommendation_note(rows, gate: Gate, target: str = "host") -> str:
     """Why there is no recommendation: the gate and the closest candidate.
 
     Example:
         >>> recommendation_note([], Gate(0.99, None))
         'No export passes the gate (top-1 agreement >= 99%); no export has parity numbers.'
     """
-    return f"No export passes the gate ({gate.describe()}); {closest(rows, gate)}."
+    return f"No export passes the gate ({gate.describe()}); {closest(rows, gate, target)}."

@@ -15,7 +15,7 @@ from edgeproof.atomic import atomic_write_bytes
 from edgeproof.bench.env import busy_warning
 from edgeproof.bench.row import as_rows
 from edgeproof.bench.stats import METHOD
-from edgeproof.bench.table import markdown
+from edgeproof.bench.table import markdown, notes
 
 def build_report(*, command: str | None, dataset: dict, model: dict, results,
                  env: dict, **sections) -> dict:
@@ -76,6 +76,8 @@ def to_markdown(report: dict) -> str:
     lines += [f"**{w}**" for w in report.get("warnings") or []] + \
         ([""] if report.get("warnings") else [])
     lines += markdown(as_rows(report["results"]))
+    said = notes(report["results"])
+    lines += ([""] + said) if said else []
     lines += ["", "Latency: ms per batch, one measurement method for every runtime (inputs "
               "prepared before timing, warm-up, then a minimum count and duration of runs), "
               f"with its 95% interval ({METHOD}); two exports are only faster or slower than "
@@ -83,7 +85,29 @@ def to_markdown(report: dict) -> str:
               "Δacc and agreement against the reference model on the same images."]
     lines += _evaluation_markdown(report.get("evaluation"))
     lines += _details_markdown(report)
+    lines += _micro_markdown(report["results"])
     return "\n".join(lines) + "\n"
+
+
+def _micro_markdown(results) -> list[str]:
+    """The microcontroller figures of TFLM rows: arena parts, flash, MACs, ops, the peak."""
+    rows = [r for r in results if (r.get("micro") or {}).get("arena_bytes") is not None]
+    if not rows:
+        return []
+    lines = ["", "## On a microcontroller (TFLM)", "",
+             "| artifact | arena B (smallest that works) | recorded total = head + tail B | "
+             "flash B (manifest B) | MACs | peak at op | ops without a TFLM kernel |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        m = r["micro"]
+        peak = m.get("peak") or {}
+        missing = [op for op, ok in (m.get("ops") or {}).items() if not ok]
+        lines.append(f"| {r.get('artifact')} | {m['arena_bytes']} ({m.get('arena_kind')}) | "
+                     f"{m.get('arena_recorded_bytes')} = {m.get('arena_head_bytes')} + "
+                     f"{m.get('arena_tail_bytes')} | {m.get('flash_bytes')} "
+                     f"({m.get('manifest_bytes')}) | {m.get('macs')} | "
+                     f"{peak.get('op_index')} {peak.get('op')} | {', '.join(missing) or 'none'} |")
+    return lines
 
 
 def _evaluation_markdown(ev: dict | None) -> list[str]:

@@ -68,6 +68,15 @@ def _providers(value, row) -> str:
     return ",".join(p.replace("ExecutionProvider", "") for p in value) or "-"
 
 
+def _micro(key):
+    return lambda row: (_get(row, "micro") or {}).get(key)
+
+
+def _arena(value, row) -> str:
+    kind = (_get(row, "micro") or {}).get("arena_kind") or "measured"
+    return fmt_size(value) + ("" if kind == "measured" else f" ({kind})")
+
+
 @dataclass(frozen=True)
 class Column:
     """One column: where its value comes from, its label and how it is written.
@@ -99,6 +108,10 @@ _SPEC = (
     Column("device_id", "device", priority=1),
     Column("providers", "providers", _providers, priority=6),
     Column("size", "size", lambda v, r: fmt_size(v), lambda r: _get(r, "size_bytes"), "bytes", 3),
+    Column("arena", "arena", _arena, _micro("arena_bytes"), "bytes", 9),
+    Column("flash", "flash", lambda v, r: fmt_size(v), _micro("flash_bytes"), "bytes", 9),
+    Column("macs", "MACs", lambda v, r: f"{v / 1e6:.3g}M", _micro("macs"), "multiply-accumulates",
+           9),
     Column("accuracy", "accuracy", lambda v, r: f"{100 * v:.2f}%", unit="%", priority=2),
     Column("accuracy_delta", "Δacc", lambda v, r: f"{100 * v:+.2f} pt", unit="points", priority=4),
     Column("top1_agreement", "top-1 agree", lambda v, r: f"{100 * v:.2f}%", unit="%", priority=2),
@@ -117,11 +130,15 @@ _SPEC = (
     Column("status", "status", _status, priority=1),
 )
 COLUMNS = {c.key: c for c in _SPEC}
-RESULTS = ("format", "runtime", "device_id", "providers", "size", "accuracy", "accuracy_delta",
-           "top1_agreement", "max_abs_diff", "batch_size", "threads", "p50", "p90", "p99",
-           "throughput_ips", "status")
-OPTIMIZE = ("rung", "format", "runtime", "size", "accuracy", "accuracy_delta",
-            "top1_agreement", "val_agreement", "p50", "threads", "passed", "reason", "seconds")
+FOLDS, FOLD_WIDTH = ("status", "reason"), 12  # columns that wrap instead of widening the table
+RESULTS = ("format", "runtime", "device_id", "providers", "size", "arena", "flash", "macs",
+           "accuracy", "accuracy_delta", "top1_agreement", "max_abs_diff", "batch_size",
+           "threads", "p50", "p90", "p99", "throughput_ips", "status")
+OPTIMIZE = ("rung", "format", "runtime", "size", "arena", "flash", "macs", "accuracy",
+            "accuracy_delta", "top1_agreement", "val_agreement", "p50", "threads", "passed",
+            "reason", "seconds")
+# Shown only when some row has a value: a device name, a microcontroller's memory.
+OPTIONAL = ("device_id", "arena", "flash", "macs")
 
 
 def cell(row, column: Column) -> str:
@@ -137,11 +154,31 @@ def sort_value(row, column: Column):
 
 
 def view(keys=RESULTS, rows=()) -> list[Column]:
-    """The columns of ``keys``, without a device column when no row names a device."""
-    cols = [COLUMNS[k] for k in keys]
-    if "device_id" in keys and not any(_get(r, "device_id") for r in rows):
-        cols = [c for c in cols if c.key != "device_id"]
-    return cols
+    """The columns of ``keys``, without the ``OPTIONAL`` ones no row has a value for (a
+    device column only when a row names a device; arena and flash only for TFLM rows)."""
+    return [COLUMNS[k] for k in keys if k not in OPTIONAL
+            or any(COLUMNS[k].value(r) is not None for r in rows)]
+
+
+def notes(rows) -> list[str]:
+    """What the table's figures mean where that is not plain: TFLM's host latency, and
+    measured vs computed arenas.
+
+    Example:
+        >>> notes([BenchRow(runtime="tflm", micro={"arena_bytes": 20016, "kernels": "TFLM"})])[0][:40]
+        'p50 of tflm rows: the host CPU running T'
+    """
+    micro = [(_get(r, "runtime"), _get(r, "micro") or {}) for r in rows]
+    out = []
+    runtimes = sorted({rt for rt, m in micro if m.get("kernels")})
+    if runtimes:
+        out.append(f"p50 of {', '.join(runtimes)} rows: the host CPU running TFLM's reference "
+                   "kernels, not microcontroller time (for a microcontroller, compare MACs).")
+    if any(m.get("arena_bytes") is not None for _, m in micro):
+        out.append("arena: the smallest tensor arena that works, measured on TFLM (one marked "
+                   "computed is planned from tensor lifetimes: a lower bound); flash: the "
+                   ".tflite file, embedded manifest included.")
+    return out
 
 
 def markdown(rows, keys=RESULTS) -> list[str]:
@@ -171,6 +208,9 @@ def fit_columns(rows, keys, width: int) -> list[Column]:
     need = {c.key: 3 + max([len(c.label)] + [len(cell(r, c)) for r in rows]) for c in cols}
     keep, used = set(), 1
     for c in sorted(cols, key=lambda c: c.priority):
+        if c.key in FOLDS and used + need[c.key] > width:
+            # A status may fold onto more lines (print_table lets it): what is left will do.
+            need[c.key] = max(3 + FOLD_WIDTH, width - used - 1)
         if used + need[c.key] <= width or not keep:
             keep.add(c.key)
             used += need[c.key]
@@ -189,12 +229,14 @@ def print_table(rows, title: str | None = None, keys=RESULTS, console=None,
     cols = fit_columns(rows, keys, width)
     table = Table(title=title, show_lines=False)
     for c in cols:  # names stay whole; a long status may fold
-        table.add_column(c.label, no_wrap=c.key != "status", overflow="fold")
+        table.add_column(c.label, no_wrap=c.key not in FOLDS, overflow="fold")
     for r in rows:
         table.add_row(*[cell(r, c) for c in cols])
     for w in warnings:
         console.print(w, style="bold yellow")
     console.print(table)
+    for note in notes(rows):
+        console.print(note, style="dim")
     left = [c.label for c in view(keys, rows) if c not in cols]
     if left:
         console.print(f"(not shown at this width: {', '.join(left)}; all columns are in "

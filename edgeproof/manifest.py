@@ -7,6 +7,12 @@ sha256). It is TensorFlow-free so that ``edgeproof.bench`` can read it on an edg
 
 Manifests written by edgekit 0.1.0 (this project's former name) load unchanged: their
 ``edgekit_version`` becomes ``producer: edgekit`` and ``producer_version``.
+
+``micro`` (optional, written only when measured) is what TFLM measured for the artifact:
+``{arena_bytes, flash_bytes, ops, ...}``, the figures a firmware author pastes. It is
+added to the sidecar ``<artifact>.json`` only, after export: the copy embedded in a
+``.tflite`` file is part of the file's bytes (and its sha256), so it never changes.
+Manifests without it (every older version) load unchanged.
 """
 
 from __future__ import annotations
@@ -175,13 +181,19 @@ class Manifest:
     producer: str = "edgeproof"
     producer_version: str = __version__
     schema_version: int = SCHEMA_VERSION
+    micro: dict | None = None  # TFLM's measured arena / flash / ops (sidecar only)
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The manifest as JSON-ready data (``micro`` only when measured, so manifests
+        without it stay byte-identical to earlier versions')."""
+        d = asdict(self)
+        if d["micro"] is None:
+            del d["micro"]
+        return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)

@@ -143,12 +143,27 @@ def prepare(images: np.ndarray, manifest: Manifest) -> np.ndarray:
     return np.ascontiguousarray(x)
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64, returned as float32.
+
+    Example:
+        >>> softmax(np.array([[0.0, 0.0]])).tolist()
+        [[0.5, 0.5]]
+    """
+    z = np.asarray(logits, np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
 def postprocess(raw: np.ndarray, manifest: Manifest) -> np.ndarray:
-    """Turn an artifact's raw output into float32 class probabilities."""
+    """Turn an artifact's raw output into float32 class probabilities (softmax for a model
+    whose manifest says it ends in logits: a PyTorch ONNX file used as it is)."""
     spec = manifest.output
     if spec.dtype in ("int8", "uint8", "int16") and spec.quantization:
-        return dequantize(raw, spec.quantization["scale"], spec.quantization["zero_point"])
-    return np.asarray(raw, dtype=np.float32)
+        out = dequantize(raw, spec.quantization["scale"], spec.quantization["zero_point"])
+    else:
+        out = np.asarray(raw, dtype=np.float32)
+    return softmax(out) if "logits" in manifest.conversion else out
 
 
 def _convert_channels(images: np.ndarray, channels: int) -> np.ndarray:

@@ -30,9 +30,9 @@ from edgeproof.reference_tf import serving_saved_model
 from edgeproof.tfcompat import tf
 
 TFLITE_FROM_ONNX = (
-    "{fmt}: {what} is not a TensorFlow graph, and edgeproof converts TFLite from TensorFlow "
-    "only (onnx2tf would, but it pins TensorFlow 2.19 and cannot live beside this one). Use "
-    "onnx-fp32, onnx-fp16 or onnx-int8, or export the original model to TFLite.")
+    "{what} is not a TensorFlow graph and edgeproof makes TFLite ({fmt}) from TensorFlow graphs "
+    "only (onnx2tf would convert it, but it pins TensorFlow 2.19 and cannot be installed beside "
+    "this one): use onnx-fp32, onnx-fp16 or onnx-int8, or export the original model to TFLite.")
 
 
 @dataclass
@@ -78,7 +78,12 @@ def source_of(model) -> Reference:
 
 
 def tf_keras_of(model):
-    """The tf-keras model behind ``model``, or None (Keras 3, SavedModel, ONNX)."""
+    """The tf-keras model behind ``model``, or None (Keras 3, SavedModel, ONNX).
+
+    Example:
+        >>> tf_keras_of(load_reference("resnet18.onnx")) is None  # doctest: +SKIP
+        True
+    """
     ref = source_of(model)
     return ref.model if ref.kind == "tf_keras" else None
 
@@ -104,7 +109,8 @@ def tflite_converter(model, fmt: str = "tflite"):
     ``from_keras_model`` prints a banner on stdout). ONNX: an ExportError saying why not.
 
     Example:
-        >>> conv = tflite_converter(load_reference("my_savedmodel"), "tflite-fp32")  # doctest: +SKIP
+        >>> ref = load_reference("my_savedmodel")  # doctest: +SKIP
+        >>> conv = tflite_converter(ref, "tflite-fp32")  # doctest: +SKIP
     """
     t = tf()
     ref = source_of(model)
@@ -117,14 +123,24 @@ def tflite_converter(model, fmt: str = "tflite"):
 
 
 def model_input(x: np.ndarray, manifest: Manifest) -> np.ndarray:
-    """Float NHWC images in the layout of ``manifest``'s input (NCHW: transposed)."""
+    """Float NHWC images in the layout of ``manifest``'s input (NCHW: transposed).
+
+    Example:
+        >>> model_input(ctx.calibration_float(), manifest).shape  # doctest: +SKIP
+        (200, 3, 32, 32)
+    """
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if manifest.input.layout == "NCHW" \
         else x
 
 
 def model_fingerprint(model) -> str:
     """sha256 over a Keras model's weights (of the file, for SavedModel / ONNX references):
-    identifies the source of every export."""
+    identifies the source of every export.
+
+    Example:
+        >>> len(model_fingerprint(model))  # doctest: +SKIP
+        64
+    """
     return source_of(model).sha256()
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeproof.export.artifact import Artifact
-from edgeproof.export.context import ExportContext
+from edgeproof.export.context import ExportContext, model_input
 from edgeproof.export.onnx_export import keras_to_onnx, onnx_artifact
 from edgeproof.errors import ExportError, first_line
 from edgeproof.options import split_names
@@ -112,7 +112,7 @@ def convert_onnx_int8(model, ctx: ExportContext, *, fmt: str, opset: int = 17,
         src, out = Path(d) / "fp32.onnx", Path(d) / "int8.onnx"
         onnx.save(proto, str(src))
         pre = _preprocess(src, Path(d) / "pre.onnx")
-        x = ctx.calibration_float() if mode == "static" else None
+        x = model_input(ctx.calibration_float(), manifest) if mode == "static" else None
         try:
             _quantize(pre, out, x, manifest.input.name, mode, activations, calibration, exclude)
         except Exception as e:
@@ -149,7 +149,7 @@ def node_sensitivity(model, ctx: ExportContext, opset: int = 17, limit: int = 16
     from onnxruntime.quantization import qdq_loss_debug as dbg
 
     proto, manifest = keras_to_onnx(model, ctx, "onnx-int8", opset, {})
-    x = ctx.calibration_float()[:limit]
+    x = model_input(ctx.calibration_float()[:limit], manifest)
     with tempfile.TemporaryDirectory() as d:
         src, q = Path(d) / "fp32.onnx", Path(d) / "int8.onnx"
         onnx.save(proto, str(src))

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from edgeproof.export.artifact import Artifact
-from edgeproof.export.context import ExportContext
+from edgeproof.export.context import ExportContext, tf_keras_model
 from edgeproof.export.graph import flatten_model
 from edgeproof.export.tflite import convert_tflite
 from edgeproof.preprocess import to_float
@@ -119,6 +119,7 @@ def convert_qat_int8(model, ctx: ExportContext, *, fmt: str, io_type: str = "int
     Example:
         >>> art = convert_qat_int8(model, ctx, fmt="tflite-qat-int8", epochs=1)  # doctest: +SKIP
     """
+    model = tf_keras_model(model, fmt)  # tfmot rewrites tf-keras graphs only
     # The format's options (edgeproof.options) are parsed and range-checked already; a
     # direct caller gets the same checks here.
     epochs = check_int("epochs", epochs, fmt, low=1)

@@ -14,7 +14,7 @@ from edgeproof.embedded import LEGACY_KEYS, MANIFEST_KEY, tflite_schema
 from edgeproof.errors import ExportError, first_line
 from edgeproof.options import split_names
 from edgeproof.export.artifact import Artifact
-from edgeproof.export.context import ExportContext, base_manifest
+from edgeproof.export.context import ExportContext, base_manifest, tf_keras_of, tflite_converter
 from edgeproof.export.graph import int8_friendly
 from edgeproof.quiet import quiet_native
 from edgeproof.tfcompat import tf
@@ -22,8 +22,9 @@ from edgeproof.tfcompat import tf
 _KEYS = (MANIFEST_KEY, *LEGACY_KEYS)
 
 
-def _converter(model):
-    return tf().lite.TFLiteConverter.from_keras_model(model)
+def _converter(model, fmt: str = "tflite"):
+    # tf-keras, Keras 3 and SavedModel sources (export.context); ONNX is refused there.
+    return tflite_converter(model, fmt)
 
 
 def representative_dataset(ctx: ExportContext, fmt: str):
@@ -81,8 +82,9 @@ def int8_converter(model, ctx: ExportContext, fmt: str):
         >>> conv, rewrites = int8_converter(model, ctx, "tflite-int8")  # doctest: +SKIP
     """
     t = tf()
-    rewritten, rewrites = int8_friendly(model)
-    conv = _converter(rewritten)
+    keras_model = tf_keras_of(model)  # the pooling rewrite is a tf-keras graph rewrite
+    rewritten, rewrites = int8_friendly(keras_model) if keras_model is not None else (model, {})
+    conv = _converter(rewritten, fmt)
     conv.optimizations = [t.lite.Optimize.DEFAULT]
     conv.representative_dataset = representative_dataset(ctx, fmt)
     conv.target_spec.supported_ops = [t.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -125,7 +127,7 @@ def convert_tflite(model, ctx: ExportContext, *, fmt: str, mode: str, io_type: s
         conv, rewrites = int8_converter(model, ctx, fmt)
         conv.inference_input_type = conv.inference_output_type = getattr(t, io_type)
     else:
-        conv = _converter(model)
+        conv = _converter(model, fmt)
         if mode != "fp32":
             conv.optimizations = [t.lite.Optimize.DEFAULT]
         if mode == "fp16":

@@ -1,5 +1,10 @@
-"""Shared fixtures: a tiny trained model and its exports (built once per session),
-the shared datasets and the CLI runner live in tests/helpers.py."""
+"""Shared fixtures: a tiny trained model and its exports (built once per session); the
+shared datasets and the CLI runner live in tests/helpers.py.
+
+The markers are checked, not hoped for: a test that uses a fixture which trains or converts
+a model (``SLOW_FIXTURES``, directly or through another fixture) must be marked ``slow``,
+and a test that reads ../shared (``helpers.shared_path``) must be marked ``shared``, or
+the run stops and names it."""
 
 from __future__ import annotations
 
@@ -8,10 +13,32 @@ import os
 import numpy as np
 import pytest
 
+from tests import helpers
 from tests.helpers import TINY_FORMATS
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Fixtures that train or convert a real model: their users are slow tests.
+SLOW_FIXTURES = {"tiny_model", "tiny_context", "tiny_exports", "tiny_reference", "default_run"}
+
+
+def pytest_collection_modifyitems(config, items):
+    unmarked = [item.nodeid for item in items
+                if SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+                and item.get_closest_marker("slow") is None]
+    if unmarked:
+        raise pytest.UsageError("these tests train or convert a model (a fixture of "
+                                f"{sorted(SLOW_FIXTURES)}) but are not marked slow: "
+                                + ", ".join(unmarked))
+
+
+@pytest.fixture(autouse=True)
+def _current_test(request):
+    """The running test, so that helpers.shared_path can check its ``shared`` marker."""
+    helpers.CURRENT_TEST = request.node
+    yield
+    helpers.CURRENT_TEST = None
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +83,7 @@ def tiny_exports(tiny_model, tiny_context, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_reference(tiny_model, tiny_dataset):
     """The Keras model's probabilities on the tiny test split."""
-    from edgeproof.pipeline import reference_probs
+    from edgeproof.app.reference import reference_probs
 
     return reference_probs(tiny_model, tiny_dataset)
 

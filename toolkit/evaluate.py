@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import numpy as np
 from edgeproof.atomic import atomic_write_bytes
 from edgeproof.datasets import Dataset, load_dataset
 from edgeproof.errors import DataError, ModelError
-from edgeproof.keras_loader import load_keras_model
+from edgeproof.reference import load_reference, reference_preprocessing
 from edgeproof.figures import pyplot, save
 from edgeproof.preprocess import to_float
 from edgeproof.toolkit.data import make_tf_dataset
@@ -234,29 +235,42 @@ def evaluation_summary(ev: dict, out: Path) -> dict:
 
 def evaluate_file(model_path: str | Path, dataset: str, out_dir: str | Path | None = None,
                   seed: int = 0, image_size: int | None = None, history_csv=None,
-                  worst: int = 10, split: str = "test", explain: int = 3) -> dict:
+                  worst: int = 10, split: str = "test", explain: int = 3,
+                  preprocess: dict | None = None) -> dict:
     """``evaluate_model`` for a saved model: load it and the dataset at its input size.
 
     Args:
-        model_path: a ``.keras`` / ``.h5`` / SavedModel (``edgeproof train`` writes one).
+        model_path: any model the core loader takes (``edgeproof.reference``): a tf-keras
+            or Keras 3 ``.keras`` / ``.h5``, a SavedModel folder, an ONNX file
+            (``edgeproof train`` writes a ``.keras``).
         dataset: the dataset it was trained on, with the same ``seed`` (same split).
         out_dir: default ``<model folder>/eval``; history_csv: default ``history.csv``
             beside the model.
+        preprocess: ``--preprocess`` fields; the pixels otherwise come from the model's
+            manifest or what it shows (a SavedModel / ONNX file showing nothing needs them).
 
     Example:
         >>> evaluate_file("runs/train/model.keras", "digits")["accuracy"]  # doctest: +SKIP
         0.97
     """
     model_path = Path(model_path)
-    model = load_keras_model(model_path)
-    size = image_size or int(model.inputs[0].shape[1])
+    ref = load_reference(model_path)
+    pre, _, _ = reference_preprocessing(ref, preprocess)
+    size = image_size or ref.input_shape[0]
     ds = load_dataset(dataset, size, seed)
-    if ds.input_shape[-1] != int(model.inputs[0].shape[-1]):
+    if ds.input_shape[-1] != ref.input_shape[-1]:
         raise DataError(f"{dataset} has {ds.input_shape[-1]} channel(s) but the model takes "
-                        f"{int(model.inputs[0].shape[-1])}; evaluate on the training dataset.")
+                        f"{ref.input_shape[-1]}; evaluate on the training dataset.")
+    ds = dataclasses.replace(ds, preprocessing=dataclasses.replace(pre, size=[size, size]))
     history = history_csv or model_path.parent / "history.csv"
     out = Path(out_dir) if out_dir else model_path.parent / "eval"
-    report = evaluate_model(model, ds, out, history, worst, split, explain=explain)
+    x = getattr(ds, f"x_{split}")
+    probs = None if ref.kind == "tf_keras" else ref.predict(to_float(x, ds.preprocessing))
+    report = evaluate_model(ref.model, ds, out, history, worst, split, probs=probs,
+                            explain=explain if ref.model is not None else 0)
+    if ref.model is None and explain:
+        report["gradcam_skipped"] = f"{ref.describe()} has no Keras layers to explain"
+    params = int(ref.model.count_params()) if ref.model is not None else None
     return {**report, "dataset_summary": ds.summary(),
-            "model": {"name": model.name, "params": int(model.count_params()),
+            "model": {"name": ref.name, "params": params, "kind": ref.kind,
                       "input_shape": list(ds.input_shape)}}

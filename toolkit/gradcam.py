@@ -3,6 +3,9 @@
 The last convolutional layer is found automatically, also inside a nested model (the
 InceptionV3 / ResNet50 base of a transfer model), and the outer model is run layer by
 layer around it so its activations and the prediction come from one forward pass.
+Keras models of either generation work (tf-keras 2 and Keras 3: layers are matched by
+class name, and the sub-model is built with the Keras that built the model); a SavedModel
+or an ONNX file has no layers to look into, and is refused with a one-line error.
 
 Example:
     >>> heat, probs = gradcam(model, batch)  # doctest: +SKIP
@@ -17,17 +20,25 @@ import numpy as np
 
 from edgeproof.errors import ModelError
 from edgeproof.figures import pyplot, save
-from edgeproof.keras_loader import load_keras_model, model_preprocessing
+from edgeproof.keras_loader import keras_module_of
 from edgeproof.preprocess import decode_image, to_float
-from edgeproof.tfcompat import keras, tf
+from edgeproof.reference import load_reference, reference_preprocessing
+from edgeproof.tfcompat import tf
+
+_CONV = ("Conv2D", "SeparableConv2D", "DepthwiseConv2D")
 
 
-def _is_conv(k, layer) -> bool:
-    conv_types = (k.layers.Conv2D, k.layers.SeparableConv2D, k.layers.DepthwiseConv2D)
+def _is_conv(layer) -> bool:
+    """A 2-D convolution of either Keras (by class name, subclasses included)."""
     try:
-        return isinstance(layer, conv_types) and len(layer.output.shape) == 4
-    except AttributeError:
+        return any(c.__name__ in _CONV for c in type(layer).__mro__) and \
+            len(layer.output.shape) == 4
+    except (AttributeError, ValueError):
         return False
+
+
+def _is_model(layer) -> bool:
+    return hasattr(layer, "layers") and hasattr(layer, "inputs")
 
 
 def find_last_conv(model) -> list[str]:
@@ -37,28 +48,27 @@ def find_last_conv(model) -> list[str]:
         >>> find_last_conv(create_model("lab_model1", 10, (28, 28, 1)))  # doctest: +SKIP
         ['conv0']
     """
-    k = keras()
     for layer in reversed(model.layers):
-        if isinstance(layer, k.Model):
+        if _is_model(layer):
             try:
                 return [layer.name] + find_last_conv(layer)
             except ModelError:
                 continue
-        if _is_conv(k, layer) and layer.name != "to_base_range":
+        if _is_conv(layer) and layer.name != "to_base_range":
             return [layer.name]
     raise ModelError(f"Model {model.name} has no convolutional layer; Grad-CAM needs one.")
 
 
 def _conv_and_output(model, x, path: list[str]):
     """Forward ``x`` through ``model`` returning (activations of the layer at ``path``, output)."""
-    k = keras()
+    k = keras_module_of(model)
     if len(path) == 1:
-        grad_model = k.Model(model.inputs, [model.get_layer(path[0]).output, model.output])
+        grad_model = k.Model(model.inputs, [model.get_layer(path[0]).output, model.outputs[0]])
         return grad_model(x, training=False)
     conv, h = None, x
     # Outer models around a nested base are chains (input -> preprocess -> base -> head).
     for layer in model.layers:
-        if isinstance(layer, k.layers.InputLayer):
+        if type(layer).__name__ == "InputLayer":
             continue
         if layer.name == path[0]:
             conv, h = _conv_and_output(layer, h, path[1:])
@@ -117,9 +127,15 @@ def explain_files(model_path, images, out_dir, class_index: int | None = None) -
         >>> explain_files("m.keras", ["rose.jpg"], "explain")["images"][0]["class"]  # doctest: +SKIP
         'rose'
     """
-    model = load_keras_model(model_path)
-    pre, names, _ = model_preprocessing(model, model_path)
-    names = names or [str(i) for i in range(int(model.outputs[0].shape[-1]))]
+    ref = load_reference(model_path)
+    model = ref.model
+    if model is None:  # no layers to look into: a SavedModel signature or an ONNX graph
+        raise ModelError(f"explain needs a Keras model (tf-keras or Keras 3) for its "
+                         f"convolution layers; {ref.describe()} has none"
+                         + ("" if ref.has_gradients else " and no gradients")
+                         + ": give the .keras file it was made from.")
+    pre, names, _ = reference_preprocessing(ref)
+    names = names or [str(i) for i in range(ref.num_classes)]
     path = find_last_conv(model)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -114,6 +114,7 @@ class Runtime:
     name = "base"
     label = "base"                 # the library as people name it
     suffixes: tuple[str, ...] = ()  # file suffixes it runs (lower case)
+    explicit_suffixes: tuple[str, ...] = ()  # ones it runs only when asked for by name
     folders = False                # runs folder artifacts (SavedModel)
     distributions: tuple[str, ...] = ()  # package names to read its version from
     version_key = ""               # the key of that version in the report's env block
@@ -121,6 +122,8 @@ class Runtime:
     devices: tuple[str, ...] = ("cpu",)
     threads_per_process = False    # True: the thread count holds for the whole process
     footprint = 50                 # what it takes to install: fewer dependencies, lower
+    target = "host"                # where its latency means something ("mcu": not here)
+    tunable_threads = True         # False: no thread setting, so no sweep
     OPTIONS: dict[str, Option] = {}
 
     def __init__(self, artifact, manifest: Manifest | None = None, *, threads: int | None = None,
@@ -134,6 +137,7 @@ class Runtime:
         self.providers: list[str] = []
         self.device_used = device  # runtimes set what really ran
         self.details: dict = {}  # the runtime's evidence: delegates, node assignment, ...
+        self.micro: dict | None = None  # a microcontroller interpreter's memory figures
         self.load_seconds: float | None = None
         self._loaded = False
 
@@ -203,9 +207,10 @@ class Runtime:
             raise RuntimeFailure(f"Artifact not found: {p}")
         if self.manifest is None:
             self.manifest = find_manifest(p)
-        if p.is_file() and self.suffixes and p.suffix.lower() not in self.suffixes:
+        runs = self.suffixes + self.explicit_suffixes
+        if p.is_file() and runs and p.suffix.lower() not in runs:
             raise RuntimeFailure(f"{p.name} is not a {self.name} artifact "
-                                 f"(expected {', '.join(self.suffixes)}).")
+                                 f"(expected {', '.join(runs)}).")
         if self.verify:
             verify_artifact(p, self.manifest)
             if p.is_file():
@@ -304,11 +309,15 @@ class Runtime:
     # -- reporting ---------------------------------------------------------------
     def info(self) -> dict:
         """What actually ran: runtime, device, providers / delegates, threads, options, and
-        the runtime's evidence for it (``details``)."""
-        return {"runtime": self.name, "device": self.device_used,
+        the runtime's evidence for it (``details``); ``micro`` when the runtime measured
+        a microcontroller's memory."""
+        info = {"runtime": self.name, "device": self.device_used,
                 "requested_device": self.device, "fallback": self.device_used != self.device,
                 "providers": list(self.providers), "threads": self.threads,
                 "runtime_details": {**self.details, "options": dict(self.opts)}}
+        if self.micro is not None:
+            info["micro"] = dict(self.micro)
+        return info
 
     def refuse_or_fallback(self, what: str, hint: str, ran: str = "cpu") -> None:
         """Raise RuntimeFailure for ``what`` (a device we cannot honour) unless

@@ -1,4 +1,10 @@
-"""Keras / TensorFlow: the reference. The only runtime that imports TensorFlow."""
+"""Keras / TensorFlow: the reference. The only runtime that imports TensorFlow.
+
+It runs tf-keras 2 and Keras 3 files (``.keras`` / ``.h5``) and SavedModel folders (tf-keras'
+own, Keras 3 ``export()``, ``tf.saved_model.save``): tf-keras files load with tf-keras as
+always; the other kinds through the core loader (``edgeproof.reference``), whose serving
+call (softmax included for logits) is what runs. An ONNX file runs on ``onnxruntime``.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +16,42 @@ import numpy as np
 from edgeproof.bench.runtimes.base import Option, Runtime, register_runtime
 from edgeproof.bench.threads import cores
 from edgeproof.errors import RuntimeFailure
-from edgeproof.keras_loader import load_keras_model
+from edgeproof.keras_loader import (KERAS_SUFFIXES, keras3, keras_file_version, keras_major,
+                                    load_keras_model)
+from edgeproof.reference import Reference, load_reference
 from edgeproof.tfcompat import tf
 
 _HDF5 = b"\x89HDF\r\n\x1a\n"
+
+
+def _kind(source) -> str | None:
+    """``tf_keras`` for what tf-keras loads itself, ``keras3`` / ``saved_model`` for what the
+    core loader loads, None for a live model or a Reference."""
+    if not isinstance(source, (str, Path)):
+        return None
+    p = Path(source)
+    if p.is_dir():
+        return "tf_keras" if (p / "keras_metadata.pb").exists() else "saved_model"
+    if p.suffix.lower() in KERAS_SUFFIXES and p.exists():
+        return "keras3" if keras_major(keras_file_version(p)) >= 3 else "tf_keras"
+    return "tf_keras"  # load_keras_model says what is wrong with it
+
+
+def _callable(source, safe_mode: bool):
+    """(the model or Reference kept alive, the call to wrap in tf.function)."""
+    if isinstance(source, Reference):
+        ref = source
+    elif not isinstance(source, (str, Path)):  # a live Keras model
+        return source, lambda x: source(x, training=False)
+    elif _kind(source) == "tf_keras":
+        model = load_keras_model(source, safe_mode=safe_mode)
+        return model, lambda x: model(x, training=False)
+    else:
+        ref = load_reference(source, safe_mode=safe_mode)
+    if ref.tf_call is None:
+        raise RuntimeFailure(f"{ref.describe()} does not run on TensorFlow; use --runtime "
+                             "onnxruntime.")
+    return ref, ref.tf_call
 
 
 @register_runtime
@@ -59,6 +97,8 @@ class KerasRuntime(Runtime):
 
     def _import(self) -> None:
         tf()
+        if _kind(self.artifact) == "keras3":
+            keras3()  # its one-time import is not the model's load time
 
     def _load(self, source) -> None:
         t = tf()
@@ -72,11 +112,8 @@ class KerasRuntime(Runtime):
         if self._dev == "/GPU:0":
             self.device_used = self.device
         with t.device(self._dev):  # variables live where the model is timed
-            model = source if hasattr(source, "predict") and hasattr(source, "layers") else \
-                load_keras_model(source, safe_mode=not self.unsafe)
-            self._model = model
-            self._fn = t.function(lambda x: model(x, training=False),
-                                  jit_compile=self.jit_compile, reduce_retracing=True)
+            self._model, call = _callable(source, not self.unsafe)
+            self._fn = t.function(call, jit_compile=self.jit_compile, reduce_retracing=True)
         self.providers = ["TensorFlow " + ("GPU" if self._dev == "/GPU:0" else "CPU")
                           + (" XLA" if self.jit_compile else "")]
         self.details = {"tf_device": self._dev, "jit_compile": self.jit_compile,

@@ -1,4 +1,8 @@
-"""`edgeproof export` as a library call: a user's Keras model → each format, each checked.
+"""`edgeproof export` as a library call: a user's model → each format, each checked.
+
+The model is any reference kind the core loader takes (``edgeproof.reference``): a tf-keras
+or Keras 3 file, a SavedModel folder or an ONNX file; each format converts from it as the
+format table says (a format a kind cannot make is that format's one-line error).
 
 Exporting is the export package's job and checking is the bench's; this module (the
 application layer) combines them: with a calibration dataset every written export is
@@ -29,7 +33,7 @@ from edgeproof.errors import EdgeproofError, GateFailed, UsageError
 from edgeproof.export.context import context_for_model
 from edgeproof.export.formats import ExportOutcome, export_formats, get_format
 from edgeproof.export.quant_debug import write_debug_report
-from edgeproof.keras_loader import load_keras_model
+from edgeproof.reference import load_reference
 
 
 @dataclass
@@ -107,11 +111,12 @@ def export_and_check(cfg: ExportConfig, status=None) -> ExportResult:
     """
     cfg.validate()
     say = status or (lambda msg: None)
-    ensure_writable_dir(cfg.out)
     say(f"loading {cfg.model}")
-    model = load_keras_model(cfg.model, safe_mode=not cfg.unsafe)
-    ctx, ds = context_for_model(model, cfg.model, cfg.calib, cfg.calib_size, cfg.seed,
+    ref = load_reference(cfg.model, safe_mode=not cfg.unsafe)
+    ctx, ds = context_for_model(ref, cfg.model, cfg.calib, cfg.calib_size, cfg.seed,
                                 cfg.preprocess, cfg.class_names)
+    ensure_writable_dir(cfg.out)  # after the model and data load: a bad input writes nothing
+    model = ref.exportable
     stem = cfg.name or Path(cfg.model).stem
     outcomes = export_formats(model, ctx, cfg.formats, cfg.out, stem, cfg.options,
                               force=cfg.force, status=say)
@@ -123,12 +128,12 @@ def export_and_check(cfg: ExportConfig, status=None) -> ExportResult:
     written = [o for o in outcomes if o.path is not None]
     if ds is not None and written:
         say("verifying exports against the source model on the test split")
-        ref = reference_probs(model, ds, preprocessing=ctx.preprocessing)
-        warning = chance_warning(float((ref.argmax(1) == ds.y_test).mean()), ds.num_classes,
+        probs = reference_probs(ref, ds, preprocessing=ctx.preprocessing)
+        warning = chance_warning(float((probs.argmax(1) == ds.y_test).mean()), ds.num_classes,
                                  "the source model")
         if warning:
             result.warnings.append(warning)
-        data, check = EvalData(ds.x_test, ds.y_test, ref), BenchSettings(latency=False)
+        data, check = EvalData(ds.x_test, ds.y_test, probs), BenchSettings(latency=False)
         result.rows = [bench_artifact(o.path, check, data, cfg.out)[0] for o in written]
     if cfg.json:
         record = [{**r.to_dict(), "export_seconds": round(o.seconds, 2)}

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeproof.app.reference import reference_probs
+from edgeproof.app.target import (judge_fit, record_measured, rungs_for_target,
+                                  runtime_for_target)
 from edgeproof.bench.core import bench_isolated
 from edgeproof.bench.gate import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT, Gate
 from edgeproof.bench.settings import BenchSettings, EvalData
@@ -61,10 +63,14 @@ class OptimizeConfig:
     large_calib_size: int = 1000
     preprocess: dict = field(default_factory=dict)
     command: str | None = None
+    target: str = "host"  # mcu: full-integer rungs on TFLM, ranked by MACs (app.target)
+    ram_budget: int | None = None  # bytes of tensor arena (part of the gate)
+    flash_budget: int | None = None  # bytes of file (part of the gate)
 
     @property
     def gate(self) -> Gate:
-        return Gate(self.min_agreement, self.max_accuracy_drop)
+        return Gate(self.min_agreement, self.max_accuracy_drop, self.ram_budget,
+                    self.flash_budget)
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,7 @@ def ladders(cfg: OptimizeConfig) -> dict[str, list[Rung]]:
         for f in cfg.formats:
             get_format(f)
         out = {k: [r for r in v if r.format in cfg.formats] for k, v in out.items()}
+    out = rungs_for_target(out, cfg.target)  # --target mcu: full-integer TFLite only
     return {k: v for k, v in out.items() if v}
 
 
@@ -145,9 +152,11 @@ def _try(rung: Rung, model, search_ds: Dataset, ref_val, cfg, ctx_for, sens, out
                    else "ONNX Runtime's qdq_loss_debug (lowest SQNR)")}
         slug = rung.label.replace(", ", "-").replace(" ", "_").replace("(s)", "s")
         path = write_artifact(art, out / "candidates", slug, force=True)
-        rows, _ = bench_isolated(path, BenchSettings(device=cfg.device),
+        settings = BenchSettings(device=cfg.device, runtime=runtime_for_target(cfg.target, path))
+        rows, _ = bench_isolated(path, settings,
                                  EvalData(search_ds.x_val, search_ds.y_val, ref_val), out)
         row = rows[0]
+        _fit(row, cfg, out, record)
         record.update(artifact=row.artifact, runtime=row.runtime, size_bytes=row.size_bytes,
                       latency_ms=row.latency_ms, throughput_ips=row.throughput_ips,
                       threads=row.threads, threads_default=row.threads_default,
@@ -162,6 +171,15 @@ def _try(rung: Rung, model, search_ds: Dataset, ref_val, cfg, ctx_for, sens, out
         record.update(status="failed", reason=first_line(e))
     record["seconds"] = round(time.perf_counter() - t0, 1)
     return record
+
+
+def _fit(row, cfg: OptimizeConfig, out: Path, record: dict) -> None:
+    """The row's memory figures for the budgets and ``--target mcu`` (``app.target``):
+    kept in the record, and a measured arena written into the candidate's manifest."""
+    judge_fit([row], cfg.gate, cfg.target, out)
+    if row.micro is not None:
+        record["micro"] = row.micro
+        record_measured([row], out)
 
 
 def search(model, ctx_of, search_ds: Dataset, cfg: OptimizeConfig, out: Path,

@@ -34,15 +34,16 @@ from edgeproof.bench.plots import pareto_front_3d
 from edgeproof.bench.recommend import closest, recommend
 from edgeproof.bench.row import BenchRow
 from edgeproof.bench.settings import BenchSettings, EvalData
-from edgeproof.bench.table import OPTIMIZE, markdown
+from edgeproof.bench.table import OPTIMIZE, markdown, notes
 from edgeproof.datasets import Dataset, load_dataset
 from edgeproof.errors import DataError, GateFailed, RuntimeFailure, first_line
-from edgeproof.export.context import calib_size_for, calibration_context, context_for_model
-from edgeproof.keras_loader import load_keras_model
+from edgeproof.export.context import (DEFAULT_CALIB_SIZE, calib_size_for, calibration_context,
+                                      context_for_model)
+from edgeproof.reference import load_reference
 from edgeproof.manifest import manifest_path
 
 
-def probs_on_test_split(path: Path, data: EvalData, workers: int):
+def probs_on_test_split(path: Path, data: EvalData, workers: int, runtime: str | None = None):
     """An artifact's probabilities on the test split, the images shared among ``workers``.
 
     This pass is not timed, so it may use every core: one single-threaded interpreter per
@@ -52,7 +53,7 @@ def probs_on_test_split(path: Path, data: EvalData, workers: int):
     Example:
         >>> probs = probs_on_test_split(Path("m.tflite"), EvalData(x, y, ref), 2)  # doctest: +SKIP
     """
-    settings = BenchSettings(threads="1", latency=False)
+    settings = BenchSettings(threads="1", latency=False, runtime=runtime)  # as it was chosen
 
     def share(idx):
         row, probs = bench_artifact(path, settings, data.subset(idx))
@@ -74,7 +75,8 @@ def add_test_numbers(candidates: list[dict], ds: Dataset, model, preprocessing, 
         if c.get("status") != "ok":
             continue
         try:
-            top = probs_on_test_split(out / c["artifact"], data, workers).argmax(1)
+            top = probs_on_test_split(out / c["artifact"], data, workers,
+                                      c.get("runtime")).argmax(1)
         except RuntimeFailure as e:  # it passed validation in its worker; say what broke
             c["reason"] = f"{c.get('reason', '')}; test split: {first_line(e)}"
             continue
@@ -89,14 +91,14 @@ def _validation_rows(candidates: list[dict]) -> list[BenchRow]:
     return [BenchRow(format=c["format"], runtime=c.get("runtime"), artifact=c.get("artifact"),
                      status="ok", batch_size=1, threads=c.get("threads"),
                      latency_ms=c.get("latency_ms"), size_bytes=c.get("size_bytes"),
-                     **c["validation"]) for c in candidates if c.get("validation")
-            and c.get("status") == "ok"]
+                     micro=c.get("micro"), **c["validation"])
+            for c in candidates if c.get("validation") and c.get("status") == "ok"]
 
 
-def select(candidates: list[dict], gate: Gate) -> dict | None:
-    """The recommendation: the fastest candidate that passed on validation (ties by size),
-    reported with its test numbers."""
-    choice = recommend(_validation_rows([c for c in candidates if c["passed"]]), gate)
+def select(candidates: list[dict], gate: Gate, target: str = "host") -> dict | None:
+    """The recommendation: the fastest candidate that passed on validation (ties by size;
+    ``mcu``: the fewest MACs, then arena + flash), reported with its test numbers."""
+    choice = recommend(_validation_rows([c for c in candidates if c["passed"]]), gate, target)
     if choice is None:
         return None
     final = next(c for c in candidates if c.get("artifact") == choice["artifact"])
@@ -107,30 +109,36 @@ def select(candidates: list[dict], gate: Gate) -> dict | None:
 
 def load_inputs(cfg: OptimizeConfig):
     """(model, dataset, dataset without its test split, context factory), with the errors
-    a user can act on."""
-    model = load_keras_model(cfg.model)
-    probe, _ = context_for_model(model, cfg.model, None, cfg.calib_size, cfg.seed, cfg.preprocess)
+    a user can act on.
+
+    The model is any kind the core loader takes (tf-keras, Keras 3, SavedModel, ONNX); the
+    ladder gets what converters take (``Reference.exportable``), and a rung a kind cannot
+    make (TFLite from ONNX, QAT from anything but tf-keras) fails and the ladder goes on.
+    """
+    ref = load_reference(cfg.model)
+    probe, _ = context_for_model(ref, cfg.model, None, cfg.calib_size, cfg.seed, cfg.preprocess)
     ds = load_dataset(cfg.dataset, probe.preprocessing.size[0], cfg.seed)
-    n_out = int(model.outputs[0].shape[-1])
+    n_out, channels = ref.num_classes, ref.input_shape[-1]
     if n_out != ds.num_classes:
         raise DataError(f"{cfg.model} has {n_out} outputs but {cfg.dataset} has {ds.num_classes} "
                         "classes: optimize on the dataset the model was trained on.")
-    if ds.input_shape[-1] != int(model.inputs[0].shape[-1]):
+    if ds.input_shape[-1] != channels:
         raise DataError(f"{cfg.dataset} has {ds.input_shape[-1]} channel(s); the model takes "
-                        f"{int(model.inputs[0].shape[-1])}.")
+                        f"{channels}.")
     if not len(ds.y_train) or not len(ds.y_val):
         raise DataError(f"{cfg.dataset} has no train or validation images: optimize needs "
                         "train (calibration) and validation (selection) splits.")
     calib_size_for(cfg.calib_size, len(ds.y_train), ds.name)  # an explicit size too big: now
     search_ds = without_test(ds)
 
-    def ctx_of(n: int):
+    def ctx_of(n: int | None):  # None: the default size (a float rung calibrates nothing)
+        n = DEFAULT_CALIB_SIZE if n is None else n
         ctx = calibration_context(search_ds, min(n, len(search_ds.y_train)), cfg.seed,
                                   probe.source)
         ctx.class_names, ctx.preprocessing = probe.class_names, probe.preprocessing
         return ctx
 
-    return model, ds, search_ds, ctx_of
+    return ref.exportable, ds, search_ds, ctx_of
 
 
 def pareto(candidates: list[dict]) -> list[str]:
@@ -142,8 +150,8 @@ def pareto(candidates: list[dict]) -> list[str]:
 
 def to_markdown(result: dict) -> str:
     """optimize.md: the recommendation, then every rung tried with its numbers."""
-    rec, g = result["recommendation"], Gate(**{k: result["gate"][k] for k in
-                                               ("min_agreement", "max_accuracy_drop")})
+    rec, g = result["recommendation"], Gate(**{k: v for k, v in result["gate"].items()
+                                               if k in Gate.__dataclass_fields__})
     lines = [f"# edgeproof optimize — {result['model']} on {result['dataset']['name']}", "",
              f"Gate: {g.describe()}, checked on the validation split; the numbers below are "
              f"on the test split. Command: `{result['command']}`", ""]
@@ -155,6 +163,8 @@ def to_markdown(result: dict) -> str:
     else:
         lines += [f"**No candidate passes.** {result['note']}", ""]
     lines += markdown(result["candidates"], OPTIMIZE)
+    said = notes(result["candidates"])  # TFLM's host latency, measured vs computed arenas
+    lines += ([""] + said) if said else []
     if result["budget_stopped"]:
         lines += ["", "The time budget stopped the search; the rungs above are what was tried."]
     return "\n".join(lines) + "\n"
@@ -184,14 +194,14 @@ def optimize(cfg: OptimizeConfig, status=None, progress=None) -> dict:
     candidates, stopped = search(model, ctx_of, search_ds, cfg, out, progress)
     say("test-split numbers of the candidates (after selection)")
     ref_acc = add_test_numbers(candidates, ds, model, ctx_of(1).preprocessing, out)
-    rec = select(candidates, cfg.gate)
+    rec = select(candidates, cfg.gate, cfg.target)
+    near = closest(_validation_rows(candidates), cfg.gate, cfg.target)
     result = {"command": cfg.command, "created": _dt.datetime.now().isoformat(timespec="seconds"),
               "model": Path(cfg.model).name, "dataset": ds.summary(),
               "reference_accuracy": ref_acc, "budget_stopped": stopped,
-              "gate": {**cfg.gate.to_dict(), "split": "validation"},
+              "gate": {**cfg.gate.to_dict(), "split": "validation"}, "target": cfg.target,
               "candidates": candidates, "pareto": pareto(candidates), "recommendation": rec,
-              "note": None if rec else f"No candidate passes the gate; "
-                                       f"{closest(_validation_rows(candidates), cfg.gate)}.",
+              "note": None if rec else f"No candidate passes the gate; {near}.",
               "env": environment(), "seconds": round(time.perf_counter() - t0, 1)}
     _write(result, out)
     if rec is None:

@@ -19,36 +19,39 @@ from edgeproof.app.report_page import write_report_page
 from edgeproof.atomic import atomic_write_bytes
 from edgeproof.bench.gate import Gate, gate_section
 from edgeproof.bench.plots import write_plots
-from edgeproof.bench.recommend import recommend, recommendation_note
+from edgeproof.bench.recommend import infer_target, recommend, recommendation_note
 from edgeproof.bench.report import to_markdown
 from edgeproof.bench.row import as_rows
 from edgeproof.bench.table import RESULTS
 
 
-def decide(rows, gate: Gate, enforced: bool) -> dict:
+def decide(rows, gate: Gate, enforced: bool, target: str | None = None) -> dict:
     """report.json's ``gate``, ``recommendation`` and ``recommendation_note`` for ``rows``.
 
     Args:
         rows: the measured rows.
         gate: the one gate of this command (its flags, else the defaults).
         enforced: whether a failed gate fails the command (recorded in ``gate``).
+        target: ``host`` or ``mcu`` (``--target``); None: ``mcu`` when every edge export
+            ran on TFLM, else ``host`` (``bench.recommend.infer_target``).
 
     Example:
         >>> decide([], Gate(), False)["recommendation_note"]
         'No export passes the gate (top-1 agreement >= 99%, accuracy drop <= 0.5 pt); no export has parity numbers.'
     """
+    target = target or infer_target(rows)
     devices = list(dict.fromkeys(r.device_id for r in as_rows(rows)))
     if len(devices) > 1:  # one table per device: the choice depends on where it runs
         by_device = {d: [r for r in as_rows(rows) if r.device_id == d] for d in devices}
-        recs = {d: recommend(got, gate) for d, got in by_device.items()}
+        recs = {d: recommend(got, gate, target) for d, got in by_device.items()}
         first = devices[0]
         return {"gate": gate_section(gate, rows, enforced), "recommendation": recs[first],
                 "recommendations": recs,
                 "recommendation_note": None if recs[first]
-                else recommendation_note(by_device[first], gate)}
-    rec = recommend(rows, gate)
+                else recommendation_note(by_device[first], gate, target)}
+    rec = recommend(rows, gate, target)
     return {"gate": gate_section(gate, rows, enforced), "recommendation": rec,
-            "recommendation_note": None if rec else recommendation_note(rows, gate)}
+            "recommendation_note": None if rec else recommendation_note(rows, gate, target)}
 
 
 def write_json(path: str | Path, data) -> Path:

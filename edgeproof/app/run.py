@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edgeproof.app.reference import reference_probs
 from edgeproof.app.reporting import decide, write_outputs
+from edgeproof.app.target import check_target, judge_fit, record_measured, runtime_for_target
 from edgeproof.atomic import ensure_writable_dir
 from edgeproof.bench.core import bench_isolated
 from edgeproof.bench.env import environment, state_section
@@ -50,7 +51,8 @@ class RunConfig:
     calib_size: int | None = None  # None: 200, or the whole train split when smaller
     threads: Threads = AUTO
     precision: str = "auto"  # training dtype policy (toolkit.distribute.resolve_precision)
-    gate: Gate = Gate()  # the recommendation's gate
+    gate: Gate = Gate()  # the recommendation's gate (budgets included)
+    target: str = "host"  # mcu: .tflite exports on TFLM, ranked by MACs (app.target)
     force: bool = False
     command: str | None = None
     settings: BenchSettings = field(default_factory=BenchSettings)
@@ -59,6 +61,7 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         """Fail on a bad name or number before minutes of data loading."""
         model_spec(self.model)
+        check_target(self.target)
         if not self.formats:
             raise UsageError("--formats is empty; see edgeproof formats.")
         for fmt in self.formats:
@@ -105,6 +108,10 @@ def run(cfg: RunConfig, status=None) -> dict:
                        probs=ref), out)
     before = machine_state()
     results = _bench(cfg, exported, EvalData(ds.x_test, ds.y_test, ref), out, say)
+    judge_fit(results, cfg.gate, cfg.target, out)
+    if cfg.target == "mcu":
+        for problem in record_measured(results, out):
+            say(f"arena not recorded in the manifest: {problem}")
     report = build_report(
         command=cfg.command, dataset=ds.summary(),
         model={"name": cfg.model, "params": int(model.count_params()),
@@ -115,7 +122,7 @@ def run(cfg: RunConfig, status=None) -> dict:
                   "final": {k: v[-1] for k, v in result.history.items()},
                   "config": result.config},
         evaluation=evaluation, calibration=ctx.calibration_info,
-        **decide(results, cfg.gate, enforced=False), results=results,
+        **decide(results, cfg.gate, enforced=False, target=cfg.target), results=results,
         env={**environment(), "machine_state": state_section(before, results)})
     write_outputs(report, out)
     report["out"] = str(out)
@@ -146,6 +153,8 @@ def _bench(cfg: RunConfig, exported, data: EvalData, out: Path, say) -> list:
                                    runtime=get_format(done.format).runtime)
             continue
         say(f"benchmarking {done.format}")
-        rows, _ = bench_isolated(done.path, settings, data, out)
+        runtime = runtime_for_target(cfg.target, done.path)  # --target mcu: TFLM
+        rows, _ = bench_isolated(done.path, settings.replace(runtime=runtime) if runtime
+                                 else settings, data, out)
         results.append(rows[0])
     return results

@@ -43,7 +43,9 @@ def register(sub) -> None:
     p.add_argument("artifacts", nargs="+", metavar="ARTIFACT")
     add_dataset_args(p)
     p.add_argument("--reference", default=None, metavar="MODEL",
-                   help="reference artifact for parity (e.g. the .keras model)")
+                   help="reference for parity: the model the artifacts came from (.keras / .h5 "
+                        "of tf-keras or Keras 3, a SavedModel folder, a float ONNX file such as "
+                        "PyTorch writes) or any artifact")
     p.add_argument("--runtime", default=None, choices=runtime_names(), help="default: by suffix")
     p.add_argument("--device", default="cpu", help="cpu | gpu | cuda | tensorrt")
     p.add_argument("--allow-fallback", action="store_true",

@@ -10,7 +10,8 @@ def register(sub) -> None:
     p = sub.add_parser("explain", help="Grad-CAM heatmaps: where the model looked",
                        description="Write a Grad-CAM overlay per IMAGE into --out, at the last "
                        "convolutional layer (found automatically, also inside transfer bases).")
-    p.add_argument("model", help="a .keras model (from `edgeproof train`)")
+    p.add_argument("model", help="a .keras / .h5 model of tf-keras or Keras 3 (Grad-CAM needs "
+                                  "its layers: a SavedModel or ONNX file is refused)")
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--class-index", type=int, default=None,
                    help="explain this class (default: the predicted one)")

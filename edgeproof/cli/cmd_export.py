@@ -1,4 +1,5 @@
-"""`edgeproof export`: any trained Keras model -> edge formats, each verified against it."""
+"""`edgeproof export`: any trained model (tf-keras, Keras 3, SavedModel, ONNX) -> edge formats,
+each verified against it."""
 
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ from edgeproof.validation import parse_list
 
 
 def register(sub) -> None:
-    p = sub.add_parser("export", help="convert a Keras model to edge formats",
-                       description="Convert MODEL (.keras, .h5 or a SavedModel folder) to each "
-                       "--format, writing <out>/<name>-<format><suffix> and its manifest "
+    p = sub.add_parser("export", help="convert a model to edge formats",
+                       description="Convert MODEL (a .keras or .h5 file written by tf-keras 2 or "
+                       "Keras 3, a SavedModel folder, or a float ONNX file such as PyTorch "
+                       "writes) to each --format, writing <out>/<name>-<format><suffix> and its manifest "
                        "<...>.json atomically. With --calib, int8 formats calibrate on images "
                        "from its train split and every export is checked against MODEL on its "
-                       "test split.")
+                       "test split. Keras 3, SavedModel and ONNX models convert as they are; an "
+                       "ONNX model makes onnx-* formats only, and tflite-qat-int8 needs a tf-keras "
+                       "model.")
     p.add_argument("model", metavar="MODEL")
     p.add_argument("--format", required=True, help="comma-separated formats (edgeproof formats)")
     p.add_argument("--out", required=True, help="output folder")
@@ -35,7 +39,9 @@ def register(sub) -> None:
     p.add_argument("--preprocess", default=None, metavar="KEY=VALUE,...",
                    help="how pixels become the model's input, e.g. scale=1/255,offset=0,colour=rgb "
                         "(also order=RGB|BGR, interpolation). Default: the model's manifest, else "
-                        "its own first layers (Rescaling(1/255) first: raw pixels), else 1/255")
+                        "what the model shows (a first Rescaling(1/255), or a constant scale "
+                        "first in a SavedModel / ONNX graph: raw pixels), else 1/255 for Keras "
+                        "models; a SavedModel or ONNX file that shows nothing needs it")
     p.add_argument("--name", default=None, help="artifact base name (default: MODEL's stem)")
     p.add_argument("--min-agreement", type=fraction, default=None,
                    help="fail (exit 1) when an export's top-1 agreement with MODEL is below this")

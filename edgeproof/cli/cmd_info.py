@@ -59,7 +59,8 @@ def runtimes(args) -> int:
     for cls in RUNTIMES.rows():
         opts = "; ".join(o.describe(k) for k, o in cls.OPTIONS.items()) or "-"
         rows.append((cls.name, cls.label, cls.version() or "not installed",
-                     ", ".join(cls.suffixes) + (", folder" if cls.folders else ""),
+                     ", ".join(cls.suffixes) + (", folder" if cls.folders else "")
+                     + ", ".join(f"{x} (with --runtime {cls.name})" for x in cls.explicit_suffixes),
                      ", ".join(cls.devices), opts))
     _print("runtimes", ["runtime", "library", "version", "runs", "devices", "options"], rows)
     return 0

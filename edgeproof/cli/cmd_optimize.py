@@ -8,7 +8,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from edgeproof.app.ladder import OptimizeConfig, ladders
 from edgeproof.app.optimize import optimize
 from edgeproof.bench.gate import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT
-from edgeproof.cli.common import add_dataset_args, fraction, out, points, positive_int
+from edgeproof.cli.common import (add_dataset_args, add_target_args, fraction, out, points,
+                                  positive_int)
 from edgeproof.export.context import DEFAULT_CALIB_SIZE
 from edgeproof.manifest import parse_preprocess
 from edgeproof.validation import parse_list
@@ -23,14 +24,21 @@ def register(sub) -> None:
                        "(calibration uses its train split), time each, and recommend the fastest "
                        "that passes the gate, with test-split numbers. Writes OUT/optimize.json, "
                        "optimize.md, pareto.png, report.html and OUT/models/. Exits 1 when nothing "
-                       "passes, naming the closest candidate.")
-    p.add_argument("model", metavar="MODEL", help="a .keras / .h5 / SavedModel")
+                       "passes, naming the closest candidate. --ram-budget / --flash-budget make "
+                       "fitting part of the gate; --target mcu tries only full-integer TFLite "
+                       "rungs, runs each on TensorFlow Lite Micro and ranks what passes and fits "
+                       "by MACs, then arena + flash.")
+    p.add_argument("model", metavar="MODEL",
+                   help="a .keras / .h5 (tf-keras or Keras 3), a SavedModel folder or a float "
+                        "ONNX file (its candidates are the onnx-* rungs; TFLite and QAT rungs "
+                        "fail and the ladder goes on)")
     add_dataset_args(p, required=True)
     p.add_argument("--max-accuracy-drop", type=points, default=DEFAULT_MAX_ACCURACY_DROP,
                    help="gate: accuracy drop in percentage points "
                         f"(default {100 * DEFAULT_MAX_ACCURACY_DROP:g})")
     p.add_argument("--min-agreement", type=fraction, default=DEFAULT_MIN_AGREEMENT,
                    help=f"gate: top-1 agreement with MODEL (default {DEFAULT_MIN_AGREEMENT:g})")
+    add_target_args(p, "candidates (every rung)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "tensorrt"],
                    help="where ONNX candidates are timed (TFLite runs on the CPU)")
     p.add_argument("--formats", default=None,
@@ -45,7 +53,8 @@ def register(sub) -> None:
                    help=f"calibration images of the first rungs (default {DEFAULT_CALIB_SIZE}, "
                         "or all of a smaller train split)")
     p.add_argument("--preprocess", default=None, metavar="KEY=VALUE,...",
-                   help="pixels -> model input (default: the manifest, or the model's own layers)")
+                   help="pixels -> model input (default: the manifest, or what the model shows; "
+                        "a SavedModel or ONNX file that shows nothing needs it)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
@@ -59,7 +68,8 @@ def run(args) -> int:
                          budget_minutes=args.budget_minutes, allow_qat=args.allow_qat,
                          exhaustive=args.exhaustive, seed=args.seed, calib_size=args.calib_size,
                          preprocess=parse_preprocess(args.preprocess),
-                         command=args.command_line)
+                         command=args.command_line, target=args.target,
+                         ram_budget=args.ram_budget, flash_budget=args.flash_budget)
     total = sum(len(v) for v in ladders(cfg).values())
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
                "{task.total}"), TimeElapsedColumn(), TimeRemainingColumn())

@@ -18,7 +18,9 @@ def register(sub) -> None:
                        description="Run REFERENCE and CANDIDATE on the same test images (each "
                        "preprocessed from its own manifest) and report top-1 agreement, accuracy "
                        "delta overall and per class, max/mean |Δp| and KL divergence. Exits 1 when "
-                       "the gate fails.")
+                       "the gate fails. REFERENCE may be a .keras / .h5 of tf-keras or Keras 3, a "
+                       "SavedModel folder, a float ONNX file (NCHW PyTorch files are transposed, "
+                       "logits softmaxed) or any artifact.")
     p.add_argument("reference", metavar="REFERENCE")
     p.add_argument("candidate", metavar="CANDIDATE")
     add_dataset_args(p, required=True)

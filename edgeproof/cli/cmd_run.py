@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from edgeproof.app.run import RunConfig, run as run_pipeline
+from edgeproof.app.target import MCU_FORMATS
 from edgeproof.bench.gate import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT, Gate
-from edgeproof.cli.common import (add_dataset_args, fraction, out, points, positive_int,
-                                  print_results, status_printer, threads_arg)
+from edgeproof.cli.common import (add_dataset_args, add_target_args, fraction, out, points,
+                                  positive_int, print_results, status_printer, threads_arg)
 from edgeproof.export.context import DEFAULT_CALIB_SIZE
 from edgeproof.export.formats import DEFAULT_FORMATS
 from edgeproof.validation import parse_list
@@ -23,8 +24,9 @@ def register(sub) -> None:
     p.add_argument("--image-size", type=positive_int, default=None,
                    help="square input size (default: the dataset's; digits 32, folders 128)")
     p.add_argument("--batch-size", type=positive_int, default=32, help="training batch size")
-    p.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
-                   help="comma-separated formats (edgeproof formats)")
+    p.add_argument("--formats", default=None,
+                   help=f"comma-separated formats (edgeproof formats; default "
+                        f"{','.join(DEFAULT_FORMATS)}, with --target mcu {','.join(MCU_FORMATS)})")
     p.add_argument("--calib-size", type=positive_int, default=None,
                    help=f"calibration images for int8, drawn class-balanced from the train "
                         f"split (default {DEFAULT_CALIB_SIZE}, or all of a smaller train split)")
@@ -41,18 +43,22 @@ def register(sub) -> None:
     p.add_argument("--min-agreement", type=fraction, default=DEFAULT_MIN_AGREEMENT,
                    help="the recommendation's gate: top-1 agreement with the Keras model "
                         f"(default {DEFAULT_MIN_AGREEMENT:g})")
+    add_target_args(p, "exports")
     p.add_argument("--force", action="store_true", help="overwrite artifacts already in --out")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    formats = parse_list(args.formats) if args.formats is not None else \
+        (MCU_FORMATS if args.target == "mcu" else DEFAULT_FORMATS)
     cfg = RunConfig(dataset=args.dataset, model=args.model, epochs=args.epochs,
                     image_size=args.image_size, batch_size=args.batch_size,
-                    formats=tuple(parse_list(args.formats)), out=args.out, seed=args.seed,
+                    formats=tuple(formats), out=args.out, seed=args.seed,
                     calib_size=args.calib_size, threads=args.threads, force=args.force,
-                    precision=args.precision,
-                    gate=Gate(args.min_agreement, args.max_accuracy_drop),
+                    precision=args.precision, target=args.target,
+                    gate=Gate(args.min_agreement, args.max_accuracy_drop, args.ram_budget,
+                              args.flash_budget),
                     verbose=0 if args.quiet else None,
                     command=args.command_line)
     report = run_pipeline(cfg, status=status_printer(args.quiet))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from edgeproof.bench.gate import UNITS_HELP, parse_bytes
 from edgeproof.bench.report import recommendation_lines
 from edgeproof.bench.table import print_table
 from edgeproof.bench.threads import Threads
@@ -119,6 +120,36 @@ def add_dataset_args(p: argparse.ArgumentParser, required: bool = False, default
                         "class, or .npz with x_train/y_train/x_test/y_test)")
     p.add_argument("--seed", type=nonneg_int, default=0,
                    help="seed of the split (and of training): same seed, same split (default 0)")
+
+
+def byte_size(text: str) -> int:
+    """An argparse ``type`` for a memory budget: ``256KB``, ``1MiB``, ``4096`` (bytes).
+
+    Example:
+        >>> byte_size("256KB"), byte_size("1MB")
+        (262144, 1048576)
+    """
+    try:
+        return parse_bytes(text)
+    except UsageError:
+        raise argparse.ArgumentTypeError(f"must be a size like 256KB or 1MB ({UNITS_HELP}), "
+                                         f"got {text!r}") from None
+
+
+def add_target_args(p: argparse.ArgumentParser, what: str) -> None:
+    """``--target``, ``--ram-budget`` and ``--flash-budget`` (``run``, ``optimize``)."""
+    p.add_argument("--target", default="host", choices=["host", "mcu"],
+                   help=f"host (default): {what} ranked by latency here; mcu: a "
+                        "microcontroller: .tflite files run on TensorFlow Lite Micro (the "
+                        "tflm runtime, pip install -e \".[micro]\"), arena and flash measured, "
+                        "ranked by MACs then arena + flash (host time on TFLM's reference "
+                        "kernels is not microcontroller time)")
+    p.add_argument("--ram-budget", type=byte_size, default=None, metavar="SIZE",
+                   help="gate: the tensor arena must fit, e.g. 256KB (measured on TFLM; "
+                        f"computed from tensor lifetimes where TFLM cannot run the file). "
+                        f"Units: {UNITS_HELP}")
+    p.add_argument("--flash-budget", type=byte_size, default=None, metavar="SIZE",
+                   help="gate: the model file (embedded manifest included) must fit, e.g. 1MB")
 
 
 def status_printer(quiet: bool = False):

@@ -1,4 +1,5 @@
-"""Parity numbers are right, and they catch a broken export."""
+"""Parity numbers are right on known values, every spine export agrees with Keras, and the
+gate catches a broken export (tests on the tiny exports are slow)."""
 
 import dataclasses
 
@@ -6,8 +7,12 @@ import numpy as np
 import pytest
 
 from edgeproof.bench.core import bench_artifact
-from edgeproof.bench.parity import compare, gate
+from edgeproof.bench.gate import Gate
+from edgeproof.bench.parity import chance_warning, compare
+from edgeproof.bench.settings import BenchSettings, EvalData
 from edgeproof.manifest import find_manifest
+
+CHECK = BenchSettings(latency=False)
 
 
 def test_compare_known_values():
@@ -24,26 +29,40 @@ def test_compare_known_values():
     assert compare(ref, ref, y)["kl_divergence"] == pytest.approx(0.0, abs=1e-9)
 
 
-def test_gate_reports_each_failure():
-    r = {"top1_agreement": 0.9, "accuracy_delta": -0.05}
-    assert gate(r, 0.99, 0.01) == ["top-1 agreement 0.9000 < 0.99", "accuracy drop 0.0500 > 0.01"]
-    assert gate(r, 0.8, 0.1) == []
+def test_compare_refuses_shapes_that_differ():
+    with pytest.raises(ValueError, match="differ in shape"):
+        compare(np.zeros((3, 2)), np.zeros((3, 4)))
 
 
+def test_the_gate_reports_each_failure_on_parity_numbers():
+    r = compare(np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([[0.4, 0.6], [0.2, 0.8]]),
+                np.array([0, 1]))
+    assert Gate(0.99, 0.01).failures(r) == ["top-1 agreement 50.00% < 99.00%",
+                                            "accuracy -50.00 pt, more than 1.00 pt down"]
+    assert Gate(0.4, 0.6).failures(r) == []
+
+
+def test_chance_level_is_flagged():
+    assert "chance level" in chance_warning(0.11, 10, "the model")
+    assert chance_warning(0.9, 10, "the model") is None and chance_warning(None, 10, "m") is None
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt,min_agree,max_diff", [("keras", 1.0, 1e-6), ("tflite-fp32", 1.0, 1e-4),
                                                     ("onnx-fp32", 1.0, 1e-4),
                                                     ("tflite-int8", 0.95, 0.2)])
 def test_every_spine_export_agrees_with_keras(tiny_exports, tiny_dataset, tiny_reference,
                                               fmt, min_agree, max_diff):
-    row, probs = bench_artifact(tiny_exports[fmt], images=tiny_dataset.x_test,
-                                labels=tiny_dataset.y_test, reference=tiny_reference,
-                                latency=False)
-    assert row["status"] == "ok", row["error"]
-    assert row["top1_agreement"] >= min_agree
-    assert row["max_abs_diff"] <= max_diff
-    assert abs(row["accuracy_delta"]) <= 0.03
+    row, probs = bench_artifact(tiny_exports[fmt], CHECK,
+                                EvalData(tiny_dataset.x_test, tiny_dataset.y_test, tiny_reference))
+    assert row.status == "ok", row.error
+    assert row.top1_agreement >= min_agree
+    assert row.max_abs_diff <= max_diff
+    assert abs(row.accuracy_delta) <= 0.03
+    assert probs.shape == tiny_reference.shape
 
 
+@pytest.mark.slow
 def test_unscaled_pixels_fail_the_gate(tiny_exports, tiny_dataset, tiny_reference, tmp_path):
     """Feeding raw 0-255 pixels to the int8 model (a classic export bug) is caught."""
     good = tiny_exports["tflite-int8"]
@@ -52,8 +71,9 @@ def test_unscaled_pixels_fail_the_gate(tiny_exports, tiny_dataset, tiny_referenc
     m = find_manifest(good)
     m.preprocessing = dataclasses.replace(m.preprocessing, scale=1.0)
     bad.with_name(bad.name + ".json").write_text(m.to_json())
-    row, _ = bench_artifact(bad, images=tiny_dataset.x_test, labels=tiny_dataset.y_test,
-                            reference=tiny_reference, latency=False)
-    assert row["status"] == "ok"
-    assert gate(row, min_agreement=0.99)
-    assert row["top1_agreement"] < 0.5
+    row, _ = bench_artifact(bad, CHECK,
+                            EvalData(tiny_dataset.x_test, tiny_dataset.y_test, tiny_reference))
+    assert row.status == "ok"
+    assert Gate(0.99, None).failures(row) == [
+        f"top-1 agreement {100 * row.top1_agreement:.2f}% < 99.00%"]
+    assert row.top1_agreement < 0.5

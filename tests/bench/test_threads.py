@@ -1,12 +1,16 @@
-"""Threads auto-tuned: the sweep's choice (canned measurements, no timing asserted), the
-row's record of it, and TensorFlow settings measured in fresh processes."""
+"""Threads, one type end to end: parsing ``--threads``, the auto sweep's choice (canned
+measurements, no timing asserted), TensorFlow settings measured in fresh processes, and
+the row's record of the count that ran and whether it was the runtime's default."""
 
 from __future__ import annotations
 
 import pytest
 
 from edgeproof.bench import threads as threads_mod
-from edgeproof.bench.threads import sweep_threads, thread_candidates
+from edgeproof.bench.measure import Measurement
+from edgeproof.bench.settings import BenchSettings
+from edgeproof.bench.threads import AUTO, DEFAULT, Threads, sweep_threads, thread_candidates
+from edgeproof.errors import UsageError
 
 
 class _InProcess:
@@ -55,14 +59,43 @@ def test_tensorflow_settings_are_measured_in_fresh_processes(canned, monkeypatch
     assert got["threads"] == 2
 
 
-def test_rows_record_the_threads_used_and_the_sweep(tiny_exports):
-    from edgeproof.bench.core import bench_batches
+def test_threads_parse_into_one_type():
+    assert Threads.parse("auto") == AUTO and Threads.parse(" Default ") == DEFAULT
+    t = Threads.parse("3")
+    assert (t.mode, t.count, t.fixed, str(t)) == ("fixed", 3, 3, "3")
+    assert AUTO.fixed is None and DEFAULT.fixed is None and str(AUTO) == "auto"
+    assert Threads.parse(t) is t
+    for bad in ("0", "-2", "many", "1.5"):
+        with pytest.raises(UsageError, match="--threads must be auto, default or an int >= 1"):
+            Threads.parse(bad)
 
-    fast = {"min_runs": 3, "min_seconds": 0.0, "warmup_runs": 1, "warmup_seconds": 0.0}
-    auto, _ = bench_batches(tiny_exports["tflite-fp32"], measure_kw=fast)
-    sweep = auto[0]["thread_sweep"]
-    assert auto[0]["status"] == "ok" and set(sweep["p50_ms"]) >= {"1", "default"}
-    assert auto[0]["threads"] == ("default" if sweep["threads"] is None else sweep["threads"])
-    assert auto[0]["runtime_details"]["num_threads"] == (sweep["threads"] or "default")
-    fixed, _ = bench_batches(tiny_exports["tflite-fp32"], threads=1, measure_kw=fast)
-    assert fixed[0]["threads"] == 1 and fixed[0]["thread_sweep"] is None
+
+def test_settings_take_threads_as_text_or_type():
+    assert BenchSettings(threads="2").threads == Threads("fixed", 2)
+    assert BenchSettings().threads == AUTO
+    assert BenchSettings(threads="default").record()["threads"] == "default"
+
+
+@pytest.mark.slow
+def test_rows_record_the_threads_used_and_the_sweep(tiny_exports):
+    """Every row records the count that ran (an int) and whether it was the runtime's
+    default: after an auto sweep, a fixed count, and the runtime's own choice."""
+    from edgeproof.bench.core import bench_batches
+    from edgeproof.bench.runtimes.litert import LiteRTRuntime
+
+    fast = Measurement(min_runs=3, min_seconds=0.0, warmup_runs=1, warmup_seconds=0.0)
+    tflite = tiny_exports["tflite-fp32"]
+    (auto,), _ = bench_batches(tflite, BenchSettings(measurement=fast))
+    sweep = auto.thread_sweep
+    assert auto.status == "ok" and set(sweep["p50_ms"]) >= {"1", "default"}
+    assert auto.threads_default is (sweep["threads"] is None)
+    assert auto.threads == (LiteRTRuntime.default_threads() if sweep["threads"] is None
+                            else sweep["threads"])
+    assert isinstance(auto.threads, int)
+    assert auto.runtime_details["num_threads"] == (sweep["threads"] or "default")
+    (fixed,), _ = bench_batches(tflite, BenchSettings(threads="1", measurement=fast))
+    assert (fixed.threads, fixed.threads_default, fixed.thread_sweep) == (1, False, None)
+    (own,), _ = bench_batches(tflite, BenchSettings(threads=DEFAULT, measurement=fast))
+    assert (own.threads, own.threads_default, own.thread_sweep) == (1, True, None)
+    assert own.runtime_details["num_threads"] == "default"
+    assert own.to_dict()["threads"] == 1 and own.to_dict()["threads_default"] is True

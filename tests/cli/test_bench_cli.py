@@ -1,5 +1,6 @@
 """`edgeproof bench` end to end, as a subprocess: report + plots, the gate's exit codes, the
-refusal of a GPU that is not there, and benchmarking with TensorFlow unimportable."""
+refusal of a GPU that is not there, and benchmarking with TensorFlow unimportable. Every
+test runs the tiny exports: slow."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import textwrap
 import pytest
 
 from tests.helpers import run_cli
+
+pytestmark = pytest.mark.slow
 
 FAST = ["--min-runs", "3", "--min-seconds", "0", "--warmup-runs", "1", "--warmup-seconds", "0"]
 NO_TF = textwrap.dedent("""
@@ -72,7 +75,9 @@ def test_bench_writes_report_markdown_and_plots(tiny_exports, tmp_path):
     assert set(rep["env"]) >= {"python", "tensorflow", "onnxruntime", "ai_edge_litert", "cpu",
                                "gpu", "isa", "cores"}
     assert "threads" not in rep["env"]  # threads are per row: each runtime's own, auto-tuned
-    assert all(r["threads"] is not None and r["thread_sweep"]["p50_ms"] for r in rep["results"])
+    assert all(isinstance(r["threads"], int) and r["thread_sweep"]["p50_ms"]
+               and r["threads_default"] is (r["thread_sweep"]["threads"] is None)
+               for r in rep["results"])
     row = rep["results"][0]
     for key in ("format", "runtime", "device", "providers", "artifact", "size_bytes", "accuracy",
                 "accuracy_delta", "top1_agreement", "max_abs_diff", "batch_size", "threads",
@@ -110,8 +115,10 @@ def test_gate_exit_codes(tiny_exports, tmp_path):
                   "0.99", "--out", tmp_path / "bad")
     assert bad.returncode == 1
     assert "gate failed" in bad.stderr and "Traceback" not in bad.stderr
+    assert "top-1 agreement" in bad.stderr  # the message names the rule that failed
     rep = json.loads((tmp_path / "bad" / "report.json").read_text())
     assert rep["gate"]["passed"] is False and rep["results"][0]["top1_agreement"] < 0.99
+    assert rep["gate"]["max_accuracy_drop"] is None and rep["gate"]["enforced"] is True
     usage = run_cli("bench", good, "--min-agreement", "0.9", "--quiet")
     assert usage.returncode == 2 and "need --dataset and --reference" in usage.stderr
 

@@ -1,14 +1,17 @@
 """A user's own model, as it is: a CNN whose first layer is Rescaling(1/255), saved with
-plain Keras; and .tflite / .onnx files converted without edgeproof (no manifest)."""
+plain Keras; and .tflite / .onnx files converted without edgeproof (no manifest), through
+`export`, `bench` and `predict`. Every test trains or converts: slow. (Detecting the
+preprocessing from a model's layers: tests/core/test_keras_loader.py.)"""
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from tests.helpers import run_cli
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -125,22 +128,3 @@ def test_predict_a_file_without_a_manifest(foreign_files, tiny_dataset, tmp_path
     assert rec["predictions"][0]["index"] == int(tiny_dataset.y_test[0])
     r = run_cli("predict", foreign_files["plain.tflite"], img)
     assert r.returncode == 2 and "--preprocess" in r.stderr
-
-
-def test_detection_of_the_models_own_preprocessing():
-    from edgeproof.keras_loader import detect_preprocessing
-    from edgeproof.tfcompat import keras
-
-    k = keras()
-
-    def seq(*layers):
-        return k.Sequential([k.Input((8, 8, 3)), *layers, k.layers.Flatten()])
-
-    assert "Rescaling" in detect_preprocessing(seq(k.layers.Rescaling(1 / 255)))
-    assert "Rescaling" in detect_preprocessing(seq(k.layers.Resizing(8, 8),
-                                                   k.layers.Rescaling(1 / 127.5, offset=-1)))
-    assert detect_preprocessing(seq(k.layers.Rescaling(2.0, offset=-1.0))) is None  # [0,1] in
-    assert detect_preprocessing(seq(k.layers.Conv2D(2, 3))) is None
-    norm = k.layers.Normalization()
-    norm.adapt(np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3)).astype("float32"))
-    assert "Normalization" in detect_preprocessing(seq(norm))

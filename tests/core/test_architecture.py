@@ -1,6 +1,10 @@
-"""The architecture as tests: the wheel has one top-level package; imports go one way
-(import-linter's layers contract, on the package as it installs); a forbidden import
-breaks the contract; first-party imports sit at module level; the CLI runs anywhere."""
+"""The architecture as tests: the wheel has one top-level package; imports go one way down
+the four floors (cli → app → toolkit | export | bench → the core: import-linter's layers
+contract, on the package as it installs); a forbidden import breaks the contract and the
+report names the importer; first-party imports sit at module level; the CLI runs anywhere
+and importing it loads no heavy library.
+
+The tests that build the wheel and run lint-imports are marked slow."""
 
 from __future__ import annotations
 
@@ -48,30 +52,50 @@ def _lint(site: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_wheel_has_exactly_one_top_level_package(wheel):
     with zipfile.ZipFile(wheel) as z:
         tops = {name.split("/")[0] for name in z.namelist()}
         names = set(z.namelist())
     assert {t for t in tops if not t.endswith(".dist-info")} == {"edgeproof"}
-    for sub in ("toolkit", "export", "bench"):  # the mapped folders are inside it
+    for sub in ("cli", "app", "toolkit", "export", "bench"):  # every floor is inside it
         assert f"edgeproof/{sub}/__init__.py" in names
+    assert "edgeproof/app/templates/report.html.j2" in names  # the page template ships
 
 
+def test_the_contract_lists_the_four_floors():
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"][
+        "contracts"]
+    (layers,) = [c["layers"] for c in contracts if c["type"] == "layers"]
+    floors = [layer for layer in layers if layer != "__main__"]
+    assert floors[:3] == ["cli", "app", "toolkit | export | bench"] and len(floors) == 4
+    core = {m.strip() for m in floors[3].split(":")}
+    flat = {p.stem for p in (ROOT / "edgeproof").glob("*.py")} - {"__init__", "__main__"}
+    assert core == flat, "edgeproof/*.py is the core: every module there is in its layer"
+
+
+@pytest.mark.slow
 def test_imports_go_one_way(site):
     r = _lint(site)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "1 kept, 0 broken" in r.stdout
+    assert "1 kept, 0 broken" in r.stdout and "BROKEN" not in r.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module,code,importer", [
     # a subpackage importing a sibling, hidden inside a function
     ("export/formats.py", "def _sneak():\n    from edgeproof.bench import core\n",
      "edgeproof.export.formats"),
     # the core reaching up into a subpackage
     ("datasets.py", "from edgeproof.toolkit import train\n", "edgeproof.datasets"),
-    # a subpackage reaching into the application layer
-    ("toolkit/evaluate.py", "def _sneak():\n    import edgeproof.pipeline\n",
+    # a subpackage reaching up into the application floor
+    ("toolkit/evaluate.py", "def _sneak():\n    import edgeproof.app.run\n",
      "edgeproof.toolkit.evaluate"),
+    ("bench/plots.py", "from edgeproof.app import reporting\n", "edgeproof.bench.plots"),
+    # the application reaching up into the CLI
+    ("app/run.py", "def _sneak():\n    from edgeproof.cli import common\n", "edgeproof.app.run"),
 ])
 def test_a_forbidden_import_breaks_the_contract(site, tmp_path, module, code, importer):
     bad = tmp_path / "site"
@@ -79,8 +103,8 @@ def test_a_forbidden_import_breaks_the_contract(site, tmp_path, module, code, im
     with open(bad / "edgeproof" / module, "a") as fh:
         fh.write("\n\n" + code)
     r = _lint(bad)
-    assert r.returncode != 0 and "BROKEN" in r.stdout, r.stdout
-    assert importer in r.stdout
+    assert r.returncode != 0 and "0 kept, 1 broken" in r.stdout, r.stdout
+    assert "BROKEN" in r.stdout and importer in r.stdout, r.stdout
 
 
 def _function_level_imports(path: Path):
@@ -119,7 +143,9 @@ def test_cli_runs_from_any_folder(tmp_path, argv):
 
 
 def test_importing_the_package_imports_no_heavy_library():
-    code = ("import sys, edgeproof.cli.main, edgeproof.bench.suite, edgeproof.pipeline; "
+    code = ("import sys, edgeproof.cli.main, edgeproof.app.run, edgeproof.app.bench, "
+            "edgeproof.app.optimize, edgeproof.app.report_page, edgeproof.bench.suite, "
+            "edgeproof.bench.plots, edgeproof.bench.table, edgeproof.figures; "
             "print(sorted(m for m in ('tensorflow', 'onnxruntime', 'tf2onnx', 'matplotlib.pyplot')"
             " if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -1,4 +1,5 @@
-"""The manifest round-trips, and the shared preprocessing does what the manifest says."""
+"""The manifest round-trips (sidecar and embedded, and edgekit 0.1.0's files still load), and
+the shared preprocessing does what the manifest says. Tests on the tiny exports are slow."""
 
 import json
 import shutil
@@ -29,6 +30,7 @@ def test_round_trip_dict_and_file(tmp_path):
     assert m.versions["edgeproof"] and "numpy" in m.versions
 
 
+@pytest.mark.slow
 def test_sidecar_of_every_export_describes_it(tiny_exports, tiny_dataset):
     from edgeproof.manifest import sha256_file
 
@@ -45,6 +47,7 @@ def test_sidecar_of_every_export_describes_it(tiny_exports, tiny_dataset):
     assert int8.calibration["n"] == 100 and int8.calibration["class_balanced"]
 
 
+@pytest.mark.slow
 def test_onnx_manifest_is_embedded(tiny_exports, tmp_path):
     onnx_path = tiny_exports["onnx-fp32"]
     lone = tmp_path / "lone.onnx"
@@ -105,7 +108,7 @@ def test_quantize_saturates_and_dequantize_inverts():
 
 
 # -- artifacts written by edgekit 0.1.0 (this project's former name) ----------------------
-LEGACY = Path(__file__).parent / "fixtures" / "edgekit-0.1.0"
+LEGACY = Path(__file__).parents[1] / "fixtures" / "edgekit-0.1.0"
 
 
 @pytest.mark.parametrize("name", ["legacy-tflite-fp32.tflite", "legacy-onnx-fp32.onnx"])
@@ -129,6 +132,7 @@ def test_edgekit_0_1_0_artifacts_still_load_and_run(name, tmp_path):
         np.testing.assert_allclose(probs, np.load(LEGACY / "expected_probs.npy"), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_new_manifests_say_edgeproof(tiny_exports, tmp_path):
     from edgeproof.embedded import read_embedded_manifest
 

@@ -10,7 +10,7 @@ DATA = ROOT / "docs" / "benchmarks"
 
 
 def test_benchmarks_page_is_in_sync_with_its_data():
-    assert_doc_in_sync("bench_docs.py")
+    assert_doc_in_sync("benchmarks/bench_docs.py")
 
 
 def test_every_table_names_its_command_machine_and_date():

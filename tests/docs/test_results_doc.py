@@ -15,7 +15,7 @@ from tests.helpers import ROOT
 
 def _script():
     spec = importlib.util.spec_from_file_location("results_table",
-                                                  ROOT / "scripts" / "results_table.py")
+                                                  ROOT / "scripts" / "results" / "results_table.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -71,7 +71,7 @@ def test_render_bolds_rows_that_match_or_beat_the_report():
     mod = _script()
     row = {"id": "a", "system": "m", "section": "MNIST", "seed_accuracy": 90.0,
            "accuracy": 91.0, "epochs": 1, "seconds": 1.0, "precision": "float32",
-           "command": "edgeproof train"}
+           "machine": "Xeon, 2 cores", "command": "edgeproof train"}
     close = dict(row, id="b", system="c", accuracy=89.6)
     worse = dict(row, id="c", system="w", accuracy=89.0)
     text = mod.render([row, close, worse])

@@ -11,7 +11,7 @@ DATA = ROOT / "docs" / "training"
 
 
 def test_training_page_is_in_sync_with_its_data():
-    assert_doc_in_sync("training_docs.py")
+    assert_doc_in_sync("training/training_docs.py")
 
 
 def test_each_precision_twin_differs_from_its_row_only_in_precision():

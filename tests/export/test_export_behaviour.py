@@ -1,5 +1,7 @@
-"""Export behaviour: atomic writes, option validation, the --min-agreement gate,
-QAT on a nested model and the --debug-quant report."""
+"""Export behaviour: artifacts written atomically (a failed replace, a failure mid-write, a
+full disk and a folder artifact all leave the old files), option validation, QAT on a
+nested model and the --debug-quant report. (The --min-agreement check of `export`:
+tests/app/test_export_and_check.py.) Everything here uses the tiny model: slow."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import numpy as np
 import pytest
 
 from edgeproof.errors import ExportError, UsageError
+
+pytestmark = pytest.mark.slow
 
 
 def _leftovers(folder):
@@ -83,6 +87,24 @@ def test_folder_artifact_is_replaced_atomically(tiny_context, tmp_path, monkeypa
     assert _leftovers(tmp_path) == []
 
 
+def test_disk_full_leaves_previous_artifact_intact(tmp_path, monkeypatch, tiny_exports):
+    from edgeproof import atomic as art_mod
+    from edgeproof.export.artifact import Artifact, write_artifact
+    from edgeproof.manifest import find_manifest
+
+    m = find_manifest(tiny_exports["onnx-fp32"])
+    write_artifact(Artifact(b"old" * 100, ".onnx", m), tmp_path, "model")
+
+    def full(fd, *a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(art_mod.os, "fsync", full)
+    with pytest.raises(ExportError, match="No space left"):
+        write_artifact(Artifact(b"new" * 100, ".onnx", m), tmp_path, "model", force=True)
+    assert (tmp_path / "model.onnx").read_bytes() == b"old" * 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "model.onnx.json"]
+
+
 def test_existing_artifact_needs_force(tiny_context, tmp_path):
     from edgeproof.export.artifact import write_artifact
 
@@ -130,54 +152,6 @@ def test_calibrated_formats_need_calibration(tiny_model, tiny_context):
             export_model(tiny_model, fmt, bare)
 
 
-# -- the --min-agreement gate -----------------------------------------------------------
-@pytest.fixture(scope="module")
-def saved_tiny(tiny_model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    tiny_model.save(path)
-    return path
-
-
-@pytest.mark.parametrize("agreement,threshold,code", [(0.90, 0.95, 1), (0.97, 0.95, 0)])
-def test_min_agreement_gate(saved_tiny, tmp_path, monkeypatch, capsys, agreement, threshold, code):
-    """The gate compares each export's measured agreement with --min-agreement."""
-    import edgeproof.export_check as export_check
-    from edgeproof.cli.main import main
-
-    real = export_check.bench_artifact
-
-    def measured(*a, **k):
-        row, probs = real(*a, **k)
-        return {**row, "top1_agreement": agreement}, probs
-
-    monkeypatch.setattr(export_check, "bench_artifact", measured)
-    rc = main(["export", str(saved_tiny), "--format", "onnx-fp32", "--calib", "digits",
-               "--calib-size", "20", "--out", str(tmp_path), "--min-agreement", str(threshold),
-               "--quiet"])
-    err = capsys.readouterr().err
-    assert rc == code, err
-    if code:
-        assert f"top-1 agreement {agreement:.4f} < {threshold}" in err
-
-
-def test_cli_export_gate_passes_and_rejects_bad_option(saved_tiny, tmp_path):
-    from tests.helpers import run_cli
-
-    r = run_cli("export", saved_tiny, "--format", "onnx-int8", "--calib", "digits",
-                "--calib-size", "50", "--out", tmp_path, "--min-agreement", "0.9", "--quiet",
-                "--option", "mode=dynamic", "--json", tmp_path / "check.json")
-    assert r.returncode == 0, r.stderr
-    assert "tiny-onnx-int8.onnx" in r.stdout and "exports vs source model" in r.stdout
-    import json
-
-    (row,) = json.loads((tmp_path / "check.json").read_text())
-    assert row["format"] == "onnx-int8" and row["top1_agreement"] >= 0.9
-    assert row["export_seconds"] > 0
-    r = run_cli("export", saved_tiny, "--format", "onnx-fp16", "--out", tmp_path,
-                "--option", "io_type=uint8")
-    assert r.returncode == 2 and "Valid options: opset" in r.stderr
-
-
 # -- QAT on a nested model --------------------------------------------------------------
 def _nested(num_classes=10):
     from edgeproof.tfcompat import keras
@@ -207,6 +181,7 @@ def test_flatten_model_is_exact():
 
 def test_qat_on_nested_model(tiny_context, tiny_dataset, tmp_path):
     from edgeproof.bench.core import bench_artifact
+    from edgeproof.bench.settings import BenchSettings, EvalData
     from edgeproof.export.artifact import write_artifact
     from edgeproof.export.context import model_fingerprint
     from edgeproof.export.formats import export_model
@@ -217,20 +192,33 @@ def test_qat_on_nested_model(tiny_context, tiny_dataset, tmp_path):
     assert model_fingerprint(model) == before, "QAT must not touch the source model"
     assert art.manifest.options["train_images_used"] == 128
     path = write_artifact(art, tmp_path, "nested")
-    row, _ = bench_artifact(path, images=tiny_dataset.x_test[:64], labels=tiny_dataset.y_test[:64],
-                            latency=False)
-    assert row["status"] == "ok", row["error"]
+    row, probs = bench_artifact(path, BenchSettings(latency=False),
+                                EvalData(tiny_dataset.x_test[:64], tiny_dataset.y_test[:64]))
+    assert row.status == "ok", row.error
+    assert probs.shape == (64, 10) and row.accuracy is not None
 
 
 # -- --debug-quant -----------------------------------------------------------------------
 def test_debug_quant_writes_csv_and_png(tiny_model, tiny_context, tmp_path):
     import csv
 
-    from edgeproof.export.quant_debug import COLUMNS, layer_errors, write_debug_report
+    from edgeproof.export.quant_debug import (COLUMNS, layer_errors, most_sensitive,
+                                              write_debug_report)
 
     rows = layer_errors(tiny_model, tiny_context, limit=8)
-    assert rows and all(r["rmse_over_scale"] >= 0 for r in rows)
+    assert rows and set(COLUMNS) <= set(rows[0])
+    for r in rows:  # RMSE / scale: the error in quantization steps, from the same row
+        scale = float(r["scale"] or 0)
+        want = np.sqrt(float(r["mean_squared_error"] or 0)) / scale if scale else float("nan")
+        assert r["rmse_over_scale"] == pytest.approx(want, nan_ok=True), r
+    assert any(np.isfinite(r["rmse_over_scale"]) for r in rows)
+    ranked = most_sensitive(rows)
+    assert sorted(ranked) == sorted(r["tensor_name"] for r in rows)
+    by_name = {r["tensor_name"]: r["rmse_over_scale"] for r in rows}
+    assert [by_name[n] for n in ranked] == sorted(by_name.values(), reverse=True)
     csv_path, png_path = write_debug_report(rows, tmp_path, "tiny-tflite-int8")
     got = list(csv.DictReader(csv_path.open()))
     assert list(got[0]) == list(COLUMNS) and len(got) == len(rows)
+    assert [float(g["rmse_over_scale"]) for g in got] == pytest.approx(
+        [r["rmse_over_scale"] for r in rows])
     assert png_path.read_bytes()[:4] == b"\x89PNG"

@@ -1,5 +1,6 @@
 """Every registered format, exported from the tiny model: numeric parity with per-format
-tolerances, manifests (sidecar and embedded) that round-trip, sha256s that match."""
+tolerances, manifests (sidecar and embedded) that round-trip, sha256s that match. Every
+format is converted: the module is slow."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import shutil
 
 import pytest
 
+from edgeproof.bench.settings import BenchSettings, EvalData
 from edgeproof.export.formats import list_formats
+
+pytestmark = pytest.mark.slow
+CHECK = BenchSettings(latency=False)
 
 ALL = [f.name for f in list_formats()]
 # Per-format tolerances against the Keras reference on the tiny test split:
@@ -54,17 +59,17 @@ def test_parity(fmt, exported, tiny_dataset, tiny_reference):
     from edgeproof.bench.core import bench_artifact
 
     path, _ = exported[fmt]
-    row, probs = bench_artifact(path, images=tiny_dataset.x_test, labels=tiny_dataset.y_test,
-                                reference=tiny_reference, latency=False)
-    assert row["status"] == "ok", row["error"]
-    assert row["format"] == fmt
+    row, probs = bench_artifact(path, CHECK,
+                                EvalData(tiny_dataset.x_test, tiny_dataset.y_test, tiny_reference))
+    assert row.status == "ok", row.error
+    assert row.format == fmt and probs.shape == tiny_reference.shape
     tol = TOL[fmt]
     if "max_abs" in tol:
-        assert row["max_abs_diff"] <= tol["max_abs"], row
+        assert row.max_abs_diff <= tol["max_abs"], row
     if "agreement" in tol:
-        assert row["top1_agreement"] >= tol["agreement"], row
+        assert row.top1_agreement >= tol["agreement"], row
     if "acc_drop" in tol:
-        assert row["accuracy_delta"] >= -tol["acc_drop"], row
+        assert row.accuracy_delta >= -tol["acc_drop"], row
 
 
 @pytest.mark.parametrize("fmt", ALL)
@@ -117,10 +122,10 @@ def test_onnx_int8_dynamic_mode(tiny_model, tiny_context, tiny_dataset, tiny_ref
 
     art = export_model(tiny_model, "onnx-int8", tiny_context, {"mode": "dynamic"})
     path = write_artifact(art, tmp_path, "dyn")
-    row, _ = bench_artifact(path, images=tiny_dataset.x_test, labels=tiny_dataset.y_test,
-                            reference=tiny_reference, latency=False)
-    assert row["status"] == "ok", row["error"]
-    assert row["accuracy_delta"] >= -0.03 and art.manifest.calibration is None
+    row, _ = bench_artifact(path, CHECK,
+                            EvalData(tiny_dataset.x_test, tiny_dataset.y_test, tiny_reference))
+    assert row.status == "ok", row.error
+    assert row.accuracy_delta >= -0.03 and art.manifest.calibration is None
 
 
 def test_keras_artifact_loads_in_safe_mode(exported, tiny_model, tiny_dataset):

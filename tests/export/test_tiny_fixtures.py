@@ -1,7 +1,11 @@
-"""The tiny fixtures themselves: trained above chance, every spine format exported."""
+"""The tiny fixtures themselves: trained above chance, every spine format exported (slow)."""
+
+import pytest
 
 from edgeproof.export.formats import get_format
 from edgeproof.manifest import find_manifest, sha256_file
+
+pytestmark = pytest.mark.slow
 
 
 def test_tiny_model_learns(tiny_reference, tiny_dataset):

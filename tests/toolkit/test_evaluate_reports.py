@@ -1,14 +1,14 @@
-"""Evaluation report files, worst-classified images, Grad-CAM (also in nested bases), CLI."""
+"""The toolkit's evaluation: the report files, the worst-classified images ranked by the true
+class's probability, Grad-CAM (also inside a nested base), given probabilities reused.
+(`edgeproof evaluate` / `explain` end to end: tests/cli/test_cli.py.)"""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
+import pytest
 
-from tests.helpers import run_cli
 
-
+@pytest.mark.slow
 def test_evaluate_model_writes_all_reports(tiny_model, tiny_dataset, tmp_path):
     from edgeproof.toolkit.evaluate import evaluate_model
 
@@ -26,6 +26,7 @@ def test_evaluate_model_writes_all_reports(tiny_model, tiny_dataset, tmp_path):
     assert np.asarray(rep["confusion_matrix"]).sum() == len(tiny_dataset.y_test)
 
 
+@pytest.mark.slow
 def test_evaluate_model_reuses_given_probabilities_and_explains_the_worst(
         tiny_model, tiny_dataset, tmp_path):
     from edgeproof.errors import DataError
@@ -70,6 +71,7 @@ def test_worst_classified_ranks_by_true_class_probability():
     assert rows[0] == {"index": 1, "predicted": 1, "actual": 0, "probability": 0.4}
 
 
+@pytest.mark.slow
 def test_gradcam_plain_and_nested(tiny_model, tiny_dataset, tmp_path):
     from edgeproof.toolkit.gradcam import find_last_conv, gradcam, save_overlay
     from edgeproof.toolkit.models import create_model
@@ -83,23 +85,3 @@ def test_gradcam_plain_and_nested(tiny_model, tiny_dataset, tmp_path):
     assert path[0] == "resnet50" and path[1].startswith("conv5")
     heat, _ = gradcam(nested, np.random.default_rng(0).random((1, 32, 32, 3), np.float32))
     assert heat.shape == (1, 1, 1)
-
-
-def test_cli_evaluate_and_explain(tiny_model, tiny_dataset, tmp_path):
-    from PIL import Image
-
-    from edgeproof.export.artifact import write_artifact
-    from edgeproof.export.context import ExportContext
-    from edgeproof.export.formats import export_model
-
-    ctx = ExportContext(tiny_dataset.class_names, tiny_dataset.preprocessing)
-    model_path = write_artifact(export_model(tiny_model, "keras", ctx), tmp_path, "model")
-    p = run_cli("evaluate", model_path, "--dataset", "digits", "--out", tmp_path / "ev", "--quiet")
-    assert p.returncode == 0, p.stderr
-    assert "test accuracy" in p.stdout
-    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["n"] == 360
-    img = tmp_path / "digit.png"
-    Image.fromarray(tiny_dataset.x_test[0][..., 0]).save(img)
-    p = run_cli("explain", model_path, img, "--out", tmp_path / "cam", "--quiet")
-    assert p.returncode == 0, p.stderr
-    assert (tmp_path / "cam" / "digit-gradcam.png").exists()

@@ -1,13 +1,15 @@
-"""Every registered model builds at a small valid input, trains one step and exports."""
+"""The model registry: every registered model builds at a small valid input, trains one
+step and exports (slow); layouts, input-size limits, weights files, fine-tuning depth and
+misspelt options are checked on the builders; every registry refuses a duplicate name."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
 
 from edgeproof.toolkit.models import create_model, list_models, model_spec
-
-import os
 
 # TFLite conversion of a 300-layer InceptionV3/ResNet50 costs minutes on 2 shared cores, so
 # by default transfer models export to the keras format; EDGEPROOF_FULL_EXPORT=1 exports
@@ -26,6 +28,7 @@ def _kw(name):
     return {"weights": "none"} if model_spec(name).family == "transfer" else {}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_models())
 def test_every_model_trains_one_step_and_exports(name, tmp_path):
     from edgeproof.export.artifact import write_artifact

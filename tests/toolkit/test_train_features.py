@@ -1,5 +1,6 @@
-"""Training: resume after an interrupt, class weights, augmentation, transfer recipes,
-mixed precision and MirroredStrategy over two logical CPUs."""
+"""Training in the toolkit: resume after an interrupt, class weights, augmentation, transfer
+recipes, mixed precision and MirroredStrategy over two logical CPUs. Tests that train are
+slow."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def _stop_after_first_epoch():
     return Stop()
 
 
+@pytest.mark.slow
 def test_resume_continues_at_epoch_2(tiny_dataset, tmp_path):
     from edgeproof.toolkit.models import create_model
     from edgeproof.toolkit.train import TrainConfig, train_model
@@ -54,6 +56,7 @@ def test_class_weights_balanced():
     assert w[1] > w[0] and w[2] == 1.0
 
 
+@pytest.mark.slow
 def test_augmented_training_with_class_weights(tiny_dataset):
     from edgeproof.toolkit.models import create_model
     from edgeproof.toolkit.train import TrainConfig, train_model
@@ -75,6 +78,7 @@ def _rgb(n, size, seed=0):
                    Preprocessing(size=[size, size]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet50_features", "resnet50_finetune"])
 def test_transfer_recipes_train_random_init(name, tmp_path):
     from edgeproof.toolkit.models import create_model
@@ -102,6 +106,7 @@ def test_mixed_precision_keeps_float32_head():
     assert keras().mixed_precision.global_policy().name == "float32"
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus():
     script = textwrap.dedent("""
         import os

@@ -1,0 +1,68 @@
+"""`edgeproof memory`: flash, arena and the peak of .tflite artifacts on a microcontroller."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from edgeproof.app.memory import MemoryConfig, run_memory
+from edgeproof.bench.footprint import firmware_line, table_rows
+from edgeproof.cli.common import out
+
+EPILOG = """examples:
+  edgeproof memory models/m-tflite-int8.tflite
+  edgeproof memory exports/*.tflite --json memory.json
+  edgeproof memory m-int8.tflite --write-manifest   # add micro: {arena_bytes, ...} to m-int8.tflite.json
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("memory", help="flash and RAM of .tflite files on a microcontroller",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+                       description="For each ARTIFACT (.tflite): flash (the file, embedded "
+                       "manifest included), the tensor arena, the op where the most bytes are "
+                       "live and the largest tensors there, MACs, and the ops with whether TFLM "
+                       "has a kernel for each. The arena is measured on TensorFlow Lite Micro "
+                       "(the smallest that works, in a sandbox process) where TFLM runs the "
+                       "file, else computed from tensor lifetimes (a lower bound) and labelled "
+                       "'computed'.")
+    p.add_argument("artifacts", nargs="+", metavar="ARTIFACT")
+    p.add_argument("--json", default=None, metavar="PATH", help="also write the figures as JSON")
+    p.add_argument("--write-manifest", action="store_true",
+                   help="record a measured arena in each artifact's sidecar manifest "
+                        "(<artifact>.json: micro = {arena_bytes, flash_bytes, ops, ...}); the "
+                        "artifact's bytes and sha256 do not change")
+    p.add_argument("--computed-only", action="store_true",
+                   help="do not run TFLM: computed arenas only")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    report = run_memory(MemoryConfig(args.artifacts, json=args.json,
+                                     write_manifest=args.write_manifest,
+                                     measure=not args.computed_only,
+                                     command=args.command_line))
+    headers, rows = table_rows(report["artifacts"])
+    table = Table(title=f"edgeproof memory — TFLM {report['tflite_micro'] or 'not installed'}")
+    for h in headers:
+        table.add_column(h, overflow="fold")
+    for r in rows:
+        table.add_row(*r)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    out("arena: measured = the smallest tensor arena TFLM builds with (reference kernels; "
+        "optimized kernels such as CMSIS-NN may ask for more scratch); computed = planned "
+        "from tensor lifetimes, a lower bound. flash: the .tflite file, embedded manifest "
+        "('manifest') included.")
+    for entry in report["artifacts"]:
+        if "error" not in entry:
+            out(firmware_line(entry))
+        if entry.get("manifest"):
+            out(f"recorded in {entry['manifest']}")
+        if entry.get("manifest_error"):
+            out(f"not recorded: {entry['manifest_error']}")
+    if args.json:
+        out(f"wrote {args.json}")
+    return 1 if any("error" in e for e in report["artifacts"]) else 0
