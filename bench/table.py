@@ -124,6 +124,7 @@ _SPEC = (
     Column("p90", "p90 ms [95% CI]", _with_ci("p90_ci"), _latency("p90"), "ms", 6),
     Column("p99", "p99 ms", lambda v, r: f"{v:.4g}", _latency("p99"), "ms", 8),
     Column("throughput_ips", "img/s", lambda v, r: f"{v:.1f}", unit="images/s", priority=7),
+    Column("partitions", "XNNPACK partitions", priority=7),
     Column("passed", "passed", lambda v, r: "yes" if v else "no", priority=1),
     Column("reason", "reason", priority=3),
     Column("seconds", "s", priority=8),

@@ -19,6 +19,7 @@ import numpy as np
 
 from edgeproof.errors import EdgeproofError
 from edgeproof.export.artifact import Artifact, write_artifact
+from edgeproof.export.context import tf_keras_of
 from edgeproof.export.keras_export import convert_keras, convert_saved_model
 from edgeproof.export.onnx_export import convert_onnx
 from edgeproof.export.onnx_quant import convert_onnx_fp16, convert_onnx_int8
@@ -181,7 +182,11 @@ def rewritten_for_integer(model, ctx, steps):
         pixels = np.random.default_rng(0).integers(0, 256, (16, h, w, ctx.preprocessing.channels),
                                                    dtype=np.uint8)
         x = to_float(pixels, ctx.preprocessing)
-    model, record = for_integer_export(model, x, steps)
+    keras_model = tf_keras_of(model)  # the rewrites are tf-keras graph rewrites
+    if keras_model is None:
+        return model, ctx
+    rewritten, record = for_integer_export(keras_model, x, steps)
+    model = model if rewritten is keras_model else rewritten
     return model, dataclasses.replace(ctx, conversion={**ctx.conversion, "exact_rewrites": record})
 
 

@@ -3,18 +3,24 @@
 Candidates, cheapest first in each family, each exported, checked and timed with the
 bench's own method (a fresh worker per artifact, threads auto-tuned):
 
-- float: tflite-fp32, tflite-fp16, onnx-fp32, onnx-fp16;
-- TFLite integer ladder: full-integer int8 with the default calibration → a larger
-  calibration set → selective quantization (the k layers TFLite's quantization debugger
-  finds most damaged kept float, k = 1, 2, 4, 8) → int16x8 → dynamic-range →
-  quantization-aware fine-tuning (``allow_qat``);
-- ONNX integer ladder: static QDQ with MinMax → Entropy → Percentile calibration →
-  the k most sensitive nodes (ONNX Runtime's ``qdq_loss_debug``) excluded → dynamic.
+- float: tflite-fp32, tflite-fp16, onnx-fp32, onnx-fp16 (first: the bar to beat);
+- TFLite integer ladder: full-integer int8 (every integer rung after the exact float
+  rewrites of ``export.rewrites``: BatchNorms folded, ranges equalized) → + bias
+  correction → a larger calibration set → the k layers that hurt most kept float (k = 1,
+  2, 4, 8; ranked by reverting each alone, ``app.fallback``) → quantization-aware
+  fine-tuning (on by default; ``allow_qat=False`` turns it off) → dynamic range →
+  int16x8 last (LiteRT runs it on its reference kernels on x86: slow);
+- ONNX integer ladder: static QDQ with MinMax → + bias correction → Entropy →
+  Percentile calibration → the k nodes that hurt most excluded (ranked the same way) →
+  dynamic.
 
-A family stops at its first rung that passes the gate unless ``exhaustive``. Selection is
-honest: calibration and sensitivity use the train split, the gate and the choice the
-validation split (``search`` gets a dataset without its test split), and only then are
-test-split numbers computed for the table and the recommendation.
+A family stops at its first rung that is *useful*: it passes the gate and it is faster
+than the fastest float candidate (p50 intervals apart, ``bench.stats``); a pass that is
+not faster is recorded and the ladder goes on (``exhaustive`` tries every rung). Every
+rung not tried is recorded with why. Selection is honest: calibration and sensitivity
+use the train split, the ranking and the gate the validation split (``search`` gets a
+dataset without its test split), and only then are test-split numbers computed for the
+table and the recommendation.
 
 Example:
     >>> [r.label for r in ladders(OptimizeConfig("m.keras", "digits", "out"))["onnx-int"]][:2]
@@ -28,17 +34,22 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgeproof.app.fallback import rank_by_reverting, ranking_subset
 from edgeproof.app.reference import reference_probs
 from edgeproof.app.target import (judge_fit, record_measured, rungs_for_target,
                                   runtime_for_target)
 from edgeproof.bench.core import bench_isolated
 from edgeproof.bench.gate import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT, Gate
+from edgeproof.bench.recommend import interval
+from edgeproof.bench.row import BenchRow
 from edgeproof.bench.settings import BenchSettings, EvalData
+from edgeproof.bench.stats import faster
 from edgeproof.datasets import Dataset
 from edgeproof.errors import DataError, ModelError, UsageError, first_line
 from edgeproof.export.artifact import write_artifact
-from edgeproof.export.formats import export_model, get_format
+from edgeproof.export.formats import export_model, get_format, rewritten_for_integer
 from edgeproof.export.onnx_quant import node_sensitivity
+from edgeproof.export.prepare import DEFAULT_STEPS
 from edgeproof.export.quant_debug import layer_errors, most_sensitive
 
 FLOAT_KS = (1, 2, 4, 8)
@@ -56,7 +67,7 @@ class OptimizeConfig:
     device: str = "cpu"
     formats: tuple[str, ...] | None = None
     budget_minutes: float | None = None
-    allow_qat: bool = False
+    allow_qat: bool = True  # quantization-aware fine-tuning as a rung (--no-qat: off)
     exhaustive: bool = False
     seed: int = 0
     calib_size: int | None = None  # None: 200, or the whole train split when smaller
@@ -85,24 +96,36 @@ class Rung:
     keep_float: int = 0  # the k most sensitive layers / nodes kept float
 
 
+BIAS = {"rewrites": ["fold_batchnorm", "equalize", "bias_correction"]}
+
+
+def _tflite_ladder(cfg: OptimizeConfig, small: int, big: int) -> list[Rung]:
+    tfl = [Rung("tflite-int", f"tflite-int8, calibration {small}", "tflite-int8", {}, small),
+           Rung("tflite-int", "tflite-int8, bias correction", "tflite-int8", dict(BIAS), small),
+           Rung("tflite-int", f"tflite-int8, calibration {big}", "tflite-int8", {}, big)]
+    tfl += [Rung("tflite-int", f"tflite-int8, {k} layer(s) float", "tflite-int8", {}, small, k)
+            for k in FLOAT_KS]
+    if cfg.allow_qat:
+        tfl.append(Rung("tflite-int", "tflite-qat-int8", "tflite-qat-int8", {}, small))
+    return tfl + [Rung("tflite-int", "tflite-dynamic", "tflite-dynamic", {}, small),
+                  Rung("tflite-int", "tflite-int16x8 (reference kernels)", "tflite-int16x8",
+                       {}, big)]
+
+
 def ladders(cfg: OptimizeConfig) -> dict[str, list[Rung]]:
     """The candidates by family, cheapest first (restricted to ``cfg.formats``)."""
     big, small = cfg.large_calib_size, cfg.calib_size or 200
-    tfl = [Rung("tflite-int", f"tflite-int8, calibration {small}", "tflite-int8", {}, small),
-           Rung("tflite-int", f"tflite-int8, calibration {big}", "tflite-int8", {}, big)]
-    tfl += [Rung("tflite-int", f"tflite-int8, {k} layer(s) float", "tflite-int8", {}, big, k)
-            for k in FLOAT_KS]
-    tfl += [Rung("tflite-int", "tflite-int16x8", "tflite-int16x8", {}, big),
-            Rung("tflite-int", "tflite-dynamic", "tflite-dynamic", {}, small)]
-    if cfg.allow_qat:
-        tfl.append(Rung("tflite-int", "tflite-qat-int8", "tflite-qat-int8", {}, small))
-    onnx = [Rung("onnx-int", f"onnx-int8 static, {m}", "onnx-int8", {"calibration": m}, small)
-            for m in ("minmax", "entropy", "percentile")]
+    onnx = [Rung("onnx-int", "onnx-int8 static, minmax", "onnx-int8", {"calibration": "minmax"},
+                 small),
+            Rung("onnx-int", "onnx-int8 static, bias correction", "onnx-int8",
+                 {"calibration": "minmax", **BIAS}, small)]
+    onnx += [Rung("onnx-int", f"onnx-int8 static, {m}", "onnx-int8", {"calibration": m}, small)
+             for m in ("entropy", "percentile")]
     onnx += [Rung("onnx-int", f"onnx-int8 static, {k} node(s) float", "onnx-int8", {}, small, k)
              for k in FLOAT_KS]
     onnx.append(Rung("onnx-int", "onnx-int8 dynamic", "onnx-int8", {"mode": "dynamic"}, small))
     floats = [Rung("float", f, f) for f in ("tflite-fp32", "tflite-fp16", "onnx-fp32", "onnx-fp16")]
-    out = {"float": floats, "tflite-int": tfl, "onnx-int": onnx}
+    out = {"float": floats, "tflite-int": _tflite_ladder(cfg, small, big), "onnx-int": onnx}
     if cfg.formats:
         for f in cfg.formats:
             get_format(f)
@@ -118,18 +141,26 @@ def without_test(ds: Dataset) -> Dataset:
 
 
 class _Sensitivity:
-    """The layer / node rankings, computed once, on calibration (train) images."""
+    """The layers / nodes to keep float: a proxy ranking on calibration (train) images
+    (TFLite's quantization debugger; ONNX Runtime's qdq_loss_debug), each of its first
+    candidates then measured alone in float on a validation subset (``app.fallback``);
+    computed once per format, on the model as the integer rungs convert it (rewritten)."""
 
-    def __init__(self, model, ctx_for):
-        self.model, self.ctx_for, self._cache = model, ctx_for, {}
+    def __init__(self, model, ctx_for, rank_data: EvalData):
+        self.model, self.ctx_for, self.rank_data, self._cache = model, ctx_for, rank_data, {}
 
-    def top(self, rung: Rung) -> list[str]:
+    def ranking(self, rung: Rung) -> list[dict]:
         key = rung.format
         if key not in self._cache:
             ctx = self.ctx_for(rung.calib_size)
-            self._cache[key] = most_sensitive(layer_errors(self.model, ctx)) \
-                if key == "tflite-int8" else node_sensitivity(self.model, ctx)
-        return self._cache[key][:rung.keep_float]
+            rewritten, _ = rewritten_for_integer(self.model, ctx, DEFAULT_STEPS)
+            proxy = most_sensitive(layer_errors(rewritten, ctx)) if key == "tflite-int8" \
+                else node_sensitivity(rewritten, ctx)
+            self._cache[key] = rank_by_reverting(self.model, ctx, key, proxy, self.rank_data)
+        return self._cache[key]
+
+    def top(self, rung: Rung) -> list[str]:
+        return [r["name"] for r in self.ranking(rung)[:rung.keep_float]]
 
 
 def _try(rung: Rung, model, search_ds: Dataset, ref_val, cfg, ctx_for, sens, out: Path) -> dict:
@@ -146,8 +177,9 @@ def _try(rung: Rung, model, search_ds: Dataset, ref_val, cfg, ctx_for, sens, out
         art = export_model(model, rung.format, ctx_for(rung.calib_size), options)
         if rung.keep_float:
             art.manifest.conversion["kept_float"] = {  # which layers stayed float, and why
-                "names": record["float"], "why": f"the {rung.keep_float} most sensitive to int8 "
-                "on the calibration (train) images, ranked by "
+                "names": record["float"], "why": f"the {rung.keep_float} whose float version "
+                f"alone raised agreement most on {len(sens.rank_data.images)} validation images "
+                "(NNCF's reverting method); candidates from "
                 + ("TFLite's quantization debugger (RMSE/scale)" if rung.format == "tflite-int8"
                    else "ONNX Runtime's qdq_loss_debug (lowest SQNR)")}
         slug = rung.label.replace(", ", "-").replace(" ", "_").replace("(s)", "s")
@@ -157,6 +189,7 @@ def _try(rung: Rung, model, search_ds: Dataset, ref_val, cfg, ctx_for, sens, out
                                  EvalData(search_ds.x_val, search_ds.y_val, ref_val), out)
         row = rows[0]
         _fit(row, cfg, out, record)
+        record["partitions"] = (row.runtime_details or {}).get("delegate_nodes")
         record.update(artifact=row.artifact, runtime=row.runtime, size_bytes=row.size_bytes,
                       latency_ms=row.latency_ms, throughput_ips=row.throughput_ips,
                       threads=row.threads, threads_default=row.threads_default,
@@ -182,30 +215,57 @@ def _fit(row, cfg: OptimizeConfig, out: Path, record: dict) -> None:
         record_measured([row], out)
 
 
+def _useful(cand: dict, fastest_float: dict | None) -> str | None:
+    """Why a passing candidate ends its ladder (None: it does not, the ladder goes on)."""
+    if fastest_float is None:
+        return "passes the gate (no float candidate to beat)"
+    mine, bar = interval(BenchRow.from_dict(cand)), interval(BenchRow.from_dict(fastest_float))
+    if faster(mine, bar):
+        return (f"passes the gate and is faster than {fastest_float['format']} "
+                f"({cand['latency_ms']['p50']:.3g} ms < {fastest_float['latency_ms']['p50']:.3g} ms)")
+    cand["reason"] += (f"; not faster than {fastest_float['format']} "
+                       f"({fastest_float['latency_ms']['p50']:.3g} ms): the ladder goes on")
+    return None
+
+
+def _not_tried(rung: Rung, why: str) -> dict:
+    return {"rung": rung.label, "family": rung.family, "format": rung.format,
+            "options": dict(rung.options), "passed": False, "status": "not tried",
+            "reason": f"not tried: {why}", "seconds": 0.0}
+
+
 def search(model, ctx_of, search_ds: Dataset, cfg: OptimizeConfig, out: Path,
            progress=None) -> tuple[list[dict], bool]:
     """Climb each family's ladder on a dataset without its test split.
 
-    Returns (candidates, whether the budget stopped the search).
+    Returns (a record for every rung of every ladder, tried or not and why; whether the
+    time budget stopped the search).
     """
     if len(search_ds.y_test):
         raise ValueError("search must not see the test split")
     ref_val = reference_probs(model, search_ds, preprocessing=ctx_of(1).preprocessing,
                               split="val")
-    sens = _Sensitivity(model, ctx_of)
+    rank = ranking_subset(search_ds.x_val, search_ds.y_val, ref_val, seed=cfg.seed)
+    sens = _Sensitivity(model, ctx_of, rank)
     deadline = time.time() + 60 * cfg.budget_minutes if cfg.budget_minutes else None
-    candidates, stopped = [], False
+    candidates, stopped, fastest_float = [], False, None
     for family, rungs in ladders(cfg).items():
+        ended = None
         for rung in rungs:
-            if deadline and time.time() > deadline:
-                stopped = True
-                break
+            if ended or (deadline and time.time() > deadline):
+                stopped = stopped or not ended
+                candidates.append(_not_tried(rung, ended or "the time budget ran out"))
+                continue
             if progress:
                 progress(rung.label)
             cand = _try(rung, model, search_ds, ref_val, cfg, ctx_of, sens, out)
             candidates.append(cand)
+            if family == "float" and cand.get("status") == "ok" and (
+                    fastest_float is None or cand["latency_ms"]["p50"]
+                    < fastest_float["latency_ms"]["p50"]):
+                fastest_float = cand
             if family != "float" and cand["passed"] and not cfg.exhaustive:
-                break  # the rest of this ladder costs more for no gain
-        if stopped:
-            break
+                why = _useful(cand, fastest_float)
+                if why:
+                    ended = f"the ladder stopped at \"{rung.label}\", which {why}"
     return candidates, stopped

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -18,9 +20,10 @@ from edgeproof.validation import parse_list
 def register(sub) -> None:
     p = sub.add_parser("optimize", help="find the fastest export that keeps its accuracy",
                        description="Export MODEL to float and integer candidates, cheapest first "
-                       "in each family (TFLite int8 → more calibration → selective quantization "
-                       "→ int16x8 → dynamic; ONNX QDQ MinMax → Entropy → Percentile → excluded "
-                       "nodes → dynamic), check each on the validation split of --dataset "
+                       "in each family (TFLite int8 after exact rewrites → bias correction → more "
+                       "calibration → layers kept float → QAT → dynamic → int16x8; ONNX QDQ "
+                       "MinMax → bias correction → Entropy → Percentile → nodes kept float → "
+                       "dynamic), check each on the validation split of --dataset "
                        "(calibration uses its train split), time each, and recommend the fastest "
                        "that passes the gate, with test-split numbers. Writes OUT/optimize.json, "
                        "optimize.md, pareto.png, report.html and OUT/models/. Exits 1 when nothing "
@@ -45,8 +48,10 @@ def register(sub) -> None:
                    help="only these formats' candidates, e.g. tflite-int8,onnx-int8")
     p.add_argument("--budget-minutes", type=float, default=None,
                    help="stop the search after N minutes and report what was tried")
-    p.add_argument("--allow-qat", action="store_true",
-                   help="add quantization-aware fine-tuning as the TFLite ladder's last rung")
+    p.add_argument("--no-qat", action="store_true",
+                   help="leave out quantization-aware fine-tuning (a TFLite rung by default: it "
+                        "trains a few epochs, so it is the slowest rung; tf-keras models only)")
+    p.add_argument("--allow-qat", action="store_true", help=argparse.SUPPRESS)  # the default now
     p.add_argument("--exhaustive", action="store_true",
                    help="try every rung instead of stopping a family at its first pass")
     p.add_argument("--calib-size", type=positive_int, default=None,
@@ -65,7 +70,7 @@ def run(args) -> int:
                          max_accuracy_drop=args.max_accuracy_drop,
                          min_agreement=args.min_agreement, device=args.device,
                          formats=tuple(parse_list(args.formats)) or None,
-                         budget_minutes=args.budget_minutes, allow_qat=args.allow_qat,
+                         budget_minutes=args.budget_minutes, allow_qat=not args.no_qat,
                          exhaustive=args.exhaustive, seed=args.seed, calib_size=args.calib_size,
                          preprocess=parse_preprocess(args.preprocess),
                          command=args.command_line, target=args.target,

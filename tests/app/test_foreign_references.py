@@ -110,12 +110,13 @@ def test_keras3_file_export_bench_parity_optimize(keras3, tmp_path):
     result, recheck = _optimize_and_recheck(model, "tflite-fp32,tflite-int8,tflite-qat-int8",
                                             tmp_path / "opt", )
     assert recheck["gate"]["passed"]
-    assert not any(c["format"] == "tflite-qat-int8" for c in result["candidates"])  # no --allow-qat
+    qat = [c for c in result["candidates"] if c["format"] == "tflite-qat-int8"]  # a default rung
+    assert all(c["status"] in ("failed", "not tried") for c in qat)  # Keras 3: not tf-keras
 
 
 def test_qat_rung_says_it_needs_tf_keras_and_the_ladder_goes_on(keras3, tmp_path):
     ok(run_cli("optimize", keras3 / "model.keras", "--dataset", "digits", "--formats",
-               "tflite-qat-int8,tflite-fp32", "--allow-qat", "--exhaustive", "--out", tmp_path,
+               "tflite-qat-int8,tflite-fp32", "--exhaustive", "--out", tmp_path,
                "--quiet"))
     cands = {c["format"]: c for c in json.loads((tmp_path / "optimize.json").read_text())
              ["candidates"]}
