@@ -136,10 +136,10 @@ RESULTS = ("format", "runtime", "device_id", "providers", "size", "arena", "flas
            "accuracy", "accuracy_delta", "top1_agreement", "max_abs_diff", "batch_size",
            "threads", "p50", "p90", "p99", "throughput_ips", "status")
 OPTIMIZE = ("rung", "format", "runtime", "size", "arena", "flash", "macs", "accuracy",
-            "accuracy_delta", "top1_agreement", "val_agreement", "p50", "threads", "passed",
-            "reason", "seconds")
+            "accuracy_delta", "top1_agreement", "val_agreement", "p50", "threads", "partitions",
+            "passed", "reason", "seconds")
 # Shown only when some row has a value: a device name, a microcontroller's memory.
-OPTIONAL = ("device_id", "arena", "flash", "macs")
+OPTIONAL = ("device_id", "arena", "flash", "macs", "partitions")
 
 
 def cell(row, column: Column) -> str:
