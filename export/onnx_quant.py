@@ -133,7 +133,19 @@ def convert_onnx_int8(model, ctx: ExportContext, *, fmt: str, opset: int = 17,
 
 def node_sensitivity(model, ctx: ExportContext, opset: int = 17, limit: int = 16,
                      activations: str = "uint8") -> list[str]:
-    """Node names of the float ONNX graph, the ones int8 damages most first.
+    """Node names of the float ONNX graph, the ones int8 damages most first
+    (``node_losses`` without the numbers).
+
+    Example:
+        >>> node_sensitivity(model, ctx)[:1]  # doctest: +SKIP
+        ['StatefulPartitionedCall/model/conv2d_3/Conv2D']
+    """
+    return [name for name, _ in node_losses(model, ctx, opset, limit, activations)]
+
+
+def node_losses(model, ctx: ExportContext, opset: int = 17, limit: int = 16,
+                activations: str = "uint8") -> list[tuple[str, float]]:
+    """(node name, SQNR it loses in dB) of the float ONNX graph, the worst first.
 
     ONNX Runtime's ``qdq_loss_debug`` runs the float graph and its static QDQ version on
     ``limit`` calibration images with every intermediate tensor exposed and gives, per
@@ -142,8 +154,8 @@ def node_sensitivity(model, ctx: ExportContext, opset: int = 17, limit: int = 16
     SQNR it loses: its input's SQNR minus its output's.
 
     Example:
-        >>> node_sensitivity(model, ctx)[:1]  # doctest: +SKIP
-        ['StatefulPartitionedCall/model/conv2d_3/Conv2D']
+        >>> node_losses(model, ctx)[:1]  # doctest: +SKIP
+        [('StatefulPartitionedCall/model/conv2d_3/Conv2D', 11.52)]
     """
     import onnx
     from onnxruntime.quantization import qdq_loss_debug as dbg
@@ -181,7 +193,7 @@ def node_sensitivity(model, ctx: ExportContext, opset: int = 17, limit: int = 16
         ins = [min(sqnr.get(i) or clean, clean) for i in unit.input if i]
         drop = min(ins, default=clean) - min(outs)
         loss[unit.name] = max(drop, loss.get(unit.name, drop))
-    return [name for name, _ in sorted(loss.items(), key=lambda kv: -kv[1])]
+    return sorted(((n, round(float(v), 2)) for n, v in loss.items()), key=lambda kv: -kv[1])
 
 
 def convert_onnx_fp16(model, ctx: ExportContext, *, fmt: str, opset: int = 17,

@@ -4,13 +4,13 @@ Candidates, cheapest first in each family, each exported, checked and timed with
 bench's own method (a fresh worker per artifact, threads auto-tuned):
 
 - float: tflite-fp32, tflite-fp16, onnx-fp32, onnx-fp16 (first: the bar to beat);
-- TFLite integer ladder: full-integer int8 (every integer rung after the exact float
-  rewrites of ``export.rewrites``: BatchNorms folded, ranges equalized) → + bias
-  correction → a larger calibration set → the k layers that hurt most kept float (k = 1,
+- TFLite integer ladder: full-integer int8 (every integer rung after the float rewrites
+  of ``export.prepare``: BatchNorms folded and ranges equalized, exactly; then bias
+  correction) → the same without bias correction → a larger calibration set → the k layers that hurt most kept float (k = 1,
   2, 4, 8; ranked by reverting each alone, ``app.fallback``) → quantization-aware
   fine-tuning (on by default; ``allow_qat=False`` turns it off) → dynamic range →
   int16x8 last (LiteRT runs it on its reference kernels on x86: slow);
-- ONNX integer ladder: static QDQ with MinMax → + bias correction → Entropy →
+- ONNX integer ladder: static QDQ with MinMax → without bias correction → Entropy →
   Percentile calibration → the k nodes that hurt most excluded (ranked the same way) →
   dynamic.
 
@@ -96,12 +96,13 @@ class Rung:
     keep_float: int = 0  # the k most sensitive layers / nodes kept float
 
 
-BIAS = {"rewrites": ["fold_batchnorm", "equalize", "bias_correction"]}
+EXACT_ONLY = {"rewrites": ["fold_batchnorm", "equalize"]}  # the default less bias correction
 
 
 def _tflite_ladder(cfg: OptimizeConfig, small: int, big: int) -> list[Rung]:
     tfl = [Rung("tflite-int", f"tflite-int8, calibration {small}", "tflite-int8", {}, small),
-           Rung("tflite-int", "tflite-int8, bias correction", "tflite-int8", dict(BIAS), small),
+           Rung("tflite-int", "tflite-int8, no bias correction", "tflite-int8",
+                dict(EXACT_ONLY), small),
            Rung("tflite-int", f"tflite-int8, calibration {big}", "tflite-int8", {}, big)]
     tfl += [Rung("tflite-int", f"tflite-int8, {k} layer(s) float", "tflite-int8", {}, small, k)
             for k in FLOAT_KS]
@@ -117,8 +118,8 @@ def ladders(cfg: OptimizeConfig) -> dict[str, list[Rung]]:
     big, small = cfg.large_calib_size, cfg.calib_size or 200
     onnx = [Rung("onnx-int", "onnx-int8 static, minmax", "onnx-int8", {"calibration": "minmax"},
                  small),
-            Rung("onnx-int", "onnx-int8 static, bias correction", "onnx-int8",
-                 {"calibration": "minmax", **BIAS}, small)]
+            Rung("onnx-int", "onnx-int8 static, no bias correction", "onnx-int8",
+                 {"calibration": "minmax", **EXACT_ONLY}, small)]
     onnx += [Rung("onnx-int", f"onnx-int8 static, {m}", "onnx-int8", {"calibration": m}, small)
              for m in ("entropy", "percentile")]
     onnx += [Rung("onnx-int", f"onnx-int8 static, {k} node(s) float", "onnx-int8", {}, small, k)
@@ -235,11 +236,11 @@ def _not_tried(rung: Rung, why: str) -> dict:
 
 
 def search(model, ctx_of, search_ds: Dataset, cfg: OptimizeConfig, out: Path,
-           progress=None) -> tuple[list[dict], bool]:
+           progress=None, deadline: float | None = None) -> tuple[list[dict], bool]:
     """Climb each family's ladder on a dataset without its test split.
 
     Returns (a record for every rung of every ladder, tried or not and why; whether the
-    time budget stopped the search).
+    time budget, ``deadline`` (``time.time()``), stopped the search).
     """
     if len(search_ds.y_test):
         raise ValueError("search must not see the test split")
@@ -247,7 +248,6 @@ def search(model, ctx_of, search_ds: Dataset, cfg: OptimizeConfig, out: Path,
                               split="val")
     rank = ranking_subset(search_ds.x_val, search_ds.y_val, ref_val, seed=cfg.seed)
     sens = _Sensitivity(model, ctx_of, rank)
-    deadline = time.time() + 60 * cfg.budget_minutes if cfg.budget_minutes else None
     candidates, stopped, fastest_float = [], False, None
     for family, rungs in ladders(cfg).items():
         ended = None

@@ -20,9 +20,9 @@ from edgeproof.validation import parse_list
 def register(sub) -> None:
     p = sub.add_parser("optimize", help="find the fastest export that keeps its accuracy",
                        description="Export MODEL to float and integer candidates, cheapest first "
-                       "in each family (TFLite int8 after exact rewrites → bias correction → more "
+                       "in each family (TFLite int8 after the float rewrites → without bias correction → more "
                        "calibration → layers kept float → QAT → dynamic → int16x8; ONNX QDQ "
-                       "MinMax → bias correction → Entropy → Percentile → nodes kept float → "
+                       "MinMax → without bias correction → Entropy → Percentile → nodes kept float → "
                        "dynamic), check each on the validation split of --dataset "
                        "(calibration uses its train split), time each, and recommend the fastest "
                        "that passes the gate, with test-split numbers. Writes OUT/optimize.json, "

@@ -1,8 +1,8 @@
 """Does an integer export keep its answers? `edgeproof export --calib` with each choice of
 float rewrites before quantizing, tflite-int8 and onnx-int8, checked on the test split.
 
-For each variant (no rewrites; BatchNorm folding; folding + cross-layer equalization, the
-default; + bias correction) it runs the real CLI: ``edgeproof export MODEL --format
+For each variant (no rewrites; BatchNorm folding; folding + cross-layer equalization; + bias
+correction, the default) it runs the real CLI: ``edgeproof export MODEL --format
 tflite-int8,onnx-int8 --calib DATA --option rewrites=… --json``, whose export check runs
 every file on its runtime over the test split against MODEL. Writes OUT (JSON) with the
 command of each run, the machine and the date (docs/OPTIMIZE.md renders it).
@@ -24,9 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: evidence.py
 from evidence import provenance, write_json  # noqa: E402
 
-VARIANTS = {"none": "none", "fold": "fold_batchnorm",
-            "fold+equalize (default)": "fold_batchnorm,equalize",
-            "fold+equalize+bias_correction": "fold_batchnorm,equalize,bias_correction"}
+VARIANTS = {"none": "none", "fold": "fold_batchnorm", "fold+equalize": "fold_batchnorm,equalize",
+            "fold+equalize+bias_correction (default)": "fold_batchnorm,equalize,bias_correction"}
 
 
 def export_check(model: str, calib: str, rewrites: str, formats: str) -> list[dict]:

@@ -82,7 +82,7 @@ def test_the_ladders_climb_from_cheap_to_float_fallbacks():
     assert list(lad) == ["float", "tflite-int", "onnx-int"]
     assert [r.keep_float for r in lad["onnx-int"] if r.keep_float] == list(FLOAT_KS)
     labels = [r.label for r in lad["tflite-int"]]
-    assert labels[:4] == ["tflite-int8, calibration 100", "tflite-int8, bias correction",
+    assert labels[:4] == ["tflite-int8, calibration 100", "tflite-int8, no bias correction",
                           "tflite-int8, calibration 300", "tflite-int8, 1 layer(s) float"]
     assert "qat" in labels[-3] and labels[-1].startswith("tflite-int16x8")  # slow rungs last
     assert "qat" not in " ".join(r.label for r in ladders(OptimizeConfig(
