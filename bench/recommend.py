@@ -69,12 +69,27 @@ def infer_target(rows) -> str:
 
 
 def interval(row: BenchRow) -> tuple[float, float]:
-    """The p50 interval a comparison uses: the 95% interval within the process, widened to
-    the spread of the per-process p50s when ``--repeat`` ran it several times."""
+    """The p50 interval a comparison uses: the 95% interval within the timed process,
+    widened to every other measurement of the same configuration: the thread sweep's p50
+    of the setting it chose (another interpreter instance, measured just before) and,
+    with ``--repeat``, each process's p50. Between instances a tiny model's latency can
+    move far more than within one (a 2-thread pool waking up or not), which the
+    within-process interval alone would miss.
+
+    Example:
+        >>> interval(BenchRow(latency_ms={"p50": 1.0, "p50_ci": [0.98, 1.02]},
+        ...                   thread_sweep={"threads": 2, "p50_ms": {"1": 1.5, "2": 0.9}}))
+        (0.9, 1.02)
+    """
     lat = row.latency_ms or {}
     lo, hi = (lat.get("p50_ci") or [row.p50, row.p50])[:2]
-    between = (lat.get("repeats") or {}).get("p50_ms") or []
-    return (min([lo, *between]), max([hi, *between]))
+    others = list((lat.get("repeats") or {}).get("p50_ms") or [])
+    sweep = row.thread_sweep or {}
+    chosen = "default" if sweep.get("threads") is None else str(sweep.get("threads"))
+    if sweep and chosen in (sweep.get("p50_ms") or {}) and \
+            sweep.get("batch_size", row.batch_size) == row.batch_size:
+        others.append(sweep["p50_ms"][chosen])
+    return (min([lo, *others]), max([hi, *others]))
 
 
 def _footprint(row: BenchRow) -> int:
@@ -105,7 +120,7 @@ def recommend(rows, gate: Gate, target: str = "host") -> dict | None:
     lo, hi = interval(best)
     why = (f"{'the' if len(tied) == 1 else 'tied for'} fastest of {len(passing)} of "
            f"{len(cands)} exports that pass the gate "
-           f"({gate.describe()}): p50 {_ms(best.p50)} ms [95% CI {_ms(lo)}–{_ms(hi)}] at batch "
+           f"({gate.describe()}): p50 {_ms(best.p50)} ms (interval {_ms(lo)}–{_ms(hi)}) at batch "
            f"{best.batch_size}")
     if len(tied) > 1:
         others = ", ".join(f"{r.format}/{r.runtime} {_ms(r.p50)} ms" for r in tied if r is not best)

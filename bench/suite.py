@@ -129,7 +129,8 @@ def merge_repeats(runs: list[list[BenchRow]]) -> list[BenchRow]:
         stats = LatencyStats.from_samples(np.concatenate(per_run), b, row.latency_ms["first_ms"])
         lat = {key: v for key, v in stats.to_dict().items()
                if key not in ("batch_size", "throughput")}
-        lat["repeats"] = spread([np.median(s) for s in per_run])
+        lat["repeats"] = {**spread([np.median(s) for s in per_run]),
+                          "threads": [rows[k].threads for rows in runs]}
         out.append(row.replace(latency_ms=lat, throughput_ips=round(stats.throughput, 2)))
     return out
 

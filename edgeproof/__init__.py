@@ -1,12 +1,16 @@
 """edgeproof: get an image classifier onto edge devices and prove it still works.
 
-The package has three layers (checked by import-linter contracts in the test suite):
+Four floors, each a folder, imports going down only (import-linter's layers contract,
+checked on the built wheel by tests/core/test_architecture.py):
 
-- the core, ``edgeproof/*.py``: errors, parameter validation, registries, the manifest,
-  preprocessing, dataset loading, atomic writes, TensorFlow compat, the Keras loader;
+- ``edgeproof.cli``: the commands, argparse only;
+- ``edgeproof.app``: the use cases that combine the subpackages (run, train, export and
+  check, bench, evaluate, optimize, the report page);
 - ``edgeproof.toolkit`` (train, evaluate), ``edgeproof.export`` (convert) and
-  ``edgeproof.bench`` (measure), which import the core and never each other;
-- the application: ``edgeproof.cli`` and the pipelines that combine the three.
+  ``edgeproof.bench`` (measure), which never import each other;
+- the core, the modules directly in this folder: errors, validation, options, registries,
+  the manifest, preprocessing, datasets, loading a reference model of any kind, atomic
+  writes, figures, the machine, TensorFlow compat.
 
 Importing this package is cheap: TensorFlow is imported only by the code that trains or
 converts (``edgeproof.tfcompat``), so ``edgeproof.bench`` runs on an edge box that has

@@ -90,39 +90,43 @@ def gpu_info() -> dict | None:
         pynvml.nvmlShutdown()
 
 
-def machine_state() -> dict:
-    """Load averages (1, 5, 15 min), CPU frequency and governor where the OS shows them,
-    usable cores and available memory, now.
+def machine_state(sample_s: float = 0.5) -> dict:
+    """Load averages (1, 5, 15 min), the cores busy right now (CPU use over ``sample_s``
+    seconds, while this process waits), CPU frequency and governor where the OS shows
+    them, usable cores and available memory.
 
     Example:
-        >>> sorted(machine_state())
-        ['available_memory_mb', 'cores', 'cpu_freq_mhz', 'governor', 'load_avg']
+        >>> sorted(machine_state(0.1))
+        ['available_memory_mb', 'busy_cores', 'cores', 'cpu_freq_mhz', 'governor', 'load_avg']
     """
     freq = psutil.cpu_freq()
     try:
         governor = _GOVERNOR.read_text().strip()
     except OSError:
         governor = None
+    cores = usable_cores()
     return {"load_avg": [round(x, 2) for x in psutil.getloadavg()],
+            "busy_cores": round(psutil.cpu_percent(interval=sample_s) / 100 * cores, 2),
             "cpu_freq_mhz": {"current": round(freq.current), "min": round(freq.min) or None,
                              "max": round(freq.max) or None} if freq else None,
-            "governor": governor, "cores": usable_cores(),
+            "governor": governor, "cores": cores,
             "available_memory_mb": round(psutil.virtual_memory().available / 2**20)}
 
 
 def busy(before: dict, threads: int) -> str | None:
-    """Why the machine was too busy for clean timings, or None: the load other processes
-    put on it (the 1-minute load average before the bench) plus the threads the bench
-    runs exceed its cores by more than half a core.
+    """Why the machine was too busy for clean timings, or None: the cores other processes
+    kept busy just before the bench (a CPU-use sample, not the 1-minute load average,
+    which still counts what this command itself did a minute ago: training, say) plus the
+    threads the bench runs exceed the cores by more than half a core.
 
     Example:
-        >>> busy({"load_avg": [3.6, 2.0, 1.0], "cores": 2}, 2)
-        'load average 3.6 before the bench on 2 cores, which also ran 2 thread(s)'
-        >>> busy({"load_avg": [0.2, 0.1, 0.1], "cores": 2}, 2) is None
+        >>> busy({"busy_cores": 1.8, "load_avg": [3.6, 2.0, 1.0], "cores": 2}, 2)
+        '1.8 of 2 cores busy before the bench (load average 3.6), which also ran 2 thread(s)'
+        >>> busy({"busy_cores": 0.1, "load_avg": [1.7, 0.9, 0.4], "cores": 2}, 2) is None
         True
     """
-    load, cores = before["load_avg"][0], before["cores"]
-    if load + threads > cores + 0.5:
-        return (f"load average {load:g} before the bench on {cores} cores, which also ran "
-                f"{threads} thread(s)")
+    other, cores = before.get("busy_cores", before["load_avg"][0]), before["cores"]
+    if other + threads > cores + 0.5:
+        return (f"{other:g} of {cores} cores busy before the bench (load average "
+                f"{before['load_avg'][0]:g}), which also ran {threads} thread(s)")
     return None

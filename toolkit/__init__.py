@@ -1,8 +1,9 @@
-"""edgeproof: train lab image classifiers, export them for the edge, prove the exports match.
+"""The toolkit floor (``edgeproof.toolkit``): models and training.
 
-Importing this package is cheap: TensorFlow is imported only by the modules that
-train or convert (see ``edgeproof.tfcompat``), so ``bench/`` runs on an edge box that has
-only ``ai-edge-litert`` or ``onnxruntime`` plus numpy.
+The model registry (the lab CNNs, InceptionV3 / ResNet50 transfer models), the tf.data
+input pipeline and augmentation presets, training with checkpoints, resume, mixed
+precision and tf.distribute, and the evaluation the lab reports show (classification
+report, confusion matrix, curves, worst images, Grad-CAM). It imports the core only,
+never ``edgeproof.export`` or ``edgeproof.bench``; TensorFlow is imported through
+``edgeproof.tfcompat`` when a model is built or trained.
 """
-
-__version__ = "0.1.0"

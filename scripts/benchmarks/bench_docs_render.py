@@ -157,26 +157,33 @@ def intervals_section(folder: Path) -> list[str]:
              f"{runs[0][1]['measurement'].get('interval', 'order statistics')} "
              "(bench/stats.py). Two exports are only called faster or slower when their "
              "intervals do not overlap; otherwise the recommendation treats them as tied and "
-             "says \"within noise\". With `--repeat N` each artifact runs in N fresh processes, "
-             "interleaved, and the interval widens to the spread of the per-process p50s, which "
-             "is usually larger than the spread within one process. Each report records the "
-             "load average before and after, the CPU frequency and governor where the OS "
-             "shows them, and flags a busy machine.", ""]
+             "says \"within noise\". The interval a comparison uses is that 95% interval "
+             "widened to every other measurement of the same configuration: the thread "
+             "sweep's p50 of the setting it chose (another interpreter instance) and, with "
+             "`--repeat N` (N fresh processes per artifact, interleaved), each process's p50. "
+             "Between instances a tiny model's latency moves far more than within one (below: "
+             "the A/A run's sweep), which is why. Each report records the load average "
+             "before and after, the cores busy just before the bench (a CPU-use sample), the "
+             "CPU frequency and governor where the OS shows them, and flags a busy machine.",
+             ""]
     for title, r in runs:
         env, state = r["env"], r["env"].get("machine_state") or {}
         lines += [f"### {title}", "", f"{env.get('cpu')}, {env.get('cores')} cores, "
                   f"{r['created'][:10]}; load average before {state.get('before', {}).get('load_avg')}"
                   + (f"; **{r['warnings'][0]}**" if r.get("warnings") else "") + ".", "",
-                  "| artifact | p50 ms [95% CI] | p90 ms [95% CI] | n | per-process p50s |",
-                  "|---|---|---|---|---|"]
+                  "| artifact | p50 ms [95% CI] | p90 ms [95% CI] | n | thread sweep p50s | "
+                  "per-process p50s |", "|---|---|---|---|---|---|"]
         for row in r["results"]:
             lat = row.get("latency_ms") or {}
             if not lat:
                 continue
             reps = (lat.get("repeats") or {}).get("p50_ms")
+            sweep = (row.get("thread_sweep") or {}).get("p50_ms") or {}
             lines.append(f"| {Path(row['artifact']).name} | {lat['p50']:.4g} "
                          f"[{lat['p50_ci'][0]:.4g}, {lat['p50_ci'][1]:.4g}] | {lat['p90']:.4g} "
                          f"[{lat['p90_ci'][0]:.4g}, {lat['p90_ci'][1]:.4g}] | {lat['n']} | "
+                         f"{', '.join(f'{k}: {v:.4g}' for k, v in sweep.items()) or '-'} "
+                         f"(ran {row['threads']}) | "
                          f"{', '.join(f'{v:.4g}' for v in reps) if reps else '-'} |")
         rec = r.get("recommendation")
         lines += ["", f"Recommendation: {rec['why']}." if rec else "", "", "```",

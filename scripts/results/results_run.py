@@ -64,10 +64,14 @@ def main(argv=None) -> int:
     p.add_argument("--archive", default=None, metavar="REASON",
                    help="the row has records already: move them to docs/training/recipes/ROW_ID/ "
                         "with this reason first (without it, an existing row is refused)")
+    p.add_argument("--from-run", type=Path, default=None, metavar="DIR",
+                   help="the row's run is this finished `edgeproof train` folder (the recipe "
+                        "chosen on validation, trained once): evaluate and file it, no retraining")
     p.add_argument("--records", type=Path, default=RECORDS,
                    help="where the evidence folder goes (default docs/results/; elsewhere for "
                         "runs that are not a table row, e.g. a recipe choice or a comparison)")
-    p.epilog = "-- then the `edgeproof train` arguments"
+    p.epilog = ("-- then the `edgeproof train` arguments (with --from-run: its --dataset and "
+                "--seed, for the test split)")
     argv = sys.argv[1:] if argv is None else list(argv)
     if "--" not in argv:
         p.error("give the `edgeproof train` arguments after --")
@@ -81,12 +85,15 @@ def main(argv=None) -> int:
                       "--archive REASON to move them to docs/training/recipes/ first (a run is "
                       "never overwritten)\n")
         print(f"archived the previous run to {archive(dest, a.archive)}")
-    run = ROOT / "runs" / "results" / a.row_id
+    run = a.from_run or ROOT / "runs" / "results" / a.row_id
     # From the checkout's root (the commands' relative dataset paths hold), with -P so
     # that the checkout's own edgeproof/ folder does not shadow the installed package.
     edgeproof = [sys.executable, "-P", "-m", "edgeproof"]
-    subprocess.run([*edgeproof, "train", *train, "--out", f"runs/results/{a.row_id}", "--force",
-                    "--quiet"], cwd=ROOT, check=True)
+    if a.from_run is None:
+        subprocess.run([*edgeproof, "train", *train, "--out", f"runs/results/{a.row_id}",
+                        "--force", "--quiet"], cwd=ROOT, check=True)
+    elif not (run / "model.keras").exists():
+        p.exit(2, f"results_run.py: error: {run} has no model.keras (not a finished run)\n")
     subprocess.run([*edgeproof, "evaluate", str(run / "model.keras"),
                     "--dataset", _value(train, "--dataset", "digits"),
                     "--seed", _value(train, "--seed", "0"), "--out", str(run / "eval"),

@@ -1,0 +1,90 @@
+"""Every latency carries an interval, and nothing is called faster within noise: the
+order-statistic interval covers the true quantile about 95% of the time (synthetic
+samples, fixed seeds), overlapping intervals tie (then the smaller file, then fewer
+dependencies), the thread sweep's own measurement widens the interval, and an A/A run
+(one artifact listed twice) either ties or says faster only with intervals apart."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgeproof.bench.gate import Gate
+from edgeproof.bench.measure import LatencyStats
+from edgeproof.bench.recommend import interval, recommend
+from edgeproof.bench.row import BenchRow
+from edgeproof.bench.stats import faster, quantile_ci, quantile_ranks
+from tests.helpers import run_cli
+
+
+@pytest.mark.parametrize("q,n", [(0.5, 30), (0.5, 400), (0.9, 60), (0.9, 400)])
+def test_the_interval_covers_the_quantile_about_95_percent_of_the_time(q, n):
+    rng = np.random.default_rng(1)
+    true = float(np.quantile(rng.lognormal(0.0, 0.5, 2_000_000), q))
+    hits = sum(lo <= true <= hi for lo, hi in
+               (quantile_ci(rng.lognormal(0.0, 0.5, n), q) for _ in range(1000)))
+    _, _, promised = quantile_ranks(n, q)
+    assert promised >= 0.95 and 0.93 <= hits / 1000 <= min(0.995, promised + 0.03)
+
+
+def test_too_few_samples_say_so():
+    assert quantile_ranks(3, 0.5) == (1, 3, 0.75)  # the whole range, and less than 95%
+
+
+def test_every_row_latency_has_its_intervals():
+    stats = LatencyStats.from_samples(np.random.default_rng(0).gamma(5.0, 0.02, 500))
+    d = stats.to_dict()
+    assert d["p50_ci"][0] <= d["p50"] <= d["p50_ci"][1]
+    assert d["p90_ci"][0] <= d["p90"] <= d["p90_ci"][1]
+
+
+def _row(artifact, p50, ci, size=100, runtime="litert"):
+    return BenchRow(format="tflite-int8", runtime=runtime, artifact=artifact, status="ok",
+                    batch_size=1, top1_agreement=1.0, accuracy_delta=0.0, size_bytes=size,
+                    latency_ms={"p50": p50, "p50_ci": ci})
+
+
+def test_overlapping_intervals_tie_and_the_tie_goes_to_the_smaller_file():
+    a, b = _row("a", 1.00, [0.97, 1.05], size=200), _row("b", 1.03, [1.01, 1.06], size=100)
+    rec = recommend([a, b], Gate())
+    assert rec["artifact"] == "b" and "within noise" in rec["why"] and rec["tied"] == ["a"]
+
+
+def test_a_tie_of_equal_files_goes_to_the_runtime_with_fewer_dependencies():
+    a = _row("a.onnx", 1.00, [0.97, 1.05], runtime="onnxruntime")
+    b = _row("b.tflite", 1.02, [0.99, 1.06], runtime="litert")
+    assert recommend([a, b], Gate())["artifact"] == "b.tflite"
+
+
+def test_intervals_apart_say_faster():
+    a, b = _row("a", 1.0, [0.98, 1.02], size=500), _row("b", 2.0, [1.9, 2.1], size=1)
+    rec = recommend([a, b], Gate())
+    assert rec["artifact"] == "a" and "faster than the next" in rec["why"]
+    assert faster((0.98, 1.02), (1.9, 2.1)) and not faster((0.98, 1.02), (1.0, 2.1))
+
+
+def test_the_thread_sweeps_measurement_widens_the_interval():
+    row = _row("a", 0.0226, [0.0226, 0.0226]).replace(
+        thread_sweep={"threads": 2, "batch_size": 1, "p50_ms": {"1": 0.018, "2": 0.0123}})
+    assert interval(row) == (0.0123, 0.0226)
+
+
+@pytest.mark.slow
+def test_an_a_a_run_claims_nothing_its_intervals_do_not_show(tiny_exports, tmp_path):
+    art = tiny_exports["tflite-int8"]
+    r = run_cli("bench", art, art, "--dataset", "digits", "--limit", "100", "--reference",
+                tiny_exports["keras"], "--min-agreement", "0", "--repeat", "2", "--min-runs", "20",
+                "--min-seconds", "0.1", "--json", tmp_path / "aa.json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = json.loads((tmp_path / "aa.json").read_text())
+    rows = [BenchRow.from_dict(x) for x in report["results"]]
+    assert all(x.ok for x in rows), [x.error for x in rows]
+    assert all(len(x.latency_ms["repeats"]["p50_ms"]) == 2 for x in rows)
+    rec = report["recommendation"]
+    if "faster than the next" in rec["why"]:  # only with the two intervals apart
+        assert faster(interval(rows[0]), interval(rows[1])) or \
+            faster(interval(rows[1]), interval(rows[0]))
+    else:
+        assert "within noise" in rec["why"]
