@@ -55,9 +55,18 @@ def _weight_error_output(layer, x, error: np.ndarray) -> np.ndarray:
                                   dilations=layer.dilation_rate), np.float64)
 
 
-def correct_biases(model, x: np.ndarray, limit: int = 200) -> tuple[object, dict]:
+def _kept_float(layer, names) -> bool:
+    """Whether a converter's tensor / node name of ``names`` belongs to ``layer`` (their
+    names carry the Keras layer's as a path part: ``model/conv5/Relu;…``)."""
+    return any(f"/{layer.name}/" in n or n.endswith(f"/{layer.name}") for n in names)
+
+
+def correct_biases(model, x: np.ndarray, limit: int = 200,
+                   keep_float=()) -> tuple[object, dict]:
     """``model`` with each conv / dense bias corrected for its int8 weights' mean error,
     measured on the float inputs ``x`` (the calibration images; at most ``limit``).
+    Layers named in ``keep_float`` (converter tensor / node names) stay float in the
+    export, so they keep their bias: correcting it would add the error it cancels.
 
     Returns (model, ``{"layers": [{layer, max_shift}], "images": n}``); the model itself
     when it is not a single chain.
@@ -70,7 +79,7 @@ def correct_biases(model, x: np.ndarray, limit: int = 200) -> tuple[object, dict
     weights, record = {}, []
     for i, layer in enumerate(layers):
         if type(layer).__name__ not in ("Conv2D", "Dense", "DepthwiseConv2D") or \
-                getattr(layer, "groups", 1) != 1:
+                getattr(layer, "groups", 1) != 1 or _kept_float(layer, keep_float):
             continue
         kernel = layer.get_weights()[0]
         feed = x if i == 0 else k.Model(model.inputs, layers[i - 1].output)(x, training=False)

@@ -162,11 +162,12 @@ def export_model(model, fmt: str, ctx, options: dict | None = None):
     f = get_format(fmt)
     opts = f.resolve_options(options)
     if "rewrites" in opts:
-        model, ctx = rewritten_for_integer(model, ctx, opts.pop("rewrites"))
+        kept = list(opts.get("float_layers") or []) + list(opts.get("exclude_nodes") or [])
+        model, ctx = rewritten_for_integer(model, ctx, opts.pop("rewrites"), kept)
     return f.convert(model, ctx, fmt=f.name, **opts)
 
 
-def rewritten_for_integer(model, ctx, steps):
+def rewritten_for_integer(model, ctx, steps, keep_float=()):
     """(model, context) after the exact rewrites ``steps``; the context's ``conversion``
     records them for the manifest (what was folded, max |Δp| of the float check).
 
@@ -187,7 +188,7 @@ def rewritten_for_integer(model, ctx, steps):
     keras_model = tf_keras_of(model)  # the rewrites are tf-keras graph rewrites
     if keras_model is None:
         return model, ctx
-    rewritten, record = for_integer_export(keras_model, x, steps)
+    rewritten, record = for_integer_export(keras_model, x, steps, keep_float)
     model = model if rewritten is keras_model else rewritten
     return model, dataclasses.replace(ctx, conversion={**ctx.conversion, "exact_rewrites": record})
 

@@ -33,9 +33,11 @@ def _max_diff(a, b, x) -> float:
     return float(np.abs(a(x, training=False).numpy() - b(x, training=False).numpy()).max())
 
 
-def for_integer_export(model, x: np.ndarray, steps=DEFAULT_STEPS) -> tuple[object, dict]:
+def for_integer_export(model, x: np.ndarray, steps=DEFAULT_STEPS,
+                       keep_float=()) -> tuple[object, dict]:
     """``model`` prepared for an integer export by ``steps`` (``none``: as it is), checked
     on ``x`` (float model inputs: the calibration images); returns (model, record).
+    ``keep_float``: the converter names that stay float (no bias correction for them).
 
     Raises:
         UsageError: an unknown step (the message lists the valid ones).
@@ -61,7 +63,8 @@ def for_integer_export(model, x: np.ndarray, steps=DEFAULT_STEPS) -> tuple[objec
         else:
             record["applied"] = True
     if "bias_correction" in steps:
-        corrected, record["bias_correction"] = correct_biases(rewritten, x)
+        corrected, record["bias_correction"] = correct_biases(rewritten, x,
+                                                              keep_float=keep_float)
         if corrected is not rewritten:
             record["bias_correction"]["float_max_abs_diff"] = _max_diff(rewritten, corrected,
                                                                         sample)

@@ -38,6 +38,20 @@ def _label(source) -> str:
     return Path(source).name if isinstance(source, (str, Path)) else "the model"
 
 
+def check_tflite_header(path: Path) -> None:
+    """A TFLite flatbuffer carries the file identifier ``TFL3`` at byte 4 (the runtimes
+    that read .tflite files share this check).
+
+    Raises:
+        RuntimeFailure: the file does not start like one.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head[4:8] != b"TFL3":
+        raise RuntimeFailure(f"{path.name} is not a valid .tflite file (bad header); "
+                             "re-export it or check the download.")
+
+
 def register_runtime(cls):
     """Class decorator registering a runtime under ``cls.name`` (a duplicate is an error).
 

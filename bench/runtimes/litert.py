@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeproof.bench.runtimes.base import Option, Runtime, register_runtime
+from edgeproof.bench.runtimes.base import (Option, Runtime, check_tflite_header,
+                                           register_runtime)
 from edgeproof.errors import RuntimeFailure, first_line
 from edgeproof.quiet import quiet_native
 
@@ -94,11 +95,7 @@ class LiteRTRuntime(Runtime):
     @classmethod
     def check_header(cls, path: Path) -> None:
         """A TFLite flatbuffer carries the file identifier ``TFL3`` at byte 4."""
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-        if head[4:8] != b"TFL3":
-            raise RuntimeFailure(f"{path.name} is not a valid .tflite file (bad header); "
-                                 "re-export it or check the download.")
+        check_tflite_header(path)
 
     def _import(self) -> None:
         import ai_edge_litert.interpreter  # noqa: F401

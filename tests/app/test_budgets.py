@@ -97,7 +97,9 @@ def test_the_mcu_ranking_is_macs_then_arena_plus_flash_and_says_so():
 def test_optimize_for_a_microcontroller_climbs_full_integer_tflite_rungs_only():
     cfg = OptimizeConfig("m.keras", "digits", "out", target="mcu", ram_budget=256 * KB)
     rungs = [r for family in ladders(cfg).values() for r in family]
-    assert {r.format for r in rungs} == {"tflite-int8", "tflite-int16x8"}
+    assert {r.format for r in rungs} == {"tflite-int8", "tflite-int16x8", "tflite-qat-int8"}
+    no_qat = OptimizeConfig("m.keras", "digits", "out", target="mcu", allow_qat=False)
+    assert "tflite-qat-int8" not in {r.format for f in ladders(no_qat).values() for r in f}
     assert not any(r.keep_float for r in rungs)
     assert cfg.gate.ram_budget == 256 * KB
     host = ladders(OptimizeConfig("m.keras", "digits", "out"))

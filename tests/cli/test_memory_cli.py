@@ -52,8 +52,10 @@ def test_a_budget_that_is_not_a_size_is_one_line(flag):
 def test_run_for_a_microcontroller_end_to_end(tmp_path):
     pytest.importorskip("tflite_micro", reason="tflite-micro (the [micro] extra) not installed")
     out = tmp_path / "run"
+    # A 2-epoch model at 16 px: the agreement gate is the flow's, not int8 quality's.
     proc = ok(run_cli("run", "--image-size", "16", "--epochs", "2", "--target", "mcu",
-                      "--ram-budget", "64KB", "--flash-budget", "1MB", "--out", out, "--quiet"))
+                      "--ram-budget", "64KB", "--flash-budget", "1MB", "--min-agreement", "0.95",
+                      "--max-accuracy-drop", "2", "--out", out, "--quiet"))
     report = json.loads((out / "report.json").read_text())
     assert [(r["format"], r["runtime"]) for r in report["results"]] == \
         [("keras", "keras"), ("tflite-int8", "tflm")]
