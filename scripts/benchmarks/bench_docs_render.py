@@ -191,6 +191,32 @@ def intervals_section(folder: Path) -> list[str]:
     return lines
 
 
+def devices_section(doc: dict | None) -> list[str]:
+    """One bench over two devices: this machine and the same files over SSH
+    (docs/benchmarks/devices/local-and-ssh.json)."""
+    if not doc:
+        return []
+    from edgeproof.bench.recommend import interval
+    from edgeproof.bench.row import BenchRow
+
+    lines = ["## Two devices in one table: here and over SSH", "",
+             "The same two files measured here (`local`) and over SSH (`edgetest`: an OpenSSH "
+             "server on 127.0.0.1 whose Python is a virtual environment with only numpy, "
+             "ai-edge-litert and onnxruntime, no TensorFlow, no edgeproof), 500 CIFAR-10 test "
+             f"images, `--repeat 2`, {doc['created'][:10]}, {doc['env']['cpu']}. Accuracy and "
+             "agreement come out identical; the p50s agree within their intervals.", "",
+             "| file | device | accuracy | top-1 agree | p50 ms [95% CI] | comparison interval |",
+             "|---|---|---|---|---|---|"]
+    for row in doc["results"]:
+        r, lat = BenchRow.from_dict(row), row["latency_ms"]
+        lo, hi = interval(r)
+        lines.append(f"| {Path(row['artifact']).name} | {row['device_id']} | "
+                     f"{100 * row['accuracy']:.2f}% | {100 * row['top1_agreement']:.2f}% | "
+                     f"{lat['p50']:.4g} [{lat['p50_ci'][0]:.4g}, {lat['p50_ci'][1]:.4g}] | "
+                     f"{lo:.4g}–{hi:.4g} |")
+    return lines + ["", "```", doc["command"], "```", ""]
+
+
 def gpu_section(folder: Path) -> list[str]:
     """ONNX Runtime on CUDA and TensorRT (scripts/benchmarks/gpu_check.sh), when measured."""
     docs = [_load(p) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
@@ -228,6 +254,7 @@ def render(data: Path) -> str:
         if name in docs:
             lines += model_section(name, title, docs[name])
     lines += intervals_section(data / "intervals")
+    lines += devices_section(_load(data / "devices" / "local-and-ssh.json"))
     lines += gpu_section(data / "gpu")
     lines += [(Path(__file__).parent / "bench_docs_outro.md").read_text().rstrip(), ""]
     return "\n".join(lines)
