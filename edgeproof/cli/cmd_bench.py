@@ -58,6 +58,13 @@ def register(sub) -> None:
                         "shows how it scales pixels (latency needs none)")
     p.add_argument("--runtime-option", action="append", metavar="KEY=VALUE",
                    help=f"runtime option (repeatable) — {_options_help()}")
+    _timing_args(p)
+    _gate_and_output_args(p)
+    p.set_defaults(func=run)
+
+
+def _timing_args(p) -> None:
+    """How long and how often each artifact is timed, and where."""
     p.add_argument("--batch-sizes", type=int_list, default=[1], help="e.g. 1,8,32 (default 1)")
     p.add_argument("--min-runs", type=positive_int, default=DEFAULTS.min_runs)
     p.add_argument("--min-seconds", type=float, default=DEFAULTS.min_seconds)
@@ -65,19 +72,6 @@ def register(sub) -> None:
     p.add_argument("--warmup-seconds", type=float, default=DEFAULTS.warmup_seconds)
     p.add_argument("--bare-loop", action="store_true",
                    help="also time a bare invoke()/session.run() loop; report edgeproof/bare p50")
-    p.add_argument("--min-agreement", type=fraction, default=None,
-                   help="gate: minimum top-1 agreement with --reference (exit 1 below it). "
-                        "Given alone, accuracy is not checked; with neither gate flag the "
-                        f"recommendation uses {DEFAULT_MIN_AGREEMENT:g} and "
-                        f"{100 * DEFAULT_MAX_ACCURACY_DROP:g} pt and the exit code ignores it")
-    p.add_argument("--max-accuracy-drop", type=points, default=None,
-                   help="gate: maximum accuracy drop vs --reference, in percentage points "
-                        "(0.5 = half a point; exit 1 above it)")
-    p.add_argument("--limit", type=positive_int, default=None,
-                   help="use N test images (a seeded random sample of the split)")
-    p.add_argument("--json", default=None, metavar="PATH", help="write a report.json-shaped file")
-    p.add_argument("--out", default=None, metavar="DIR",
-                   help="write report.json, report.md and plots (latency, pareto, throughput)")
     p.add_argument("--on", action="append", default=[], metavar="TARGET",
                    help="where to measure (repeatable): local, or ssh://[user@]host[:port]"
                         "[/absolute/path/to/python] (host may be an alias of your ssh config; "
@@ -92,8 +86,24 @@ def register(sub) -> None:
                    help="measure every artifact in this process instead of a fresh worker process "
                         "each (faster to start, but runtimes disturb each other: TensorFlow's "
                         "thread pools slow LiteRT measured after it)")
+
+
+def _gate_and_output_args(p) -> None:
+    """The pass/fail gate, the test-split sample and what is written."""
+    p.add_argument("--min-agreement", type=fraction, default=None,
+                   help="gate: minimum top-1 agreement with --reference (exit 1 below it). "
+                        "Given alone, accuracy is not checked; with neither gate flag the "
+                        f"recommendation uses {DEFAULT_MIN_AGREEMENT:g} and "
+                        f"{100 * DEFAULT_MAX_ACCURACY_DROP:g} pt and the exit code ignores it")
+    p.add_argument("--max-accuracy-drop", type=points, default=None,
+                   help="gate: maximum accuracy drop vs --reference, in percentage points "
+                        "(0.5 = half a point; exit 1 above it)")
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="use N test images (a seeded random sample of the split)")
+    p.add_argument("--json", default=None, metavar="PATH", help="write a report.json-shaped file")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="write report.json, report.md and plots (latency, pareto, throughput)")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:
