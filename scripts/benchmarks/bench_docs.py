@@ -10,7 +10,7 @@ the machine and the date.
 ``render`` writes docs/BENCHMARKS.md from every JSON in docs/benchmarks/ (the model
 tables, ``knobs.json`` from scripts/benchmarks/bench_knobs.py, ``defaults_vs_bare.json`` from
 scripts/benchmarks/bench_vs_bare.py). Every number in the page, prose included, is computed here
-from those files; tests/test_benchmarks_doc.py checks that the page is in sync.
+from those files; tests/docs/test_benchmarks_doc.py checks that the page is in sync.
 
 Usage:
     python scripts/benchmarks/bench_docs.py run /work/bm/inception_v3 --name inception_v3 --limit 100

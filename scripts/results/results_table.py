@@ -5,7 +5,7 @@ Each folder holds one run's evidence: ``row.json`` (the report row it answers: s
 section, dataset, the report's accuracy, a note), ``train.json`` (command, versions,
 seed, precision, fit seconds), ``history.csv`` and ``metrics.json`` (``edgeproof
 evaluate`` on the test split). Nothing here is typed in: accuracy, epochs, time and
-command all come from the records; tests/test_results_doc.py checks them.
+command all come from the records; tests/docs/test_results_doc.py checks them.
 
 Usage:
     python scripts/results/results_table.py        # regenerate docs/results.json and the table

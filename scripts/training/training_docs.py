@@ -12,7 +12,7 @@ The data, each written by the script or run named in it:
   150 px, of which the results table keeps the one with the better validation accuracy.
 
 Each table goes between ``<!-- training:NAME:begin -->`` and ``<!-- training:NAME:end -->``;
-tests/test_training_doc.py checks that the page is in sync.
+tests/docs/test_training_doc.py checks that the page is in sync.
 
 Usage:
     python scripts/training/training_docs.py render [--check]
