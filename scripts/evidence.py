@@ -33,3 +33,22 @@ def write_json(path: Path, doc: dict) -> None:
     """``doc`` as indented JSON at ``path`` (folders made)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def model_calib_args(doc: str, argv=None, extra=None):
+    """The int8 scripts' shared command line: MODEL --calib DATA --out FILE.json (``extra``
+    adds a script's own options to the parser first).
+
+    Example:
+        >>> model_calib_args("x.", ["m.keras", "--calib", "d.npz", "--out", "o.json"]).calib
+        'd.npz'
+    """
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("model")
+    p.add_argument("--calib", required=True)
+    p.add_argument("--out", required=True, type=Path)
+    if extra:
+        extra(p)
+    return p.parse_args(argv)

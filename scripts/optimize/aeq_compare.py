@@ -16,7 +16,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -28,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: evidence.py
-from evidence import provenance, write_json  # noqa: E402
+from evidence import model_calib_args, provenance, write_json  # noqa: E402
 
 from edgeproof.app.reference import reference_probs  # noqa: E402
 from edgeproof.export.artifact import write_artifact  # noqa: E402
@@ -74,11 +73,7 @@ def _probs(model: bytes, x: np.ndarray) -> np.ndarray:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("model")
-    p.add_argument("--calib", required=True)
-    p.add_argument("--out", required=True, type=Path)
-    a = p.parse_args(argv)
+    a = model_calib_args(__doc__, argv)
     model = load_keras_model(a.model)
     ctx, ds = context_for_model(model, a.model, a.calib, 200, 0)
     ref = reference_probs(model, ds, preprocessing=ctx.preprocessing)

@@ -11,7 +11,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: evidence.py
-from evidence import provenance, write_json  # noqa: E402
+from evidence import model_calib_args, provenance, write_json  # noqa: E402
 
 from edgeproof.export.context import context_for_model  # noqa: E402
 from edgeproof.export.formats import rewritten_for_integer  # noqa: E402
@@ -38,11 +37,7 @@ def tflite_layers(model, ctx) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("model")
-    p.add_argument("--calib", required=True)
-    p.add_argument("--out", required=True, type=Path)
-    a = p.parse_args(argv)
+    a = model_calib_args(__doc__, argv)
     ref = load_reference(a.model)
     ctx, _ = context_for_model(ref, a.model, a.calib, 200, 0)
     model = ref.model

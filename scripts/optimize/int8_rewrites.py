@@ -14,7 +14,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: evidence.py
-from evidence import provenance, write_json  # noqa: E402
+from evidence import model_calib_args, provenance, write_json  # noqa: E402
 
 VARIANTS = {"none": "none", "fold": "fold_batchnorm", "fold+equalize": "fold_batchnorm,equalize",
             "fold+equalize+bias_correction (default)": "fold_batchnorm,equalize,bias_correction"}
@@ -48,12 +47,8 @@ def export_check(model: str, calib: str, rewrites: str, formats: str) -> list[di
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("model")
-    p.add_argument("--calib", required=True)
-    p.add_argument("--formats", default="tflite-int8,onnx-int8")
-    p.add_argument("--out", required=True, type=Path)
-    a = p.parse_args(argv)
+    a = model_calib_args(__doc__, argv, extra=lambda p: p.add_argument(
+        "--formats", default="tflite-int8,onnx-int8"))
     results = {}
     for name, rewrites in VARIANTS.items():
         results[name] = export_check(a.model, a.calib, rewrites, a.formats)
