@@ -33,6 +33,20 @@ def shared_path(*parts: str) -> Path:
     return p
 
 
+def small_flowers_folder(tmp_path: Path) -> Path:
+    """A folder dataset of symlinks to 6 shared flowers per class for 3 classes, plus one
+    corrupt and one empty image (the caller is marked ``shared``)."""
+    src = shared_path("flowers")
+    root = tmp_path / "flowers"
+    for cls in ("daisy", "rose", "tulip"):
+        (root / cls).mkdir(parents=True)
+        for f in sorted((src / cls).iterdir())[:6]:
+            (root / cls / f.name).symlink_to(f)
+    (root / "rose" / "broken.jpg").write_bytes(b"not a jpeg at all")
+    (root / "tulip" / "empty.png").write_bytes(b"")
+    return root
+
+
 def run_cli(*args: str, cwd: str | Path | None = None, env: dict | None = None,
             timeout: int = 600) -> subprocess.CompletedProcess:
     """Run ``edgeproof ARGS`` as a subprocess (``python -m edgeproof``, the installed package)."""

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgeproof.datasets import load_dataset
-from tests.helpers import shared_path
+from tests.helpers import small_flowers_folder
 
 
 def test_same_seed_same_split_other_seed_other_split():
@@ -22,14 +22,7 @@ def test_same_seed_same_split_other_seed_other_split():
 @pytest.mark.shared
 def test_corrupt_files_are_skipped_with_a_warning(tmp_path, caplog):
     """6 shared flowers per class for 3 classes (symlinks) plus 2 bad files."""
-    src = shared_path("flowers")
-    root = tmp_path / "flowers"
-    for cls in ("daisy", "rose", "tulip"):
-        (root / cls).mkdir(parents=True)
-        for f in sorted((src / cls).iterdir())[:6]:
-            (root / cls / f.name).symlink_to(f)
-    (root / "rose" / "broken.jpg").write_bytes(b"not a jpeg at all")
-    (root / "tulip" / "empty.png").write_bytes(b"")
+    root = small_flowers_folder(tmp_path)
     with caplog.at_level(logging.WARNING, logger="edgeproof.datasets"):
         ds = load_dataset(root, image_size=32, seed=0)
     text = caplog.text

@@ -6,21 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.helpers import shared_path
+from tests.helpers import small_flowers_folder
 
 
 @pytest.fixture
 def small_folder(tmp_path):
     """A folder dataset of symlinks to 6 shared flowers per class for 3 classes + 2 bad files."""
-    src = shared_path("flowers")
-    root = tmp_path / "flowers"
-    for cls in ("daisy", "rose", "tulip"):
-        (root / cls).mkdir(parents=True)
-        for f in sorted((src / cls).iterdir())[:6]:
-            (root / cls / f.name).symlink_to(f)
-    (root / "rose" / "broken.jpg").write_bytes(b"not a jpeg at all")
-    (root / "tulip" / "empty.png").write_bytes(b"")
-    return root
+    return small_flowers_folder(tmp_path)
 
 
 @pytest.mark.shared
