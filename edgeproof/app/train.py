@@ -30,6 +30,7 @@ from edgeproof.manifest import library_versions
 from edgeproof.toolkit.distribute import (cluster, float32_copy, make_strategy, precision_policy,
                                          resolve_precision, strategy_summary)
 from edgeproof.toolkit.models import create_model, model_spec
+from edgeproof.toolkit.models.init import apply_init
 from edgeproof.toolkit.train import TrainConfig, train_model
 
 
@@ -50,6 +51,7 @@ class TrainJob:
     resume: bool = False
     force: bool = False
     command: str | None = None
+    init: str = "keras"  # or "pytorch": PyTorch's default Conv2D/Dense initialisation
 
     def model_kwargs(self) -> dict:
         """Builder options: transfer models take weights and the fine-tuning depth."""
@@ -59,6 +61,16 @@ class TrainJob:
         if self.fine_tune_layers:
             kw["fine_tune_layers"] = self.fine_tune_layers
         return kw
+
+
+def _refuse_before_work(job: TrainJob, outdir: Path) -> None:
+    """The job's own contradictions, said before any data is loaded."""
+    if job.init != "keras" and model_spec(job.model).family == "transfer":
+        raise UsageError(f"--init {job.init} re-draws every layer's weights; {job.model} is a "
+                         "transfer model (its base keeps its weights): leave --init out.")
+    if (outdir / "model.keras").exists() and not (job.force or job.resume):
+        raise UsageError(f"{outdir / 'model.keras'} already exists; pass --force to overwrite or "
+                         "--resume to continue training.")
 
 
 def train_to_folder(job: TrainJob, status=None) -> dict:
@@ -76,9 +88,7 @@ def train_to_folder(job: TrainJob, status=None) -> dict:
     strategy = make_strategy(job.strategy) if job.strategy == "multiworker" else None
     chief = cluster()["chief"] if strategy is not None else True
     outdir = ensure_writable_dir(Path(job.out))
-    if (outdir / "model.keras").exists() and not (job.force or job.resume):
-        raise UsageError(f"{outdir / 'model.keras'} already exists; pass --force to overwrite or "
-                         "--resume to continue training.")
+    _refuse_before_work(job, outdir)
     cfg = dataclasses.replace(job.config, writer=chief).validate()
     policy, why = resolve_precision(job.precision)
     say(f"precision {policy} ({why})")
@@ -91,6 +101,9 @@ def train_to_folder(job: TrainJob, status=None) -> dict:
     strategy = strategy or make_strategy(job.strategy)
     with precision_policy(policy), strategy.scope():
         model = create_model(job.model, ds.num_classes, ds.input_shape, **job.model_kwargs())
+        reinit = apply_init(model, job.init, cfg.seed)
+        if reinit:
+            say(f"init {job.init}: {len(reinit)} Conv2D/Dense layers re-drawn")
         say(f"training {job.model} ({model.count_params():,} params) on {ds.split_sizes}")
         result = train_model(model, ds, cfg, workdir=outdir, resume=job.resume)
     weights = model_fingerprint(model)
@@ -98,6 +111,7 @@ def train_to_folder(job: TrainJob, status=None) -> dict:
                "epochs_run": result.epochs_run, "fit_seconds": round(result.seconds, 2),
                "resumed_at": result.resumed_at, "config": result.config, "seed": cfg.seed,
                "precision": {"requested": job.precision, "used": policy, "why": why},
+               "init": job.init,
                "strategy": strategy_summary(strategy, job.strategy),
                "feature_cache": cfg.feature_cache, "weights_sha256": weights,
                "versions": library_versions(), "machine": cpu_info(),

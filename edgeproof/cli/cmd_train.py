@@ -32,6 +32,10 @@ def register(sub) -> None:
     p.add_argument("--label-smoothing", type=float, default=0.0,
                    help="smooth the loss's one-hot targets by this much (default 0)")
     p.add_argument("--augment", default=None, metavar="PRESET", help="chollet | lab8 | lab9")
+    p.add_argument("--init", default="keras", choices=["keras", "pytorch"],
+                   help="weight initialisation: keras (Glorot-uniform kernels, zero biases; the "
+                        "default) or pytorch (PyTorch's default for Conv2d/Linear, "
+                        "U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases)")
     p.add_argument("--class-weight", default=None, choices=["balanced"],
                    help="weight classes by inverse frequency")
     p.add_argument("--train-fraction", type=fraction, default=None,
@@ -69,7 +73,7 @@ def run(args) -> int:
                    image_size=args.image_size, train_fraction=args.train_fraction,
                    weights=args.weights, fine_tune_layers=args.fine_tune_layers,
                    precision=args.precision, strategy=args.strategy, resume=args.resume,
-                   force=args.force, command=args.command_line)
+                   force=args.force, command=args.command_line, init=args.init)
     s = train_to_folder(job, status=status_printer(args.quiet))
     resumed = f", resumed at epoch {s['resumed_at'] + 1}" if s["resumed_at"] else ""
     where = f" -> {s['model_path']}" if "model_path" in s else " (not the chief: nothing written)"

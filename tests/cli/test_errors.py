@@ -58,6 +58,8 @@ def test_lambda_layer_is_refused_unless_unsafe(tmp_path):
       "--epochs", "1"), ("at least 75",)),
     (("run", "--calib-size", "5000", "--epochs", "1", "--image-size", "16"), ("calib-size",)),
     (("train", "--lr", "-1", "--epochs", "1"), ("learning_rate",)),
+    (("train", "--model", "resnet50_frozen", "--init", "pytorch", "--epochs", "1"),
+     ("--init pytorch", "transfer model")),
 ])
 def test_bad_parameters(tmp_path, args, needles):
     _one_line_error(run_cli(*args, "--out", tmp_path / "o"), *needles)
