@@ -253,7 +253,14 @@ RAW_PIXEL_SCALE = 0.1
 _PASS_THROUGH = ("Resizing", "CenterCrop", "InputLayer")
 
 
-def _is_model(layer) -> bool:
+def is_nested_model(layer) -> bool:
+    """A layer that is itself a model (a transfer model's base, a Sequential block), of
+    either Keras: duck-typed, since Keras 3 models are not tf-keras classes.
+
+    Example:
+        >>> is_nested_model(object())
+        False
+    """
     return hasattr(layer, "layers") and hasattr(layer, "inputs")
 
 
@@ -264,7 +271,7 @@ def _leading_layers(model):
     for layer in model.layers:
         if type(layer).__name__ == "InputLayer":
             continue
-        if _is_model(layer):
+        if is_nested_model(layer):
             yield from _leading_layers(layer)
             return
         yield layer

@@ -20,7 +20,7 @@ import numpy as np
 
 from edgeproof.errors import ModelError
 from edgeproof.figures import pyplot, save
-from edgeproof.keras_loader import keras_module_of
+from edgeproof.keras_loader import is_nested_model, keras_module_of
 from edgeproof.preprocess import decode_image, to_float
 from edgeproof.reference import load_reference, reference_preprocessing
 from edgeproof.tfcompat import tf
@@ -37,10 +37,6 @@ def _is_conv(layer) -> bool:
         return False
 
 
-def _is_model(layer) -> bool:
-    return hasattr(layer, "layers") and hasattr(layer, "inputs")
-
-
 def find_last_conv(model) -> list[str]:
     """Path of layer names to the last Conv2D, descending into nested models.
 
@@ -49,7 +45,7 @@ def find_last_conv(model) -> list[str]:
         ['conv0']
     """
     for layer in reversed(model.layers):
-        if _is_model(layer):
+        if is_nested_model(layer):
             try:
                 return [layer.name] + find_last_conv(layer)
             except ModelError:

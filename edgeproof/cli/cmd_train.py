@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edgeproof.cli.common import add_dataset_args, fraction, out, positive_int, status_printer
 from edgeproof.app.train import TrainJob, train_to_folder
+from edgeproof.toolkit.models.init import INITS
 from edgeproof.toolkit.train import TrainConfig
 
 
@@ -32,7 +33,7 @@ def register(sub) -> None:
     p.add_argument("--label-smoothing", type=float, default=0.0,
                    help="smooth the loss's one-hot targets by this much (default 0)")
     p.add_argument("--augment", default=None, metavar="PRESET", help="chollet | lab8 | lab9")
-    p.add_argument("--init", default="keras", choices=["keras", "pytorch"],
+    p.add_argument("--init", default="keras", choices=INITS,
                    help="weight initialisation: keras (Glorot-uniform kernels, zero biases; the "
                         "default) or pytorch (PyTorch's default for Conv2d/Linear, "
                         "U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases)")

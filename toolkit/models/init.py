@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgeproof.errors import UsageError
+from edgeproof.keras_loader import is_nested_model
 
 INITS = ("keras", "pytorch")
 
@@ -68,7 +69,7 @@ def apply_init(model, scheme: str, seed: int = 0) -> list[str]:
 
 def _leaf_layers(model):
     for layer in model.layers:
-        if hasattr(layer, "layers"):  # a nested Model / Sequential
+        if is_nested_model(layer):
             yield from _leaf_layers(layer)
         else:
             yield layer
