@@ -170,15 +170,3 @@ def table_rows(entries: list[dict]) -> tuple[list[str], list[list[str]]]:
                      f"{peak.get('op_index')} {peak.get('op')}" if peak else "-",
                      largest or "-", ", ".join(missing) or "none"])
     return headers, rows
-
-
-def markdown_table(entries: list[dict]) -> list[str]:
-    """The memory table as Markdown lines.
-
-    Example:
-        >>> markdown_table([])[0].startswith("| artifact | flash B")
-        True
-    """
-    headers, rows = table_rows(entries)
-    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)] + \
-        ["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in rows]

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 from edgeproof.errors import ModelError, first_line
-from edgeproof.manifest import Manifest, Preprocessing, manifest_path
 from edgeproof.tfcompat import keras, tf
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -312,28 +311,3 @@ def detect_preprocessing(model) -> str | None:
             return None
         return None
     return None
-
-
-def model_preprocessing(model, model_path) -> tuple[Preprocessing, list[str] | None, str]:
-    """The preprocessing a Keras model expects, its class names when known, and how that
-    was decided.
-
-    In order: the manifest beside the model (edgeproof wrote it); the model's own first
-    layers (``detect_preprocessing``: raw pixels, scale 1); else the input shape with
-    the usual 1/255 scaling, and no class names.
-
-    Example:
-        >>> pre, names, how = model_preprocessing(model, "runs/train/model.keras")  # doctest: +SKIP
-        >>> how  # doctest: +SKIP
-        'manifest'
-    """
-    side = manifest_path(model_path)
-    if side.exists():
-        m = Manifest.load(side)
-        return m.preprocessing, list(m.class_names), "manifest"
-    h, w, c = (int(d) for d in model.inputs[0].shape[1:4])
-    pre = Preprocessing(size=[h, w], color="grayscale" if c == 1 else "rgb")
-    why = detect_preprocessing(model)
-    if why:
-        return pre.override({"scale": 1.0, "offset": 0.0}), None, f"detected: {why}"
-    return pre, None, "assumed: pixels * 1/255 (no manifest; the model's first layers do not scale)"

@@ -49,7 +49,10 @@ def looks_like(p: Path) -> str:
         'text'
     """
     try:
-        head = p.read_bytes()[:16] if p.is_file() else b""
+        head = b""
+        if p.is_file():
+            with open(p, "rb") as fh:  # a refused file may be gigabytes: read its head only
+                head = fh.read(16)
     except OSError:
         return "unreadable"
     if p.is_dir():

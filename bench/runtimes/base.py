@@ -34,7 +34,13 @@ from edgeproof.validation import check_int
 RUNTIMES: Registry[type["Runtime"]] = Registry("runtime", "bench")
 
 
-def _label(source) -> str:
+def source_label(source) -> str:
+    """How an error names what a runtime was given: a file's name, or "the model".
+
+    Example:
+        >>> source_label("/tmp/m.tflite"), source_label(b"...")
+        ('m.tflite', 'the model')
+    """
     return Path(source).name if isinstance(source, (str, Path)) else "the model"
 
 
@@ -206,7 +212,8 @@ class Runtime:
         except EdgeproofError:
             raise
         except Exception as e:  # the native library's own error, as one line
-            raise RuntimeFailure(f"{self.name} cannot load {_label(source)}: {first_line(e)}") from None
+            raise RuntimeFailure(f"{self.name} cannot load {source_label(source)}: "
+                                 f"{first_line(e)}") from None
         self.load_seconds = time.perf_counter() - t0
         self._loaded = True
         try:
@@ -295,7 +302,7 @@ class Runtime:
             except EdgeproofError:
                 raise
             except Exception as e:
-                raise RuntimeFailure(f"{self.name} failed to run {_label(self.artifact)}: "
+                raise RuntimeFailure(f"{self.name} failed to run {source_label(self.artifact)}: "
                                      f"{first_line(e)}") from None
 
         return call

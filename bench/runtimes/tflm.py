@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from edgeproof.bench import tflm
-from edgeproof.bench.runtimes.base import Runtime, check_tflite_header, register_runtime
+from edgeproof.bench.runtimes.base import (Runtime, check_tflite_header, register_runtime,
+                                           source_label)
 from edgeproof.errors import RuntimeFailure
 
 
@@ -63,11 +64,11 @@ class TFLMRuntime(Runtime):
             else Path(source).read_bytes()
         figures = tflm.measure(data)  # in a sandbox process: a crash stops only it
         if not figures["ok"]:
-            raise RuntimeFailure(f"tflm cannot run {self._name(source)}: {figures['error']}.")
+            raise RuntimeFailure(f"tflm cannot run {source_label(source)}: {figures['error']}.")
         arena = figures["arena_bytes"]
         interp, _, why = tflm.construct(data, arena)
         if interp is None:  # it built at this size in the sandbox; say so if not here
-            raise RuntimeFailure(f"tflm: {self._name(source)} did not build with the "
+            raise RuntimeFailure(f"tflm: {source_label(source)} did not build with the "
                                  f"{arena}-byte arena found in the sandbox: {why}.")
         self._interp = interp
         self._in_spec = interp.get_input_details(0)  # each call leaks in the wrapper: once
@@ -76,10 +77,6 @@ class TFLMRuntime(Runtime):
         self.providers = ["TFLM"]
         self.details = {"kernels": tflm.KERNELS, "latency": tflm.HOST_LATENCY,
                         "arena_size": arena, "tflite_micro": figures["tflite_micro"]}
-
-    @staticmethod
-    def _name(source) -> str:
-        return Path(source).name if isinstance(source, (str, Path)) else "the model"
 
     def _chunks(self, x: np.ndarray):
         if len(x) % self._batch:

@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeproof.app.fallback import rank_by_reverting, ranking_subset
+from edgeproof.app.fallback import OPTION, rank_by_reverting, ranking_subset
 from edgeproof.app.reference import reference_probs
 from edgeproof.app.target import (judge_fit, record_measured, rungs_for_target,
                                   runtime_for_target)
@@ -47,9 +47,10 @@ from edgeproof.bench.stats import faster
 from edgeproof.datasets import Dataset
 from edgeproof.errors import DataError, ModelError, UsageError, first_line
 from edgeproof.export.artifact import write_artifact
+from edgeproof.export.context import DEFAULT_CALIB_SIZE
 from edgeproof.export.formats import export_model, get_format, rewritten_for_integer
 from edgeproof.export.onnx_quant import node_sensitivity
-from edgeproof.export.prepare import DEFAULT_STEPS
+from edgeproof.export.prepare import DEFAULT_STEPS, EXACT_STEPS
 from edgeproof.export.quant_debug import layer_errors, most_sensitive
 
 FLOAT_KS = (1, 2, 4, 8)
@@ -96,7 +97,7 @@ class Rung:
     keep_float: int = 0  # the k most sensitive layers / nodes kept float
 
 
-EXACT_ONLY = {"rewrites": ["fold_batchnorm", "equalize"]}  # the default less bias correction
+EXACT_ONLY = {"rewrites": list(EXACT_STEPS)}  # the default less bias correction
 
 
 def _tflite_ladder(cfg: OptimizeConfig, small: int, big: int) -> list[Rung]:
@@ -115,7 +116,7 @@ def _tflite_ladder(cfg: OptimizeConfig, small: int, big: int) -> list[Rung]:
 
 def ladders(cfg: OptimizeConfig) -> dict[str, list[Rung]]:
     """The candidates by family, cheapest first (restricted to ``cfg.formats``)."""
-    big, small = cfg.large_calib_size, cfg.calib_size or 200
+    big, small = cfg.large_calib_size, cfg.calib_size or DEFAULT_CALIB_SIZE
     onnx = [Rung("onnx-int", "onnx-int8 static, minmax", "onnx-int8", {"calibration": "minmax"},
                  small),
             Rung("onnx-int", "onnx-int8 static, no bias correction", "onnx-int8",
@@ -173,7 +174,7 @@ def _try(rung: Rung, model, search_ds: Dataset, ref_val, cfg, ctx_for, sens, out
         options = dict(rung.options)
         if rung.keep_float:
             names = sens.top(rung)
-            options["float_layers" if rung.format == "tflite-int8" else "exclude_nodes"] = names
+            options[OPTION[rung.format]] = names
             record["float"] = names
         art = export_model(model, rung.format, ctx_for(rung.calib_size), options)
         if rung.keep_float:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
-from rich.console import Console
-from rich.table import Table
 
 from edgeproof.bench.runtimes import RUNTIMES
+from edgeproof.cli.common import print_rows
 from edgeproof.export.formats import list_formats
 from edgeproof.toolkit.models import list_models, model_spec
 
@@ -25,22 +22,13 @@ def register(sub) -> None:
     p.set_defaults(func=runtimes)
 
 
-def _print(title, columns, rows) -> None:
-    t = Table(title=title)
-    for c in columns:
-        t.add_column(c, overflow="fold")
-    for r in rows:
-        t.add_row(*r)
-    Console(width=None if sys.stdout.isatty() else 160).print(t)
-
-
 def models(args) -> int:
     rows = []
     for n in list_models():
         spec = model_spec(n)
         rows.append((n, "x".join(map(str, spec.default_input_shape)), spec.family,
                      spec.description))
-    _print("models", ["name", "default input", "family", "description"], rows)
+    print_rows("models", ["name", "default input", "family", "description"], rows)
     return 0
 
 
@@ -50,7 +38,7 @@ def formats(args) -> int:
         opts = "; ".join(o.describe(k) for k, o in f.options.items()) or "-"
         rows.append((f.name, f.suffix, f.runtime, opts, "yes" if f.needs_calibration else "no",
                      f.description))
-    _print("formats", ["format", "suffix", "runtime", "options", "calibration", "description"], rows)
+    print_rows("formats", ["format", "suffix", "runtime", "options", "calibration", "description"], rows)
     return 0
 
 
@@ -62,5 +50,5 @@ def runtimes(args) -> int:
                      ", ".join(cls.suffixes) + (", folder" if cls.folders else "")
                      + ", ".join(f"{x} (with --runtime {cls.name})" for x in cls.explicit_suffixes),
                      ", ".join(cls.devices), opts))
-    _print("runtimes", ["runtime", "library", "version", "runs", "devices", "options"], rows)
+    print_rows("runtimes", ["runtime", "library", "version", "runs", "devices", "options"], rows)
     return 0

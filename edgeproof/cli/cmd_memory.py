@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
-
-from rich.console import Console
-from rich.table import Table
 
 from edgeproof.app.memory import MemoryConfig, run_memory
 from edgeproof.bench.footprint import firmware_line, table_rows
-from edgeproof.cli.common import out
+from edgeproof.cli.common import out, print_rows
 
 EPILOG = """examples:
   edgeproof memory models/m-tflite-int8.tflite
@@ -46,12 +42,8 @@ def run(args) -> int:
                                      measure=not args.computed_only,
                                      command=args.command_line))
     headers, rows = table_rows(report["artifacts"])
-    table = Table(title=f"edgeproof memory — TFLM {report['tflite_micro'] or 'not installed'}")
-    for h in headers:
-        table.add_column(h, overflow="fold")
-    for r in rows:
-        table.add_row(*r)
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    print_rows(f"edgeproof memory — TFLM {report['tflite_micro'] or 'not installed'}", headers,
+               rows)
     out("arena: measured = the smallest tensor arena TFLM builds with (reference kernels; "
         "optimized kernels such as CMSIS-NN may ask for more scratch); computed = planned "
         "from tensor lifetimes, a lower bound. flash: the .tflite file, embedded manifest "

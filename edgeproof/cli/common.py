@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rich.console import Console
+from rich.table import Table
+
 from edgeproof.bench.gate import UNITS_HELP, parse_bytes
+from edgeproof.bench.recommend import TARGETS
 from edgeproof.bench.report import recommendation_lines
 from edgeproof.bench.table import print_table
 from edgeproof.bench.threads import Threads
@@ -138,7 +142,7 @@ def byte_size(text: str) -> int:
 
 def add_target_args(p: argparse.ArgumentParser, what: str) -> None:
     """``--target``, ``--ram-budget`` and ``--flash-budget`` (``run``, ``optimize``)."""
-    p.add_argument("--target", default="host", choices=["host", "mcu"],
+    p.add_argument("--target", default="host", choices=TARGETS,
                    help=f"host (default): {what} ranked by latency here; mcu: a "
                         "microcontroller: .tflite files run on TensorFlow Lite Micro (the "
                         "tflm runtime, pip install -e \".[micro]\"), arena and flash measured, "
@@ -164,6 +168,20 @@ def status_printer(quiet: bool = False):
 
 def out(text: str = "") -> None:
     sys.stdout.write(text + "\n")
+
+
+def print_rows(title: str, columns: list[str], rows) -> None:
+    """A plain rich table of strings (long cells fold; 160 columns when not a terminal).
+
+    Example:
+        >>> print_rows("models", ["name"], [["small_cnn"]])  # doctest: +SKIP
+    """
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(c, overflow="fold")
+    for r in rows:
+        table.add_row(*r)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 def print_results(report: dict, title: str) -> None:

@@ -8,9 +8,10 @@ RESULTS.md table (scripts/results/results_table.py). Run one at a time on an idl
 fit seconds go into the table.
 
 A row's records are never overwritten: a row id that has records already is refused,
-unless ``--archive REASON`` is given, which first moves the old records to
+unless ``--archive REASON`` is given, which moves the old records to
 ``docs/training/recipes/ROW_ID/<n>-<date>/`` with ``archive.json`` (the reason and the
-date), so RESULTS.md can say what was tried before.
+date), so RESULTS.md can say what was tried before. They move only once the new run is
+trained and evaluated: a run that fails leaves the row as it was.
 
 Usage:
     python scripts/results/results_run.py cifar-lab_model7 --system lab_model7 --section CIFAR-10 \\
@@ -79,25 +80,26 @@ def main(argv=None) -> int:
     # Split by hand: argparse's REMAINDER would also swallow this script's own options.
     a, train = p.parse_args(argv[:cut]), argv[cut + 1:]
     dest = a.records / a.row_id
-    if (dest / "train.json").exists() or (dest / "row.json").exists():
-        if not a.archive:
-            p.exit(2, f"results_run.py: error: {a.row_id} has records in {dest} already; pass "
-                      "--archive REASON to move them to docs/training/recipes/ first (a run is "
-                      "never overwritten)\n")
-        print(f"archived the previous run to {archive(dest, a.archive)}")
+    taken = (dest / "train.json").exists() or (dest / "row.json").exists()
+    if taken and not a.archive:
+        p.exit(2, f"results_run.py: error: {a.row_id} has records in {dest} already; pass "
+                  "--archive REASON to move them to docs/training/recipes/ first (a run is "
+                  "never overwritten)\n")
     run = a.from_run or ROOT / "runs" / "results" / a.row_id
+    if a.from_run is not None and not (run / "model.keras").exists():
+        p.exit(2, f"results_run.py: error: {run} has no model.keras (not a finished run)\n")
     # From the checkout's root (the commands' relative dataset paths hold), with -P so
     # that the checkout's own edgeproof/ folder does not shadow the installed package.
     edgeproof = [sys.executable, "-P", "-m", "edgeproof"]
     if a.from_run is None:
         subprocess.run([*edgeproof, "train", *train, "--out", f"runs/results/{a.row_id}",
                         "--force", "--quiet"], cwd=ROOT, check=True)
-    elif not (run / "model.keras").exists():
-        p.exit(2, f"results_run.py: error: {run} has no model.keras (not a finished run)\n")
     subprocess.run([*edgeproof, "evaluate", str(run / "model.keras"),
                     "--dataset", _value(train, "--dataset", "digits"),
                     "--seed", _value(train, "--seed", "0"), "--out", str(run / "eval"),
                     "--quiet"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    if taken:  # only now, with the new run trained and evaluated: a failure moves nothing
+        print(f"archived the previous run to {archive(dest, a.archive)}")
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(run / "train.json", dest / "train.json")
     shutil.copy(run / "history.csv", dest / "history.csv")

@@ -32,6 +32,18 @@ def test_an_existing_row_is_refused(tmp_path):
     assert (tmp_path / "cifar-x" / "train.json").read_text() == before  # untouched
 
 
+def test_a_missing_run_to_file_moves_nothing(tmp_path):
+    _row(tmp_path / "cifar-x")
+    r = subprocess.run([sys.executable, str(SCRIPT), "cifar-x", "--system", "x", "--section",
+                        "CIFAR-10", "--dataset", "CIFAR-10", "--report", "70", "--records",
+                        str(tmp_path), "--archive", "retry", "--from-run",
+                        str(tmp_path / "no-such-run"), "--", "--dataset", "digits"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "no model.keras" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "cifar-x" / "train.json").exists()  # the row was not archived
+
+
 def test_archive_moves_the_records_aside_with_the_reason(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(SCRIPT.parent))
     import results_run

@@ -74,6 +74,11 @@ def test_a_batchnorm_after_the_activation_folds_exactly(padding, rng):
 
 def test_a_negative_scale_before_max_pooling_is_not_folded_and_would_be_wrong(rng):
     model = _random_bn(create_model("lab_model3", 10, (28, 28, 1)), rng, negative=True)
+    # The negated channel must be alive: a random init can leave conv1's channel 0 dead
+    # after its ReLU (zero everywhere, so max and min pooling agree and nothing moves).
+    w, b = model.get_layer("conv1").get_weights()
+    b[0] = 1.0
+    model.get_layer("conv1").set_weights([w, b])
     x = rng.uniform(0, 1, (8, 28, 28, 1)).astype(np.float32)
     folded, record = fold_batchnorms(model)
     assert folded is model and "negative scale" in next(iter(record["skipped"].values()))
