@@ -245,9 +245,7 @@ def evaluation_split(spec: str, manifest, seed: int = 0, limit: int | None = Non
     """
     ds = load_dataset(spec, image_size=manifest.preprocessing.size[0], seed=seed)
     x, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
-    if limit and limit < len(y):
-        # Splits are stored in file order (class by class): a prefix would be one or two
-        # classes. A seeded sample keeps every class and is the same on every run.
-        keep = np.sort(np.random.default_rng(seed).choice(len(y), limit, replace=False))
-        x, y = x[keep], y[keep]
+    if limit:
+        kept = EvalData(x, y).sample(limit, seed)  # every class, the same on every run
+        x, y = kept.images, kept.labels
     return ds, x, y

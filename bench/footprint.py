@@ -58,13 +58,12 @@ def memory_of(path: str | Path, measure: bool = True) -> dict:
         figures = analyze(data)
     except (OSError, EdgeproofError) as e:
         return {"artifact": str(p), "error": first_line(e)}
-    entry = {"artifact": str(p), **{k: figures[k] for k in (
-        "flash_bytes", "manifest_bytes", "macs", "computed_arena_bytes", "peak")}}
+    entry = {"artifact": str(p), **{k: figures[k] for k in tflm.FIGURE_KEYS}}
     if not measure or tflm.version() is None:
         why = "not run on TFLM" if not measure else f"tflite-micro not installed ({tflm.INSTALL})"
         return _computed(entry, figures, why)
     try:
-        got = tflm.measure(data)
+        got = tflm.measure(data, figures)
     except RuntimeFailure as e:
         return _computed(entry, figures, first_line(e))
     if not got["ok"]:

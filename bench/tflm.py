@@ -300,8 +300,13 @@ def measure_here(data: bytes) -> dict:
                              "outputs_match_large_arena": bool(same)}}
 
 
-def measure(data: bytes) -> dict:
-    """TFLM's figures for a ``.tflite`` file's bytes, measured in a sandbox process.
+# The figures computed from the graph alone that a measurement carries along.
+FIGURE_KEYS = ("flash_bytes", "manifest_bytes", "macs", "computed_arena_bytes", "peak")
+
+
+def measure(data: bytes, figures: dict | None = None) -> dict:
+    """TFLM's figures for a ``.tflite`` file's bytes, measured in a sandbox process
+    (``figures``: the file's ``analyze`` result when the caller has it already).
 
     Returns the ``micro`` dict of a bench row: ``{arena_bytes, arena_head_bytes,
     arena_tail_bytes, arena_recorded_bytes, arena_kind: "measured", arena_search, flash_bytes,
@@ -326,9 +331,8 @@ def measure(data: bytes) -> dict:
                 raise
             raise RuntimeFailure("TFLM crashed building this model in a sandbox process (a "
                                  "malformed or unsupported file).") from None
-        figures = analyze(data)
+        figures = figures or analyze(data)
         _CACHE[key] = {**got, "arena_kind": "measured" if got["ok"] else None,
-                       **{k: figures[k] for k in ("flash_bytes", "manifest_bytes", "macs",
-                                                   "computed_arena_bytes", "peak")},
+                       **{k: figures[k] for k in FIGURE_KEYS},
                        "kernels": KERNELS, "tflite_micro": version()}
     return dict(_CACHE[key])

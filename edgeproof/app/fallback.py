@@ -21,7 +21,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
 from edgeproof.bench.core import bench_artifact
 from edgeproof.bench.settings import BenchSettings, EvalData
@@ -74,7 +73,4 @@ def ranking_subset(images, labels, reference, n: int = RANK_IMAGES, seed: int = 
         >>> len(ranking_subset(np.zeros((5, 2, 2, 1)), np.arange(5), None, 3).labels)
         3
     """
-    data = EvalData(images, labels, reference)
-    if len(images) <= n:
-        return data
-    return data.subset(np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False)))
+    return EvalData(images, labels, reference).sample(n, seed)
