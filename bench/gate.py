@@ -38,6 +38,28 @@ def _get(row, key):
     return row.get(key) if isinstance(row, dict) else getattr(row, key, None)
 
 
+def flash_bytes(row) -> int | None:
+    """The bytes a row's model takes in flash: TFLM's figure, else the file's size.
+
+    Example:
+        >>> flash_bytes({"micro": {}, "size_bytes": 1000})
+        1000
+    """
+    return (_get(row, "micro") or {}).get("flash_bytes") or _get(row, "size_bytes")
+
+
+def arena_note(micro: dict) -> str:
+    """How an arena figure was had, for printing after it: nothing when TFLM measured it,
+    `` (computed)`` for a lower bound from tensor lifetimes.
+
+    Example:
+        >>> arena_note({"arena_kind": "computed"}), arena_note({})
+        (' (computed)', '')
+    """
+    kind = micro.get("arena_kind") or "measured"
+    return "" if kind == "measured" else f" ({kind})"
+
+
 def parse_bytes(text, what: str = "size") -> int:
     """A size like ``256KB``, ``1MiB``, ``1.5 MB`` or ``4096`` (bytes) as bytes.
 
@@ -159,11 +181,10 @@ class Gate:
                 why = micro.get("error") or "not measured (run it on tflm: --target mcu)"
                 out.append(f"no arena figure for the RAM budget: {why}")
             elif arena > self.ram_budget:
-                kind = micro.get("arena_kind") or "measured"
-                label = "" if kind == "measured" else f" ({kind})"
-                out.append(f"arena {fmt_bytes(arena)}{label} > {fmt_bytes(self.ram_budget)} "
+                out.append(f"arena {fmt_bytes(arena)}{arena_note(micro)} > "
+                           f"{fmt_bytes(self.ram_budget)} "
                            f"budget ({fmt_bytes(arena - self.ram_budget)} over)")
-        flash = micro.get("flash_bytes") or _get(row, "size_bytes")
+        flash = flash_bytes(row)
         if self.flash_budget is not None and flash is not None and flash > self.flash_budget:
             out.append(f"flash {fmt_bytes(flash)} > {fmt_bytes(self.flash_budget)} budget "
                        f"({fmt_bytes(flash - self.flash_budget)} over)")
@@ -178,7 +199,7 @@ class Gate:
         """
         micro = _get(row, "micro") or {}
         arena = micro.get("arena_bytes")
-        flash = micro.get("flash_bytes") or _get(row, "size_bytes") or 0
+        flash = flash_bytes(row) or 0
         over = max(0, flash - self.flash_budget) if self.flash_budget is not None else 0
         if self.ram_budget is not None:
             over += max(0, arena - self.ram_budget) if arena is not None else 1 << 40

@@ -26,7 +26,7 @@ Example:
 
 from __future__ import annotations
 
-from edgeproof.bench.gate import REFERENCE_FORMATS, Gate, fmt_bytes
+from edgeproof.bench.gate import REFERENCE_FORMATS, Gate, arena_note, flash_bytes, fmt_bytes
 from edgeproof.bench.row import BenchRow, as_rows
 from edgeproof.bench.runtimes import RUNTIMES
 from edgeproof.bench.stats import faster
@@ -139,7 +139,7 @@ def recommend(rows, gate: Gate, target: str = "host") -> dict | None:
 
 def _mcu_cost(row: BenchRow) -> tuple:
     m = row.micro or {}
-    flash = m.get("flash_bytes") or row.size_bytes or 0
+    flash = flash_bytes(row) or 0
     macs = m.get("macs")
     return (float("inf") if macs is None else macs, (m.get("arena_bytes") or 0) + flash,
             row.size_bytes or 0)
@@ -150,10 +150,8 @@ def _mcu_figures(row: BenchRow) -> str:
     m = row.micro or {}
     memory = []
     if m.get("arena_bytes") is not None:
-        kind = m.get("arena_kind") or "measured"
-        memory.append(f"arena {fmt_bytes(m['arena_bytes'])}"
-                      + ("" if kind == "measured" else f" ({kind})"))
-    flash = m.get("flash_bytes") or row.size_bytes
+        memory.append(f"arena {fmt_bytes(m['arena_bytes'])}{arena_note(m)}")
+    flash = flash_bytes(row)
     if flash is not None:
         memory.append(f"flash {fmt_bytes(flash)}")
     parts = ([f"{m['macs']:,} MACs"] if m.get("macs") is not None else []) + \

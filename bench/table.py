@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from edgeproof.bench.gate import arena_note
 from edgeproof.bench.row import BenchRow  # noqa: F401  (the examples)
 
 
@@ -73,8 +74,7 @@ def _micro(key):
 
 
 def _arena(value, row) -> str:
-    kind = (_get(row, "micro") or {}).get("arena_kind") or "measured"
-    return fmt_size(value) + ("" if kind == "measured" else f" ({kind})")
+    return fmt_size(value) + arena_note(_get(row, "micro") or {})
 
 
 @dataclass(frozen=True)

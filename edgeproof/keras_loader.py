@@ -214,8 +214,9 @@ def load_keras_model(path: str | Path, safe_mode: bool = True):
             raise ModelError(f"{p} was saved by Keras {version}; this needs a tf-keras 2 model "
                              "(train --resume, quantization-aware training). Other commands "
                              "take it as it is.")
-        if unknown_custom_layers(p):
-            raise ModelError(f"{p} has custom layer(s) {', '.join(unknown_custom_layers(p))} "
+        custom = unknown_custom_layers(p)
+        if custom:
+            raise ModelError(f"{p} has custom layer(s) {', '.join(custom)} "
                              "that edgeproof cannot build without their code; export a "
                              "SavedModel where the code is importable.")
     try:
@@ -232,7 +233,7 @@ def keras_module_of(model):
         >>> keras_module_of(load_keras3_model("k3.keras")).__name__  # doctest: +SKIP
         'keras'
     """
-    return keras3() if type(model).__module__.startswith("keras.") else keras()
+    return keras3() if is_keras3_model(model) else keras()
 
 
 def is_keras3_model(model) -> bool:
