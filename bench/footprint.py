@@ -6,7 +6,7 @@ that manifest's bytes said apart since a deployment may strip them), the tensor 
 op where the most bytes are live and the largest tensors live there (from tensor
 lifetimes), the multiply-accumulates, and the ops with whether TFLM has a kernel for each.
 
-The arena is **measured** where TFLM builds the file (``bench.tflm``: the smallest arena
+The arena is **measured** where TFLM builds the file (``bench.tflm_arena``: the smallest arena
 that works, in a sandbox process) and **computed** from tensor lifetimes where it cannot
 (float16 or dynamic-range files, missing ops, tflite-micro not installed): a lower bound,
 tensor buffers only. ``arena_kind`` always says which, and only a measured arena is ever
@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 
 from edgeproof.atomic import atomic_write_bytes
-from edgeproof.bench import tflm
+from edgeproof.bench import tflm_arena
 from edgeproof.bench.gate import fmt_bytes
 from edgeproof.bench.micro import analyze
 from edgeproof.embedded import read_embedded_manifest
@@ -58,12 +58,12 @@ def memory_of(path: str | Path, measure: bool = True) -> dict:
         figures = analyze(data)
     except (OSError, EdgeproofError) as e:
         return {"artifact": str(p), "error": first_line(e)}
-    entry = {"artifact": str(p), **{k: figures[k] for k in tflm.FIGURE_KEYS}}
-    if not measure or tflm.version() is None:
-        why = "not run on TFLM" if not measure else f"tflite-micro not installed ({tflm.INSTALL})"
+    entry = {"artifact": str(p), **{k: figures[k] for k in tflm_arena.FIGURE_KEYS}}
+    if not measure or tflm_arena.version() is None:
+        why = "not run on TFLM" if not measure else f"tflite-micro not installed ({tflm_arena.INSTALL})"
         return _computed(entry, figures, why)
     try:
-        got = tflm.measure(data, figures)
+        got = tflm_arena.measure(data, figures)
     except RuntimeFailure as e:
         return _computed(entry, figures, first_line(e))
     if not got["ok"]:

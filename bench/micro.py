@@ -5,7 +5,7 @@ accumulate count (the usual proxy for microcontroller time), the lifetime of eve
 and the tensor arena a TFLM-style greedy planner would lay out for them. This is the
 **computed** arena: tensor buffers only (the arena's "head"), without TFLM's persistent
 tail (its own bookkeeping, about 1–4 KB) or the scratch buffers kernels request, so it is
-a lower bound. The **measured** arena comes from TFLM itself (``bench.tflm``); the two are
+a lower bound. The **measured** arena comes from TFLM itself (``bench.tflm_arena``); the two are
 never mixed up: every figure says which it is.
 
 Lifetimes and placement follow current TFLM (``micro_allocation_info.cc``,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeproof.bench.core import bench_artifact, bench_batches, bench_isolated
+from edgeproof.bench.one_artifact import bench_artifact, bench_batches, bench_isolated
 from edgeproof.bench.derive import artifact_manifest, preprocessing_known
 from edgeproof.bench.gate import Gate
 from edgeproof.bench.measure import LatencyStats

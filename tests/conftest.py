@@ -83,7 +83,7 @@ def tiny_exports(tiny_model, tiny_context, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_reference(tiny_model, tiny_dataset):
     """The Keras model's probabilities on the tiny test split."""
-    from edgeproof.app.reference import reference_probs
+    from edgeproof.app.reference_answers import reference_probs
 
     return reference_probs(tiny_model, tiny_dataset)
 

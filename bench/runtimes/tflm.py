@@ -2,7 +2,7 @@
 the interpreter microcontrollers run, with its reference kernels, on this host.
 
 What a microcontroller person needs is memory, and that is what this runtime measures
-(``bench.tflm``, in a sandbox process: a file TFLM cannot build, or that crashes it, is a
+(``bench.tflm_arena``, in a sandbox process: a file TFLM cannot build, or that crashes it, is a
 failed row naming why, never a dead benchmark): the smallest tensor arena that works, the
 recording allocator's head and tail, the flash the file takes, its ops and whether TFLM
 has a kernel for each, and its multiply-accumulates. The interpreter then runs with
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeproof.bench import tflm
+from edgeproof.bench import tflm_arena
 from edgeproof.bench.runtimes.base import (Runtime, check_tflite_header, register_runtime,
                                            source_label)
 from edgeproof.errors import RuntimeFailure
@@ -57,16 +57,16 @@ class TFLMRuntime(Runtime):
         check_tflite_header(path)
 
     def _import(self) -> None:
-        tflm.require()
+        tflm_arena.require()
 
     def _load(self, source) -> None:
         data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) \
             else Path(source).read_bytes()
-        figures = tflm.measure(data)  # in a sandbox process: a crash stops only it
+        figures = tflm_arena.measure(data)  # in a sandbox process: a crash stops only it
         if not figures["ok"]:
             raise RuntimeFailure(f"tflm cannot run {source_label(source)}: {figures['error']}.")
         arena = figures["arena_bytes"]
-        interp, _, why = tflm.construct(data, arena)
+        interp, _, why = tflm_arena.construct(data, arena)
         if interp is None:  # it built at this size in the sandbox; say so if not here
             raise RuntimeFailure(f"tflm: {source_label(source)} did not build with the "
                                  f"{arena}-byte arena found in the sandbox: {why}.")
@@ -75,7 +75,7 @@ class TFLMRuntime(Runtime):
         self._batch = int(self._in_spec["shape"][0])
         self.micro = {k: v for k, v in figures.items() if k not in ("ok", "error")}
         self.providers = ["TFLM"]
-        self.details = {"kernels": tflm.KERNELS, "latency": tflm.HOST_LATENCY,
+        self.details = {"kernels": tflm_arena.KERNELS, "latency": tflm_arena.HOST_LATENCY,
                         "arena_size": arena, "tflite_micro": figures["tflite_micro"]}
 
     def _chunks(self, x: np.ndarray):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeproof.app.reporting import decide, write_json, write_outputs
-from edgeproof.bench.core import evaluation_split
+from edgeproof.bench.one_artifact import evaluation_split
 from edgeproof.bench.derive import artifact_manifest
 from edgeproof.bench.env import environment, state_section
 from edgeproof.bench.gate import Gate

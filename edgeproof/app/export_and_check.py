@@ -21,10 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeproof.app.reference import reference_probs
+from edgeproof.app.reference_answers import reference_probs
 from edgeproof.app.reporting import write_json
 from edgeproof.atomic import ensure_writable_dir
-from edgeproof.bench.core import bench_artifact
+from edgeproof.bench.one_artifact import bench_artifact
 from edgeproof.bench.gate import Gate
 from edgeproof.bench.parity import chance_warning
 from edgeproof.bench.row import BenchRow

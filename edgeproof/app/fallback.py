@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 
-from edgeproof.bench.core import bench_artifact
+from edgeproof.bench.one_artifact import bench_artifact
 from edgeproof.bench.settings import BenchSettings, EvalData
 from edgeproof.errors import EdgeproofError, first_line
 from edgeproof.export.artifact import write_artifact

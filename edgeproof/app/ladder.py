@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeproof.app.fallback import OPTION, rank_by_reverting, ranking_subset
-from edgeproof.app.reference import reference_probs
+from edgeproof.app.reference_answers import reference_probs
 from edgeproof.app.target import (judge_fit, record_measured, rungs_for_target,
                                   runtime_for_target)
-from edgeproof.bench.core import bench_isolated
+from edgeproof.bench.one_artifact import bench_isolated
 from edgeproof.bench.gate import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT, Gate
 from edgeproof.bench.recommend import interval
 from edgeproof.bench.row import BenchRow

@@ -24,10 +24,10 @@ import numpy as np
 
 from edgeproof import __version__
 from edgeproof.app.ladder import OptimizeConfig, search, without_test
-from edgeproof.app.reference import reference_probs
+from edgeproof.app.reference_answers import reference_probs
 from edgeproof.app.reporting import write_outputs
 from edgeproof.atomic import atomic_copy, ensure_writable_dir
-from edgeproof.bench.core import bench_artifact
+from edgeproof.bench.one_artifact import bench_artifact
 from edgeproof.bench.env import environment
 from edgeproof.bench.gate import Gate
 from edgeproof.bench.plots import pareto_front_3d

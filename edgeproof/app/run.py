@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-from edgeproof.app.reference import reference_probs
+from edgeproof.app.reference_answers import reference_probs
 from edgeproof.app.reporting import decide, write_outputs
 from edgeproof.app.target import check_target, judge_fit, record_measured, runtime_for_target
 from edgeproof.atomic import ensure_writable_dir
-from edgeproof.bench.core import bench_isolated
+from edgeproof.bench.one_artifact import bench_isolated
 from edgeproof.bench.env import environment, state_section
 from edgeproof.bench.gate import Gate
 from edgeproof.bench.report import build_report

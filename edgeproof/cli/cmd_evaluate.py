@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeproof.app.evaluate import evaluate_to_folder
+from edgeproof.app.evaluate_job import evaluate_to_folder
 from edgeproof.cli.common import add_dataset_args, nonneg_int, out, positive_int, status_printer
 from edgeproof.manifest import parse_preprocess
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgeproof.app.memory import MemoryConfig, run_memory
+from edgeproof.app.memory_report import MemoryConfig, run_memory
 from edgeproof.bench.footprint import firmware_line, table_rows
 from edgeproof.cli.common import out, print_rows
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from edgeproof.bench.core import evaluation_split
+from edgeproof.bench.one_artifact import evaluation_split
 from edgeproof.bench.derive import artifact_manifest
 from edgeproof.bench.gate import DEFAULT_MIN_AGREEMENT, Gate
 from edgeproof.bench.suite import parity_check

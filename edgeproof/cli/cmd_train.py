@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgeproof.cli.common import add_dataset_args, fraction, out, positive_int, status_printer
-from edgeproof.app.train import TrainJob, train_to_folder
+from edgeproof.app.train_job import TrainJob, train_to_folder
 from edgeproof.toolkit.models.init import INITS
 from edgeproof.toolkit.train import TrainConfig
 

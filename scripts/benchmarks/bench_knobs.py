@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeproof.bench.core import bench_isolated
+from edgeproof.bench.one_artifact import bench_isolated
 from edgeproof.bench.settings import BenchSettings, EvalData
 from edgeproof.manifest import find_manifest
 

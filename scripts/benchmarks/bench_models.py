@@ -26,7 +26,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from edgeproof.app.export_and_check import ExportConfig, export_and_check  # noqa: E402
-from edgeproof.app.train import TrainJob, train_to_folder  # noqa: E402
+from edgeproof.app.train_job import TrainJob, train_to_folder  # noqa: E402
 from edgeproof.toolkit.train import TrainConfig  # noqa: E402
 
 FLOWERS = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "flowers"

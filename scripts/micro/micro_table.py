@@ -83,8 +83,8 @@ def _train(name: str, ds, epochs: int):
 
 def measure(name: str, args, out: Path) -> dict:
     """Train, export and measure one model; its JSON entry."""
-    from edgeproof.app.reference import reference_probs
-    from edgeproof.bench.core import bench_batches
+    from edgeproof.app.reference_answers import reference_probs
+    from edgeproof.bench.one_artifact import bench_batches
     from edgeproof.bench.footprint import record_in_manifest
     from edgeproof.bench.settings import BenchSettings, EvalData
     from edgeproof.export.artifact import write_artifact

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/: evidence.py
 from evidence import model_calib_args, provenance, write_json  # noqa: E402
 
-from edgeproof.app.reference import reference_probs  # noqa: E402
+from edgeproof.app.reference_answers import reference_probs  # noqa: E402
 from edgeproof.export.artifact import write_artifact  # noqa: E402
 from edgeproof.export.context import context_for_model  # noqa: E402
 from edgeproof.export.formats import export_model, rewritten_for_integer  # noqa: E402

@@ -18,12 +18,12 @@ pytestmark = pytest.mark.slow
 
 
 def test_bf16_trained_model_exports_with_the_usual_parity(tiny_dataset, tmp_path):
-    from edgeproof.bench.core import bench_artifact
+    from edgeproof.bench.one_artifact import bench_artifact
     from edgeproof.bench.settings import BenchSettings, EvalData
     from edgeproof.export.artifact import write_artifact
     from edgeproof.export.context import calibration_context
     from edgeproof.export.formats import export_model
-    from edgeproof.app.reference import reference_probs
+    from edgeproof.app.reference_answers import reference_probs
     from edgeproof.tfcompat import set_seed
     from edgeproof.toolkit.distribute import float32_copy, precision_policy
     from edgeproof.toolkit.models import create_model

@@ -11,7 +11,7 @@ import types
 import numpy as np
 import pytest
 
-from edgeproof.bench import memory
+from edgeproof.bench import rss
 from edgeproof.bench.measure import Measurement, bare_loop_check, measure
 
 
@@ -160,12 +160,12 @@ def test_bare_loop_with_a_zero_bare_time_has_no_ratio(clock):
 
 
 def test_memory_readings_and_watch():
-    before = memory.rss_mb()
+    before = rss.rss_mb()
     if before is None:
         pytest.skip("no /proc on this platform")
-    with memory.MemoryWatch() as m:
+    with rss.MemoryWatch() as m:
         buf = np.ones(40 * 2**20, np.uint8)  # 40 MiB touched
     res = m.result()
     assert res["rss_before_mb"] > 0 and res["peak_delta_mb"] >= 30
-    assert memory.peak_mb() >= memory.rss_mb() - 1
+    assert rss.peak_mb() >= rss.rss_mb() - 1
     del buf

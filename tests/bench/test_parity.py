@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from edgeproof.bench.core import bench_artifact
+from edgeproof.bench.one_artifact import bench_artifact
 from edgeproof.bench.gate import Gate
 from edgeproof.bench.parity import chance_warning, compare
 from edgeproof.bench.settings import BenchSettings, EvalData

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeproof.bench.core import bench_artifact
+from edgeproof.bench.one_artifact import bench_artifact
 from edgeproof.bench.remote import Target, run_on
 from edgeproof.bench.settings import BenchSettings, EvalData
 from edgeproof.errors import RuntimeFailure, UsageError

@@ -10,8 +10,8 @@ import os
 import numpy as np
 import pytest
 
-from edgeproof.bench import core
-from edgeproof.bench.core import bench_batches
+from edgeproof.bench import one_artifact
+from edgeproof.bench.one_artifact import bench_batches
 from edgeproof.bench.measure import Measurement
 from edgeproof.bench.row import BenchRow
 from edgeproof.bench.runtimes import open_runtime, runtime_names
@@ -96,7 +96,7 @@ def recorded(monkeypatch):
     """What bench_batches measured, as it measured it: each runtime's load time and the
     statistics of each timed preprocessing pass."""
     seen = {"load_seconds": [], "prepare": []}
-    real_load, real_measure = Runtime.load, core.measure
+    real_load, real_measure = Runtime.load, one_artifact.measure
 
     def load(self):
         loaded_before = self._loaded
@@ -107,7 +107,7 @@ def recorded(monkeypatch):
 
     def measure(fn, *, batch_size=1, settings=Measurement()):
         stats = real_measure(fn, batch_size=batch_size, settings=settings)
-        if settings is core._PREPARE:
+        if settings is one_artifact._PREPARE:
             seen["prepare"].append(stats)
         return stats
 
@@ -143,9 +143,9 @@ def test_bench_rows_per_batch_size_with_parity(tiny_exports, tiny_dataset, tiny_
         d = r.to_dict()
         assert d["threads_default"] is False and d["bare_loop"] == bare and "micro" not in d
     assert rows[0].accuracy == rows[1].accuracy  # one accuracy pass, shared by the batch sizes
-    from edgeproof.bench import memory
+    from edgeproof.bench import rss
 
-    if memory.rss_mb() is not None:  # Linux: /proc readings exist, so every row carries them
+    if rss.rss_mb() is not None:  # Linux: /proc readings exist, so every row carries them
         for r in rows:
             mem = r.memory_mb
             assert mem["rss_before_load"] > 0, mem
@@ -172,7 +172,7 @@ def test_isolated_bench_matches_in_process_and_survives_a_dead_worker(tiny_expor
     """bench_isolated runs the same measurement in a fresh process; a worker that dies
     (as a native crash would) becomes a failed row, not a dead benchmark."""
     from edgeproof.bench import isolate
-    from edgeproof.bench.core import bench_isolated
+    from edgeproof.bench.one_artifact import bench_isolated
 
     settings = BenchSettings(measurement=Measurement(min_runs=5, min_seconds=0.01))
     data = EvalData(tiny_dataset.x_test, tiny_dataset.y_test, tiny_reference)

@@ -20,8 +20,8 @@ from tests.bench.micro_models import manifest_for, tiny_int8, write_tiny
 
 pytest.importorskip("tflite_micro", reason="tflite-micro (the [micro] extra) not installed")
 
-from edgeproof.bench import tflm  # noqa: E402
-from edgeproof.bench.core import bench_batches  # noqa: E402
+from edgeproof.bench import tflm_arena  # noqa: E402
+from edgeproof.bench.one_artifact import bench_batches  # noqa: E402
 from edgeproof.bench.measure import Measurement  # noqa: E402
 from edgeproof.bench.settings import BenchSettings, EvalData  # noqa: E402
 
@@ -31,12 +31,12 @@ TFLM = BenchSettings(runtime="tflm", measurement=FAST)
 
 def _builds(data: bytes, arena: int) -> tuple[bool, str | None]:
     """In a sandbox process: does TFLM build with ``arena`` bytes, and if not, why."""
-    interp, _, why = tflm.construct(data, arena)
+    interp, _, why = tflm_arena.construct(data, arena)
     return interp is not None, why
 
 
 def _assert_smallest(data: bytes) -> dict:
-    m = tflm.measure(data)
+    m = tflm_arena.measure(data)
     assert m["ok"] and m["arena_kind"] == "measured"
     arena, recorded = m["arena_bytes"], m["arena_recorded_bytes"]
     assert recorded == m["arena_head_bytes"] + m["arena_tail_bytes"]
@@ -76,7 +76,7 @@ def test_an_op_tflm_lacks_is_a_failed_row_naming_it(tmp_path):
     assert rows[0].status == "failed" and probs is None
     assert "GELU" in rows[0].error and "no kernel" in rows[0].error
     assert rows[0].runtime == "tflm"
-    m = tflm.measure(path.read_bytes())
+    m = tflm_arena.measure(path.read_bytes())
     assert m["ops"] == {"RESHAPE": True, "FULLY_CONNECTED": True, "GELU": False}
 
 
@@ -102,7 +102,7 @@ def _litert_and_tflm(data: bytes, x: np.ndarray):
     lite = Interpreter(model_content=data,
                        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     lite.allocate_tensors()
-    micro, _, _ = tflm.construct(data, 1 << 20)
+    micro, _, _ = tflm_arena.construct(data, 1 << 20)
     a, b = [], []
     for row in x:
         lite.set_tensor(lite.get_input_details()[0]["index"], row[None])
@@ -149,7 +149,7 @@ def test_without_tflite_micro_the_error_names_the_extra(tmp_path, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "tflite_micro", None)  # import fails as if not installed
     with pytest.raises(RuntimeFailure, match=r'pip install -e "\.\[micro\]"'):
-        tflm.require()
+        tflm_arena.require()
     path = write_tiny(tmp_path, name="tiny")
     with pytest.raises(RuntimeFailure, match=r'tflite-micro, which is not installed') as e:
         open_runtime(path, "tflm").load()
@@ -198,8 +198,8 @@ def _segfault(data: bytes) -> dict:
 
 def test_a_crash_in_tflm_is_a_failed_row_not_a_dead_benchmark(tmp_path, monkeypatch):
     path = write_tiny(tmp_path, name="crashy")
-    monkeypatch.setattr(tflm, "measure_here", _segfault)
-    monkeypatch.setattr(tflm, "_CACHE", {})
+    monkeypatch.setattr(tflm_arena, "measure_here", _segfault)
+    monkeypatch.setattr(tflm_arena, "_CACHE", {})
     rows, _ = bench_batches(path, TFLM, report_dir=tmp_path)
     assert rows[0].status == "failed"
     assert "TFLM crashed building this model in a sandbox process" in rows[0].error

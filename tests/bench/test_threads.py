@@ -80,7 +80,7 @@ def test_settings_take_threads_as_text_or_type():
 def test_rows_record_the_threads_used_and_the_sweep(tiny_exports):
     """Every row records the count that ran (an int) and whether it was the runtime's
     default: after an auto sweep, a fixed count, and the runtime's own choice."""
-    from edgeproof.bench.core import bench_batches
+    from edgeproof.bench.one_artifact import bench_batches
     from edgeproof.bench.runtimes.litert import LiteRTRuntime
 
     fast = Measurement(min_runs=3, min_seconds=0.0, warmup_runs=1, warmup_seconds=0.0)

@@ -29,7 +29,7 @@ ATOMIC = "edgeproof/atomic.py"  # the one module that writes files
 
 # (file, kind) -> (how many, why it is not a file written for the user)
 ALLOWED = {
-    ("bench/memory.py", "open-write"): (
+    ("bench/rss.py", "open-write"): (
         1, "writes '5' to /proc/self/clear_refs: resets the kernel's peak-RSS counter"),
     ("toolkit/train.py", "save_weights"): (
         1, "the head phase's weights for --resume (head_phase.weights.h5, written by Keras "
@@ -224,7 +224,7 @@ PLANTED = {
     "json.dump": "import json\ndef _w(d, fh):\n    json.dump(d, fh)\n",
     "os.replace": "import os\ndef _w(a, b):\n    os.replace(a, b)\n",
     "save": "def _w(model, p):\n    model.save(p)\n",
-    "a second /proc-style write in bench/memory.py": "def _w():\n    open('/tmp/x', 'w')\n",
+    "a second /proc-style write in bench/rss.py": "def _w():\n    open('/tmp/x', 'w')\n",
     "a name that is temporary only in another function": (
         "import tempfile\ndef _a():\n    with tempfile.TemporaryDirectory() as d:\n"
         "        return d\ndef _w(d):\n    d.write_text('x')\n"),
@@ -233,7 +233,7 @@ PLANTED = {
 
 @pytest.mark.parametrize("case", sorted(PLANTED))
 def test_the_scan_catches_a_planted_write(copy_of_the_sources, case):
-    target = "bench/memory.py" if case.startswith("a second") else "bench/plots.py"
+    target = "bench/rss.py" if case.startswith("a second") else "bench/plots.py"
     before = set(not_allowed(direct_writes(copy_of_the_sources)))
     with open(copy_of_the_sources / target, "a") as fh:  # the test's own scratch copy
         fh.write("\n\n" + PLANTED[case])

@@ -180,7 +180,7 @@ def test_flatten_model_is_exact():
 
 
 def test_qat_on_nested_model(tiny_context, tiny_dataset, tmp_path):
-    from edgeproof.bench.core import bench_artifact
+    from edgeproof.bench.one_artifact import bench_artifact
     from edgeproof.bench.settings import BenchSettings, EvalData
     from edgeproof.export.artifact import write_artifact
     from edgeproof.export.context import model_fingerprint

@@ -56,7 +56,7 @@ def test_every_format_has_a_tolerance():
 
 @pytest.mark.parametrize("fmt", ALL)
 def test_parity(fmt, exported, tiny_dataset, tiny_reference):
-    from edgeproof.bench.core import bench_artifact
+    from edgeproof.bench.one_artifact import bench_artifact
 
     path, _ = exported[fmt]
     row, probs = bench_artifact(path, CHECK,
@@ -116,7 +116,7 @@ def test_sizes_shrink(exported):
 
 
 def test_onnx_int8_dynamic_mode(tiny_model, tiny_context, tiny_dataset, tiny_reference, tmp_path):
-    from edgeproof.bench.core import bench_artifact
+    from edgeproof.bench.one_artifact import bench_artifact
     from edgeproof.export.artifact import write_artifact
     from edgeproof.export.formats import export_model
 

@@ -120,7 +120,7 @@ def test_a_misspelt_builder_option_is_an_error_naming_the_valid_ones():
 def test_models_formats_and_runtimes_refuse_a_duplicate_name_alike():
     from edgeproof.bench.runtimes import RUNTIMES, get_runtime_class
     from edgeproof.export.formats import FORMATS, get_format
-    from edgeproof.toolkit.models.registry import register_model
+    from edgeproof.toolkit.models.model_table import register_model
 
     with pytest.raises(ValueError, match="model 'small_cnn' is registered twice"):
         register_model("small_cnn", description="again")(lambda num_classes, input_shape: None)

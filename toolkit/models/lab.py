@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgeproof.toolkit.models.registry import register_model
+from edgeproof.toolkit.models.model_table import register_model
 from edgeproof.tfcompat import keras
 
 

@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-from edgeproof.toolkit.models.registry import register_model
+from edgeproof.toolkit.models.model_table import register_model
 from edgeproof.tfcompat import keras
 
 # A layer plan is a tuple of steps: ("conv", filters, kernel), ("pool", size, stride),

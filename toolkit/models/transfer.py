@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeproof.errors import ModelError, first_line
-from edgeproof.toolkit.models.registry import register_model
+from edgeproof.toolkit.models.model_table import register_model
 from edgeproof.tfcompat import keras
 
 BASES = {

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from edgeproof import __version__
 from edgeproof.app.reporting import write_json
-from edgeproof.bench import tflm
+from edgeproof.bench import tflm_arena
 from edgeproof.bench.footprint import memory_of, record_in_manifest
 from edgeproof.errors import EdgeproofError, UsageError, first_line
 from edgeproof.machine import cpu_info
@@ -64,7 +64,7 @@ def run_memory(cfg: MemoryConfig) -> dict:
         entries.append(entry)
     report = {"edgeproof_version": __version__,
               "created": _dt.datetime.now().isoformat(timespec="seconds"),
-              "command": cfg.command, "tflite_micro": tflm.version(),
+              "command": cfg.command, "tflite_micro": tflm_arena.version(),
               "cpu": cpu_info()["cpu"], "artifacts": entries}
     if cfg.json:
         write_json(cfg.json, report)

@@ -21,7 +21,7 @@ import numpy as np
 from edgeproof.bench.derive import artifact_manifest, preprocessing_known
 from edgeproof.bench.isolate import run_isolated
 from edgeproof.bench.measure import Measurement, bare_loop_check, measure
-from edgeproof.bench.memory import MemoryWatch
+from edgeproof.bench.rss import MemoryWatch
 from edgeproof.bench.parity import compare
 from edgeproof.bench.row import BenchRow, failed_rows
 from edgeproof.bench.runtimes import get_runtime_class, runtime_for
