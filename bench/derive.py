@@ -39,6 +39,7 @@ from edgeproof.manifest import Manifest, Preprocessing, TensorInfo, find_manifes
 from edgeproof.reference import UNKNOWN_PREPROCESSING, load_reference, reference_preprocessing
 from edgeproof.reference_model import evidence_from_ops
 from edgeproof.reference_onnx import inspect_onnx
+from edgeproof.reference_torch import TORCH_KINDS, TORCH_SUFFIXES
 
 UNKNOWN = UNKNOWN_PREPROCESSING
 _TFLITE_TYPES = {0: "float32", 1: "float16", 3: "uint8", 7: "int16", 9: "int8"}
@@ -88,10 +89,12 @@ def derive_manifest(path) -> Manifest:
                     "why": f"the graph ends in {info.ends_in}, not Softmax"}
             return manifest
         elif suffix in (".keras", ".h5", ".hdf5") or p.is_dir():
-            return _keras_manifest(p)
+            return _reference_manifest(p)
+        elif suffix in TORCH_SUFFIXES:
+            return _reference_manifest(p)
         else:
-            raise RuntimeFailure(f"{p.name}: no manifest, and edgeproof reads .tflite, .onnx "
-                                 "and Keras files only.")
+            raise RuntimeFailure(f"{p.name}: no manifest, and edgeproof reads .tflite, .onnx, "
+                                 "Keras and PyTorch (.pt2, TorchScript) files only.")
     except (RuntimeFailure, ModelError):
         raise
     except Exception as e:  # a malformed file: Python's parsers raise, they do not crash
@@ -189,23 +192,37 @@ def _onnx_io(path: Path):
         if dtype is None:
             raise RuntimeFailure(f"unsupported {what} type")
     layout = "NCHW" if info.layout == "NCHW" else "NHWC"
-    inp = TensorInfo(info.inputs[0], [-1] + info.input_dims[1:], info.input_dtype, layout)
+    # A fixed batch stays fixed: torch.onnx.export specialises it to the example's unless
+    # told otherwise, and such a file runs at that batch only.
+    inp = TensorInfo(info.inputs[0], info.input_dims, info.input_dtype, layout)
     out = TensorInfo(info.outputs[0], [-1] + info.output_dims[1:], info.output_dtype)
     return inp, out, evidence_from_ops(info.leading), info
 
 
-def _keras_manifest(path: Path) -> Manifest:
-    """A Keras file's or SavedModel's manifest, through the core loader (any Keras)."""
+def _reference_manifest(path: Path) -> Manifest:
+    """A Keras file's, SavedModel's or PyTorch file's manifest, through the core loader.
+
+    A PyTorch program takes NCHW and (usually) ends in logits: its runtime hands back the
+    raw output, so the manifest says ``logits`` and every runtime applies softmax after it.
+    """
     key = (str(path.resolve()), path.stat().st_mtime_ns)
     if key not in _DERIVED:
         ref = load_reference(path)
         pre, names, how = reference_preprocessing(ref, strict=False)
-        fmt = "saved_model" if ref.kind == "saved_model" else "keras"
+        fmt = {"saved_model": "saved_model", "torch_export": "pt2",
+               "torchscript": "torchscript"}.get(ref.kind, "keras")
+        h, w, c = ref.input_shape
+        torch_kind = ref.kind in TORCH_KINDS
+        batch = ref.extras.get("batch") or -1 if torch_kind else -1
+        inp = TensorInfo(ref.input_name, [batch, c, h, w], layout="NCHW") if torch_kind \
+            else TensorInfo(ref.input_name, [-1, *ref.input_shape])
         _DERIVED[key] = Manifest(
             format=f"{fmt} (no manifest)",
             class_names=names or [str(i) for i in range(ref.num_classes)],
-            input=TensorInfo(ref.input_name, [-1, *ref.input_shape]),
-            output=TensorInfo("probs", [-1, ref.num_classes]), preprocessing=pre,
+            input=inp, output=TensorInfo("probs", [-1, ref.num_classes]), preprocessing=pre,
             source={"manifest": "derived from the model", "kind": ref.kind,
                     "preprocessing": UNKNOWN if how.startswith("assumed") else how})
+        if torch_kind and ref.outputs_logits:
+            _DERIVED[key].conversion["logits"] = {
+                "softmax": "applied by the runtime after the model", "why": ref.output_why}
     return Manifest.from_dict(_DERIVED[key].to_dict())

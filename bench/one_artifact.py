@@ -125,6 +125,11 @@ def _measure(artifact: Path, settings: BenchSettings, data, base: BenchRow, say)
         raise RuntimeFailure(f"{artifact.name} has no manifest and does not show how it "
                              "scales pixels; pass --preprocess scale=...,offset=... to "
                              "measure accuracy (latency needs none).")
+    fixed = manifest.input.shape[0] if manifest.input.shape else -1
+    if settings.latency and fixed > 0 and any(b != fixed for b in settings.batch_sizes):
+        raise RuntimeFailure(f"{artifact.name} has a fixed batch of {fixed} (an exporter "
+                             "specialised it to its example's): bench it with --batch-sizes "
+                             f"{fixed}, or re-export it with a dynamic batch axis.")
     base.runtime = runtime = settings.runtime or runtime_for(artifact)
     cls = get_runtime_class(runtime)
     options = {k: v for k, v in settings.runtime_options.items() if k in cls.OPTIONS}

@@ -4,6 +4,8 @@ The CLI prints ``edgeproof: error: <message>`` without a traceback (unless ``--d
 and exits with ``exit_code``.
 """
 
+import re
+
 
 class EdgeproofError(Exception):
     """Base class of every error edgeproof raises on purpose."""
@@ -49,5 +51,6 @@ def first_line(e: BaseException, limit: int = 300) -> str:
         >>> first_line(ValueError())
         'ValueError'
     """
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))  # libraries colour their messages (torch)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return (lines[0] if lines else type(e).__name__)[:limit]

@@ -9,7 +9,10 @@ What the commands compare with (``export``, ``optimize``, ``evaluate``, ``explai
 - a SavedModel folder: tf-keras' own (``keras_metadata.pb``) loads as a tf-keras model;
   any other (Keras 3 ``export()``, ``tf.saved_model.save``) runs through its serving
   signature;
-- an ``.onnx`` float file (PyTorch, Keras 3, tf2onnx), on ONNX Runtime.
+- an ``.onnx`` float file (PyTorch, Keras 3, tf2onnx), on ONNX Runtime (its weights may
+  sit in ``model.onnx.data`` beside it, as ``torch.onnx.export`` writes them);
+- a PyTorch ``torch.export`` program (``.pt2``) or TorchScript file, run in PyTorch
+  (``edgeproof.reference_torch``; the ``[torch]`` extra).
 
 Anything else, or a file that is broken, is a one-line ``ModelError`` naming the file,
 what it looked like and what to do.
@@ -33,8 +36,11 @@ from edgeproof.reference_model import (KINDS, Reference, keras_reference,
                                        reference_from_model)
 from edgeproof.reference_onnx import load_onnx_reference
 from edgeproof.reference_tf import load_saved_model
+from edgeproof.reference_torch import TORCH_SUFFIXES, load_torch_reference, torch_file_kind
 
 UNKNOWN_PREPROCESSING = "unknown: no manifest, and the file does not show how it scales pixels"
+GIVE = ("give a .keras or .h5 file, a SavedModel folder, an .onnx file, or a PyTorch .pt2 "
+        "(torch.export) or TorchScript file")
 ASSUMED = "assumed: pixels * 1/255 (no manifest; the model's first layers do not scale)"
 
 __all__ = ["KINDS", "Reference", "load_reference", "reference_from_model",
@@ -60,7 +66,9 @@ def looks_like(p: Path) -> str:
     if head[4:8] == b"TFL3":
         return "a TFLite flatbuffer: an export, not a reference; give the model it came from"
     if head.startswith(b"PK"):
-        return "a zip archive"
+        kind = torch_file_kind(p)
+        return {"pickle": "a torch.save pickle", "torch_export": "a torch.export program",
+                "torchscript": "a TorchScript module"}.get(kind, "a zip archive")
     if head.startswith(b"\x89HDF"):
         return "an HDF5 file"
     if not head:
@@ -76,7 +84,8 @@ def load_reference(path: str | Path, safe_mode: bool = True) -> Reference:
     """Load a reference model of any kind (see the module docstring).
 
     Args:
-        path: a ``.keras`` / ``.h5`` file, a SavedModel folder or an ``.onnx`` file.
+        path: a ``.keras`` / ``.h5`` file, a SavedModel folder, an ``.onnx`` file, or a
+            PyTorch ``.pt2`` / TorchScript file.
         safe_mode: refuse Lambda layers in ``.keras`` files (``--unsafe`` turns it off).
 
     Raises:
@@ -93,8 +102,8 @@ def load_reference(path: str | Path, safe_mode: bool = True) -> Reference:
         raise ModelError(f"Model not found: {p}")
     if p.is_dir():
         if not (p / "saved_model.pb").exists():
-            raise ModelError(f"{p} is a folder without saved_model.pb, not a SavedModel: give a "
-                             ".keras or .h5 file, a SavedModel folder or an .onnx file.")
+            raise ModelError(f"{p} is a folder without saved_model.pb, not a SavedModel: "
+                             f"{GIVE}.")
         if (p / "keras_metadata.pb").exists():  # tf-keras' own SavedModel: its layers too
             return keras_reference(load_keras_model(p, safe_mode), p, "2 (SavedModel)")
         return load_saved_model(p)
@@ -106,9 +115,10 @@ def load_reference(path: str | Path, safe_mode: bool = True) -> Reference:
         return keras_reference(load_keras_model(p, safe_mode), p, version)
     if suffix == ".onnx":
         return load_onnx_reference(p)
+    if suffix in TORCH_SUFFIXES:
+        return load_torch_reference(p)
     raise ModelError(f"{p} is not a model edgeproof can take as a reference (it looks like "
-                     f"{looks_like(p)}): give a .keras or .h5 file, a SavedModel folder or an "
-                     ".onnx file.")
+                     f"{looks_like(p)}): {GIVE}.")
 
 
 def reference_preprocessing(ref: Reference, override: dict | None = None,
@@ -141,6 +151,11 @@ def reference_preprocessing(ref: Reference, override: dict | None = None,
                 f"detected: {ref.evidence[2]}"
         else:
             how = ASSUMED if ref.kind in ("tf_keras", "keras3") else UNKNOWN_PREPROCESSING
+    sized = override and ({"crop", "size"} & set(override))
+    if ref.extras.get("any_size") and not sized and how != "manifest" and strict:
+        raise UsageError(f"{ref.describe()} runs at any input size and a TorchScript file does "
+                         "not store the one it was trained at: pass --preprocess crop=N (N x N "
+                         "pixels), or save a .pt2 (torch.export keeps the shape).")
     if override:
         return pre.override(override), names, f"given: --preprocess {override}"
     if how == UNKNOWN_PREPROCESSING and strict:

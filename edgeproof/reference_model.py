@@ -23,7 +23,8 @@ from edgeproof.keras_loader import RAW_PIXEL_SCALE, detect_preprocessing, is_ker
 from edgeproof.tfcompat import tf
 
 KINDS = {"tf_keras": "a tf-keras 2 model", "keras3": "a Keras 3 model",
-         "saved_model": "a SavedModel", "onnx": "an ONNX model"}
+         "saved_model": "a SavedModel", "onnx": "an ONNX model",
+         "torch_export": "a torch.export program", "torchscript": "a TorchScript module"}
 RAW = "it takes raw 0-255 pixels"
 
 
@@ -33,12 +34,13 @@ class Reference:
 
     Attributes:
         path: the file or folder it was loaded from (None for a live model).
-        kind: ``tf_keras``, ``keras3``, ``saved_model`` or ``onnx``.
+        kind: ``tf_keras``, ``keras3``, ``saved_model``, ``onnx``, ``torch_export`` (a
+            ``.pt2``) or ``torchscript``.
         name: the model's name (a Keras name, else the file's stem).
         input_shape: ``(H, W, C)`` of the float NHWC batches ``predict`` takes.
         num_classes: the length of its output.
         input_name: the input tensor's name in the model.
-        layout: the model's own input layout, ``NHWC`` or ``NCHW`` (PyTorch ONNX);
+        layout: the model's own input layout, ``NHWC`` or ``NCHW`` (PyTorch, its ONNX);
             ``predict`` transposes for NCHW itself.
         outputs_logits: the model ends in logits: ``predict``/``tf_call`` apply softmax.
         output_why: how ``outputs_logits`` was decided.

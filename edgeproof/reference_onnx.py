@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from edgeproof.errors import ModelError, first_line
 from edgeproof.manifest import sha256_file
 from edgeproof.preprocess import softmax
@@ -58,15 +60,64 @@ def _dims(value) -> list[int]:
             for d in value.type.tensor_type.shape.dim]
 
 
-def _constants(graph) -> dict:
-    from onnx import numpy_helper
+def _constants(graph, base_dir: str = "") -> dict:
+    from onnx import TensorProto, numpy_helper
 
     found = {i.name: i for i in graph.initializer}
     for n in graph.node:
         if n.op_type == "Constant" and n.attribute and n.attribute[0].HasField("t"):
             found[n.output[0]] = n.attribute[0].t
-    return {k: numpy_helper.to_array(v) for k, v in found.items()
-            if len(v.dims) <= 4 and (not v.dims or v.dims[-1] <= 4096)}
+    out = {}
+    for k, v in found.items():
+        if len(v.dims) > 4 or (v.dims and v.dims[-1] > 4096):
+            continue
+        try:  # external data (model.onnx.data) is read from beside the file
+            out[k] = numpy_helper.to_array(v, base_dir)
+        except Exception:
+            if v.data_location != TensorProto.EXTERNAL:
+                raise
+    return out
+
+
+def external_data_files(model, base_dir: Path) -> list[Path]:
+    """The files an ONNX graph keeps its weights in (``model.onnx.data``, as
+    ``torch.onnx.export`` writes by default; every graph over 2 GB), beside it.
+
+    Example:
+        >>> import onnx
+        >>> external_data_files(onnx.ModelProto(), Path("."))
+        []
+    """
+    from onnx import TensorProto
+
+    names = []
+    for t in model.graph.initializer:
+        if t.data_location == TensorProto.EXTERNAL:
+            loc = next((e.value for e in t.external_data if e.key == "location"), None)
+            if loc and loc not in names:
+                names.append(loc)
+    return [base_dir / n for n in names]
+
+
+def check_external_data(p: Path, model=None) -> list[Path]:
+    """The external data files of the ONNX file ``p`` (none for a self-contained one).
+
+    Raises:
+        ModelError: one of them is missing, named with the path looked for.
+
+    Example:
+        >>> check_external_data(Path("net.onnx"))  # doctest: +SKIP
+        [PosixPath('net.onnx.data')]
+    """
+    import onnx
+
+    model = model if model is not None else onnx.load(str(p), load_external_data=False)
+    files = external_data_files(model, p.parent)
+    for f in files:
+        if not f.is_file():
+            raise ModelError(f"{p.name} keeps its weights in {f.name}, which is not there (looked "
+                             f"for {f}): copy it beside {p.name}.")
+    return files
 
 
 def _leading(graph, name: str, consts: dict, max_ops: int = 6):
@@ -114,6 +165,7 @@ def inspect_onnx(source) -> OnnxInfo:
 
     model = source if isinstance(source, onnx.ModelProto) else \
         onnx.load(str(source), load_external_data=False)
+    base_dir = "" if isinstance(source, onnx.ModelProto) else str(Path(source).parent)
     g = model.graph
     inits = {i.name for i in g.initializer}
     real = [i for i in g.input if i.name not in inits]
@@ -137,7 +189,7 @@ def inspect_onnx(source) -> OnnxInfo:
         inputs=[i.name for i in real], outputs=[o.name for o in g.output], input_dims=dims,
         input_dtype=DTYPES.get(inp.type.tensor_type.elem_type), output_dims=out_dims,
         output_dtype=DTYPES.get(out.type.tensor_type.elem_type), layout=layout,
-        leading=_leading(g, inp.name, _constants(g)), ends_in=_ends_in(g),
+        leading=_leading(g, inp.name, _constants(g, base_dir)), ends_in=_ends_in(g),
         opset=next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
         producer=f"{model.producer_name} {model.producer_version}".strip())
 
@@ -178,6 +230,7 @@ def load_onnx_reference(p: Path) -> Reference:
                          f"{first_line(e, 120)}); it looks truncated: export or copy it "
                          "again.") from None
     h, w, c = _check(p, info)
+    check_external_data(p)
     import onnxruntime as ort
 
     try:
@@ -185,12 +238,15 @@ def load_onnx_reference(p: Path) -> Reference:
     except Exception as e:
         raise ModelError(f"ONNX Runtime cannot load {p}: {first_line(e, 200)}") from None
     name, nchw, logits = info.inputs[0], info.layout == "NCHW", info.logits
+    batch = info.input_dims[0] if info.input_dims[0] > 0 else None
 
     def predict(x):
-        y = sess.run(None, {name: x.transpose(0, 3, 1, 2).copy() if nchw else x})[0]
+        n = len(x)
+        if batch and n < batch:  # a fixed-batch graph: pad, answer for the real rows
+            x = np.concatenate([x, np.repeat(x[-1:], batch - n, axis=0)])
+        y = sess.run(None, {name: x.transpose(0, 3, 1, 2).copy() if nchw else x})[0][:n]
         return softmax(y) if logits else y
 
-    batch = info.input_dims[0] if info.input_dims[0] > 0 else None
     return Reference(
         path=p, kind="onnx", name=p.stem, input_shape=(h, w, c), num_classes=info.output_dims[1],
         input_name=name, predict_fn=predict, layout=info.layout, outputs_logits=logits,

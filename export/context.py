@@ -27,6 +27,7 @@ from edgeproof.manifest import Manifest, Preprocessing, TensorInfo
 from edgeproof.preprocess import to_float
 from edgeproof.reference import Reference, reference_from_model, reference_preprocessing
 from edgeproof.reference_tf import serving_saved_model
+from edgeproof.reference_torch import TORCH_KINDS
 from edgeproof.tfcompat import tf
 
 TFLITE_FROM_ONNX = (
@@ -118,6 +119,9 @@ def tflite_converter(model, fmt: str = "tflite"):
         return t.lite.TFLiteConverter.from_keras_model(ref.model)
     if ref.kind == "onnx":
         raise ExportError(TFLITE_FROM_ONNX.format(fmt=fmt, what=ref.describe()))
+    if ref.kind in TORCH_KINDS:
+        raise ExportError(f"{ref.describe()} is a PyTorch program; edgeproof makes TFLite from "
+                          f"TensorFlow graphs here: use onnx-fp32, onnx-fp16 or onnx-int8.")
     folder, key = serving_saved_model(ref)
     return t.lite.TFLiteConverter.from_saved_model(folder, signature_keys=[key])
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edgeproof.errors import ExportError, first_line
 from edgeproof.export.artifact import Artifact
+from edgeproof.reference_torch import TORCH_KINDS
 from edgeproof.export.context import ExportContext, base_manifest, source_of
 from edgeproof.quiet import quiet_native
 from edgeproof.reference_tf import serving_saved_model
@@ -65,7 +66,7 @@ def convert_saved_model(model, ctx: ExportContext, *, fmt: str, **options) -> Ar
         True
     """
     ref = source_of(model)
-    if ref.kind == "onnx":
+    if ref.kind in ("onnx", *TORCH_KINDS):
         raise ExportError(f"{ref.describe()} is not a TensorFlow graph for the {fmt} format; "
                           "use onnx-fp32, onnx-fp16 or onnx-int8.")
     manifest = base_manifest(model, ctx, fmt, options)

@@ -20,8 +20,10 @@ from edgeproof.embedded import LEGACY_KEYS, MANIFEST_KEY
 from edgeproof.errors import ExportError, first_line
 from edgeproof.export.artifact import Artifact
 from edgeproof.export.context import ExportContext, base_manifest, source_of
+from edgeproof.export.torch_onnx import torch_onnx_graph
 from edgeproof.manifest import Manifest, TensorInfo
 from edgeproof.quiet import quiet_native
+from edgeproof.reference_torch import TORCH_KINDS
 from edgeproof.tfcompat import tf
 
 
@@ -41,6 +43,8 @@ def keras_to_onnx(model, ctx: ExportContext, fmt: str, opset: int, options: dict
     ref = source_of(model)
     if ref.kind == "onnx":
         return onnx_reference_graph(ref, ctx, fmt, options)
+    if ref.kind in TORCH_KINDS:  # torch.onnx.export, proved against PyTorch
+        return torch_onnx_graph(ref, ctx, fmt, options)
     t = tf()
     import tf2onnx
 

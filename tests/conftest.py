@@ -20,7 +20,8 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Fixtures that train or convert a real model: their users are slow tests.
-SLOW_FIXTURES = {"tiny_model", "tiny_context", "tiny_exports", "tiny_reference", "default_run"}
+SLOW_FIXTURES = {"tiny_model", "tiny_context", "tiny_exports", "tiny_reference", "default_run",
+                 "torch_models"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -104,3 +105,13 @@ def default_run(tmp_path_factory):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def torch_models(tmp_path_factory):
+    """PyTorch files made by plain PyTorch in its own process (tests/torch_models.py):
+    {file name: path}. Skipped where the [torch] extra is not installed."""
+    pytest.importorskip("torch", reason="PyTorch models need the [torch] extra")
+    from tests.torch_models import make_torch_models
+
+    return make_torch_models(tmp_path_factory.mktemp("torch"))

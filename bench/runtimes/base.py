@@ -313,11 +313,13 @@ class Runtime:
         if not self._loaded:
             self.load()
         check_int("batch_size", batch_size, "predict", low=1)
+        fixed = self.manifest.input.shape[0] if self.manifest.input.shape else -1
+        batch_size = fixed if fixed > 0 else batch_size  # a fixed-batch file: its own batch
         outs = []
         for i in range(0, len(images), batch_size):
             chunk = images[i:i + batch_size]
             n = len(chunk)
-            if n < batch_size and len(images) > batch_size:
+            if n < batch_size and (len(images) > batch_size or fixed > 0):
                 # Pad the last batch: static-shape runtimes then never re-allocate.
                 pad = np.repeat(chunk[-1:], batch_size - n, axis=0)
                 chunk = np.concatenate([chunk, pad])

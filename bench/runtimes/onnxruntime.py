@@ -18,7 +18,8 @@ import numpy as np
 
 from edgeproof.bench.runtimes.base import Option, Runtime, register_runtime
 from edgeproof.bench.threads import cores
-from edgeproof.errors import RuntimeFailure, first_line
+from edgeproof.errors import ModelError, RuntimeFailure, first_line
+from edgeproof.reference_onnx import check_external_data
 
 PROVIDERS = {"cpu": ["CPUExecutionProvider"],
              "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
@@ -84,6 +85,12 @@ class OnnxRuntime(Runtime):
         if not head or head[0] not in _FIRST_TAGS:
             raise RuntimeFailure(f"{path.name} is not a valid ONNX protobuf (bad header); "
                                  "re-export it.")
+        try:  # weights in model.onnx.data beside it: a missing one is named, not a crash
+            check_external_data(path)
+        except ModelError as e:
+            raise RuntimeFailure(str(e)) from None
+        except Exception:
+            pass  # an unparsable file: the loader says so in its own line
 
     def _options(self, ort, profile_prefix: str | None = None):
         opts = ort.SessionOptions()
