@@ -256,9 +256,10 @@ def evaluate_file(model_path: str | Path, dataset: str, out_dir: str | Path | No
     model_path = Path(model_path)
     ref = load_reference(model_path)
     pre, _, _ = reference_preprocessing(ref, preprocess)
-    size = image_size or ref.input_shape[0]
+    size = image_size or pre.size[0]
     ds = load_dataset(dataset, size, seed)
-    if ds.input_shape[-1] != ref.input_shape[-1]:
+    # the shared preprocessing converts channels (grey to RGB) when the model's colour says so
+    if ds.input_shape[-1] != ref.input_shape[-1] and pre.channels != ref.input_shape[-1]:
         raise DataError(f"{dataset} has {ds.input_shape[-1]} channel(s) but the model takes "
                         f"{ref.input_shape[-1]}; evaluate on the training dataset.")
     ds = dataclasses.replace(ds, preprocessing=dataclasses.replace(pre, size=[size, size]))

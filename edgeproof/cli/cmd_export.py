@@ -27,8 +27,10 @@ def register(sub) -> None:
     p.add_argument("model", metavar="MODEL")
     p.add_argument("--format", required=True, help="comma-separated formats (edgeproof formats)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--calib", metavar="DATA", default=None,
-                   help="calibration/verification dataset (same forms as --dataset)")
+    p.add_argument("--calib", "--dataset", dest="calib", metavar="DATA", default=None,
+                   help="the dataset whose train split calibrates int8 and whose test split "
+                        "verifies every export (digits, mnist, cifar10, flowers, a folder or an "
+                        ".npz)")
     p.add_argument("--calib-size", type=positive_int, default=None,
                    help=f"calibration images (default {DEFAULT_CALIB_SIZE}, or all of a smaller "
                         "train split)")
