@@ -70,11 +70,11 @@ for epoch in range(12):
 m.eval()
 with torch.no_grad():
     print("train accuracy", float((m(xt).argmax(1) == yt).float().mean()))
-ex = xt[:2].contiguous()
+ex = xt[:2].clone()  # a slice would keep (and save) the whole tensor
 batch = torch.export.Dim("batch", min=1, max=4096)
 torch.export.save(torch.export.export(m, (ex,), dynamic_shapes=({0: batch},)), out + "/net.pt2")
-torch.export.save(torch.export.export(m, (xt[:1].contiguous(),)), out + "/net_b1.pt2")
-cl = torch.from_numpy(x[:2]).permute(0, 3, 1, 2)        # NHWC numpy permuted: channels_last
+torch.export.save(torch.export.export(m, (xt[:1].clone(),)), out + "/net_b1.pt2")
+cl = torch.from_numpy(x[:2].copy()).permute(0, 3, 1, 2)       # NHWC numpy permuted: channels_last
 assert cl.is_contiguous(memory_format=torch.channels_last)
 torch.export.save(torch.export.export(m, (cl,)), out + "/net_cl.pt2")
 torch.jit.save(torch.jit.trace(m, ex), out + "/net.pt")
