@@ -35,7 +35,7 @@ import numpy as np
 from edgeproof.errors import ExportError, first_line
 from edgeproof.export.context import ExportContext, base_manifest
 from edgeproof.manifest import TensorInfo
-from edgeproof.preprocess import to_float
+from edgeproof.preprocess import softmax, to_float
 from edgeproof.quiet import quiet_native
 from edgeproof.reference_torch import torch_module
 
@@ -103,9 +103,12 @@ def _fixed_batch(proto) -> int | None:
     return int(dim.dim_value) if dim.HasField("dim_value") else None
 
 
-def verify_against_torch(proto, ref, x: np.ndarray) -> dict:
+def verify_against_torch(proto, ref, x: np.ndarray, logits: bool = False) -> dict:
     """Run ``proto`` on ONNX Runtime and ``ref`` in PyTorch on ``x`` (float NHWC) at batch 1
     and at a larger batch (the fixed one for a fixed graph); their figures.
+
+    Args:
+        logits: the graph ends in logits (a user's file): softmax its outputs first.
 
     Returns:
         ``{"batch_sizes", "images", "top1_agreement", "max_abs_dp"}``; agreement 1.0 and
@@ -128,11 +131,28 @@ def verify_against_torch(proto, ref, x: np.ndarray) -> dict:
         xb = x[:n] if len(x) >= n else np.repeat(x, -(-n // len(x)), axis=0)[:n]
         got = np.concatenate([sess.run(None, {name: np.ascontiguousarray(
             xb[i:i + b].transpose(0, 3, 1, 2))})[0] for i in range(0, n, b)])
+        got = softmax(got) if logits else got  # a graph without its Softmax: compare probabilities
         ref_p = want[:n] if len(want) >= n else ref.predict(xb)
         worst = max(worst, float(np.abs(got - ref_p).max()))
         agree = min(agree, float((got.argmax(1) == ref_p.argmax(1)).mean()))
     return {"batch_sizes": sizes, "images": int(len(x)), "top1_agreement": agree,
             "max_abs_dp": worst}
+
+
+def batch_check(path, ref, ctx: ExportContext) -> dict:
+    """``verify_against_torch`` for an ONNX file on disk (its external data read beside it),
+    on the context's check images.
+
+    Example:
+        >>> batch_check("model.onnx", ref, ctx)["batch_sizes"]  # doctest: +SKIP
+        [1, 8]
+    """
+    import onnx
+
+    from edgeproof.reference_onnx import inspect_onnx
+
+    x, _ = check_images(ctx, ref)
+    return verify_against_torch(onnx.load(str(path)), ref, x, logits=inspect_onnx(path).logits)
 
 
 def torch_onnx_graph(ref, ctx: ExportContext, fmt: str, options: dict):

@@ -107,7 +107,8 @@ def runtime_options(names) -> dict[str, set[str]]:
 def _probe(cls, path: str, manifest: Manifest, options: dict) -> None:
     # Module level: the sandbox process imports it by name.
     h, w = manifest.preprocessing.size
-    images = np.zeros((1, h, w, manifest.preprocessing.channels), np.uint8)
+    batch = max(1, manifest.input.shape[0] if manifest.input.shape else 1)  # a fixed batch: its own
+    images = np.zeros((batch, h, w, manifest.preprocessing.channels), np.uint8)
     with cls(path, manifest, **options) as rt:
         rt.predict(prepare(images, manifest))
 

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,9 @@ from edgeproof.errors import EdgeproofError, GateFailed, UsageError
 from edgeproof.export.context import context_for_model
 from edgeproof.export.formats import ExportOutcome, export_formats, get_format
 from edgeproof.export.quant_debug import write_debug_report
+from edgeproof.export.torch_onnx import batch_check
 from edgeproof.reference import load_reference
+from edgeproof.reference_torch import TORCH_KINDS
 
 
 @dataclass
@@ -55,6 +58,7 @@ class ExportConfig:
     json: str | None = None
     force: bool = False
     unsafe: bool = False
+    compare: list[str] = field(default_factory=list)  # the user's own exports, checked too
 
     def validate(self) -> "ExportConfig":
         """Unknown formats, and options no chosen format takes, fail before any work."""
@@ -135,12 +139,48 @@ def export_and_check(cfg: ExportConfig, status=None) -> ExportResult:
             result.warnings.append(warning)
         data, check = EvalData(ds.x_test, ds.y_test, probs), BenchSettings(latency=False)
         result.rows = [bench_artifact(o.path, check, data, cfg.out)[0] for o in written]
+    if cfg.compare:
+        if ds is None:
+            raise UsageError("--compare checks your files on the test split: give --dataset.")
+        say("checking the files given with --compare against the source model")
+        mine = compare_rows(ref, ctx, ds, cfg, probs if written else None)
+        result.rows += mine
+        result.warnings += [f"{r.format} has a fixed batch of {r.runtime_details['batch_check']['batch_sizes'][0]} "
+                            "(torch.onnx.export fixes it to the example's without a dynamic axis): it "
+                            "runs at that batch only" for r in mine
+                            if len(((r.runtime_details or {}).get("batch_check") or {}).get("batch_sizes", [1, 2])) == 1]
     if cfg.json:
         record = [{**r.to_dict(), "export_seconds": round(o.seconds, 2)}
                   for r, o in zip(result.rows, written)] \
             or [{"artifact": str(o.path), "export_seconds": round(o.seconds, 2)} for o in written]
+        record += [r.to_dict() for r in result.rows[len(written):]]  # --compare files
         write_json(cfg.json, record)
     return result
+
+
+def compare_rows(ref, ctx, ds, cfg: ExportConfig, probs=None) -> list[BenchRow]:
+    """Rows for the user's own exports (``--compare``), checked like edgeproof's: on the
+    test split with the source model's preprocessing, and, for an ONNX file of a PyTorch
+    model, at batch 1 and above against PyTorch (the exporter's batch traps).
+
+    Example:
+        >>> rows = compare_rows(ref, ctx, ds, ExportConfig("m.pt2", [], "o", compare=["m.onnx"]))  # doctest: +SKIP
+    """
+    probs = probs if probs is not None else reference_probs(ref, ds, preprocessing=ctx.preprocessing)
+    check = BenchSettings(latency=False, preprocess=dataclasses.asdict(ctx.preprocessing))
+    rows = []
+    for path in map(Path, cfg.compare):
+        row = bench_artifact(path, check, EvalData(ds.x_test, ds.y_test, probs), cfg.out)[0]
+        row.format = f"yours: {path.name}"
+        if row.ok and path.suffix.lower() == ".onnx" and ref.kind in TORCH_KINDS:
+            batches = batch_check(path, ref, ctx)
+            row.runtime_details = {**(row.runtime_details or {}), "batch_check": batches}
+            if batches["top1_agreement"] < 1.0:
+                row.status, row.error = "failed", (
+                    f"answers unlike PyTorch at batch {batches['batch_sizes']} (top-1 agreement "
+                    f"{batches['top1_agreement']:.4f}): re-export it with a dynamic batch axis")
+        rows.append(row)
+    return rows
 
 
 def _debug_quant(model, ctx, cfg: ExportConfig, stem: str, result: ExportResult, say) -> None:

@@ -52,6 +52,9 @@ def register(sub) -> None:
                    "quantization error as <artifact>.quant-debug.csv/.png (needs --calib)")
     p.add_argument("--json", metavar="PATH", default=None,
                    help="also write the check rows (plus export_seconds per format) as JSON")
+    p.add_argument("--compare", action="append", metavar="FILE",
+                   help="an export of your own (an .onnx torch.onnx.export wrote, a .tflite, ...) "
+                        "checked against MODEL like edgeproof's; repeatable")
     p.add_argument("--force", action="store_true", help="overwrite existing artifacts")
     p.add_argument("--unsafe", action="store_true", help="allow Lambda layers (trusted files only)")
     p.add_argument("--quiet", action="store_true")
@@ -65,7 +68,7 @@ def run(args) -> int:
         class_names=parse_list(args.class_names) or None,
         preprocess=parse_preprocess(args.preprocess),
         name=args.name, min_agreement=args.min_agreement, debug_quant=args.debug_quant,
-        json=args.json, force=args.force, unsafe=args.unsafe)
+        json=args.json, force=args.force, unsafe=args.unsafe, compare=args.compare or [])
     result = export_and_check(cfg, status=status_printer(args.quiet))
     for o in result.outcomes:
         out(f"wrote {o.path} ({o.artifact.manifest.size_bytes:,} bytes, {o.seconds:.1f} s)"

@@ -97,3 +97,17 @@ def test_bad_pytorch_files_are_one_line_and_write_nothing(torch_models, tmp_path
     one_line_error(run_cli("export", torch_models[name], "--format", "onnx-fp32", "--calib",
                            "digits", "--preprocess", PREPROCESS, "--out", out), needle)
     assert not out.exists()
+
+
+def test_the_users_own_onnx_is_checked_against_pytorch(torch_models, tmp_path):
+    """torch.onnx.export's default file (weights in net.onnx.data, batch fixed to the
+    example's 2) given with --compare: checked like edgeproof's, its fixed batch said."""
+    report = tmp_path / "export.json"
+    proc = ok(run_cli("export", torch_models["net.pt2"], "--format", "onnx-fp32", "--dataset",
+                      "digits", "--preprocess", PREPROCESS, "--compare", torch_models["net.onnx"],
+                      "--json", report, "--out", tmp_path / "x"))
+    rows = {r["format"]: r for r in json.loads(report.read_text())}
+    yours = rows["yours: net.onnx"]
+    assert yours["status"] == "ok" and yours["top1_agreement"] >= 0.999
+    assert yours["runtime_details"]["batch_check"]["batch_sizes"] == [2]
+    assert "fixed batch of 2" in proc.stderr + proc.stdout
