@@ -29,6 +29,7 @@ from edgeproof.bench.settings import BenchSettings, EvalData
 from edgeproof.bench.threads import sweep_threads
 from edgeproof.datasets import load_dataset
 from edgeproof.errors import EdgeproofError, RuntimeFailure, first_line
+from edgeproof.manifest import Manifest, manifest_path
 from edgeproof.preprocess import prepare
 
 _PARITY_KEYS = ("accuracy_delta", "top1_agreement", "max_abs_diff", "mean_abs_diff",
@@ -230,10 +231,16 @@ def _batch_images(images, manifest, batch_size: int) -> np.ndarray:
 
 
 def _size(p: Path) -> int | None:
+    """A folder's files, or a file and the companions its sidecar manifest lists (an
+    OpenVINO IR's .bin: ``export.artifact``)."""
     try:
-        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() \
-            else p.stat().st_size
-    except OSError:
+        if p.is_dir():
+            return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+        side = manifest_path(p)
+        extra = Manifest.load(side).conversion.get("companion_files") or {} \
+            if side.exists() else {}
+        return p.stat().st_size + sum(p.with_suffix(s).stat().st_size for s in extra)
+    except (OSError, EdgeproofError):
         return None
 
 

@@ -74,6 +74,12 @@ class BenchRow:
     def p50(self) -> float | None:
         return (self.latency_ms or {}).get("p50")
 
+    @property
+    def precision(self) -> str | None:
+        """The inference precision the runtime read back (``runtime_details["precision"]``,
+        e.g. OpenVINO's ``bf16+f32``), None where the runtime does not report one."""
+        return (self.runtime_details or {}).get("precision")
+
     def replace(self, **changes) -> "BenchRow":
         """A copy with ``changes`` (one artifact's row per batch size)."""
         return dataclasses.replace(self, **changes)

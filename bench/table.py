@@ -69,6 +69,11 @@ def _providers(value, row) -> str:
     return ",".join(p.replace("ExecutionProvider", "") for p in value) or "-"
 
 
+def _precision(row):
+    # Read from runtime_details, so report.json rows (dicts) show it too.
+    return (_get(row, "runtime_details") or {}).get("precision")
+
+
 def _micro(key):
     return lambda row: (_get(row, "micro") or {}).get(key)
 
@@ -107,6 +112,8 @@ _SPEC = (
     Column("runtime", "runtime", priority=1),
     Column("device_id", "device", priority=1),
     Column("providers", "providers", _providers, priority=6),
+    # A runtime that may compute in reduced precision (OpenVINO's bf16) says what ran.
+    Column("precision", "precision", get=_precision, priority=2),
     Column("size", "size", lambda v, r: fmt_size(v), lambda r: _get(r, "size_bytes"), "bytes", 3),
     Column("arena", "arena", _arena, _micro("arena_bytes"), "bytes", 9),
     Column("flash", "flash", lambda v, r: fmt_size(v), _micro("flash_bytes"), "bytes", 9),
@@ -132,14 +139,15 @@ _SPEC = (
 )
 COLUMNS = {c.key: c for c in _SPEC}
 FOLDS, FOLD_WIDTH = ("status", "reason"), 12  # columns that wrap instead of widening the table
-RESULTS = ("format", "runtime", "device_id", "providers", "size", "arena", "flash", "macs",
-           "accuracy", "accuracy_delta", "top1_agreement", "max_abs_diff", "batch_size",
+RESULTS = ("format", "runtime", "device_id", "providers", "precision", "size", "arena", "flash",
+           "macs", "accuracy", "accuracy_delta", "top1_agreement", "max_abs_diff", "batch_size",
            "threads", "p50", "p90", "p99", "throughput_ips", "status")
-OPTIMIZE = ("rung", "format", "runtime", "size", "arena", "flash", "macs", "accuracy",
-            "accuracy_delta", "top1_agreement", "val_agreement", "p50", "threads", "partitions",
-            "passed", "reason", "seconds")
-# Shown only when some row has a value: a device name, a microcontroller's memory.
-OPTIONAL = ("device_id", "arena", "flash", "macs", "partitions")
+OPTIMIZE = ("rung", "format", "runtime", "precision", "size", "arena", "flash", "macs",
+            "accuracy", "accuracy_delta", "top1_agreement", "val_agreement", "p50", "threads",
+            "partitions", "passed", "reason", "seconds")
+# Shown only when some row has a value: a device name, a microcontroller's memory, the
+# precision a runtime read back.
+OPTIONAL = ("device_id", "arena", "flash", "macs", "partitions", "precision")
 
 
 def cell(row, column: Column) -> str:

@@ -1,4 +1,11 @@
-"""An exported artifact (bytes or a folder of files, + manifest) and its atomic write to disk."""
+"""An exported artifact (bytes or a folder of files, + manifest) and its atomic write to disk.
+
+An artifact of two files (an OpenVINO IR: ``model.xml`` and its weights ``model.bin``) is
+its main file plus ``companions`` written beside it with the same stem; the manifest's
+``sha256`` is the main file's (what every runtime's check reads), and each companion's
+sha256 and size are recorded in ``conversion["companion_files"]`` for the runtime that
+reads them.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +35,8 @@ class Artifact:
         suffix: the file suffix (``""`` for folders).
         manifest: its manifest; ``sha256`` and ``size_bytes`` are filled in here.
         files: for a folder artifact (SavedModel), ``{relative posix path: bytes}``.
+        companions: files written beside the main one, ``{suffix: bytes}`` (an IR's
+            ``{".bin": weights}``).
 
     Example:
         >>> Artifact(b"abc", ".bin", manifest).manifest.size_bytes  # doctest: +SKIP
@@ -38,6 +47,7 @@ class Artifact:
     suffix: str
     manifest: Manifest
     files: dict[str, bytes] | None = None
+    companions: dict[str, bytes] | None = None
 
     def __post_init__(self):
         if self.files is not None:
@@ -46,10 +56,17 @@ class Artifact:
         else:
             self.manifest.sha256 = sha256_bytes(self.data)
             self.manifest.size_bytes = len(self.data)
+        if self.companions:
+            self.manifest.conversion["companion_files"] = {
+                suffix: {"sha256": sha256_bytes(b), "size_bytes": len(b)}
+                for suffix, b in self.companions.items()}
 
 
 def write_artifact(artifact: Artifact, out_dir: str | Path, stem: str, force: bool = False) -> Path:
     """Write ``<out_dir>/<stem><suffix>`` (file or folder) and its manifest, both atomically.
+
+    Companions (``<stem><companion suffix>``) are written first, each atomically, so the
+    main file never names a companion that is not there yet.
 
     Args:
         artifact: what an exporter returned.
@@ -70,6 +87,8 @@ def write_artifact(artifact: Artifact, out_dir: str | Path, stem: str, force: bo
         out_dir.mkdir(parents=True, exist_ok=True)
         if path.exists() and not force:
             raise ExportError(f"{path} already exists; pass --force to overwrite it.")
+        for suffix, data in (artifact.companions or {}).items():
+            atomic_write_bytes(out_dir / f"{stem}{suffix}", data)
         if artifact.files is not None:
             atomic_write_tree(path, artifact.files)
         else:

@@ -23,6 +23,7 @@ from edgeproof.export.context import tf_keras_of
 from edgeproof.export.keras_export import convert_keras, convert_saved_model
 from edgeproof.export.onnx_export import convert_onnx
 from edgeproof.export.onnx_quant import convert_onnx_fp16, convert_onnx_int8
+from edgeproof.export.openvino_export import convert_openvino_fp32, convert_openvino_int8
 from edgeproof.export.qat import convert_qat_int8
 from edgeproof.export.prepare import DEFAULT_STEPS, for_integer_export
 from edgeproof.export.quant_debug import layer_errors
@@ -121,6 +122,19 @@ _ROWS = [
                     "calibration": Option("minmax", "calibration method", str,
                                           ("minmax", "entropy", "percentile")),
                     "exclude_nodes": Option([], "node names kept float", list)},
+           needs_calibration=True),
+    Format("openvino-fp32", ".xml", "openvino", convert_openvino_fp32,
+           "OpenVINO IR (.xml + .bin), float32 weights kept (compress_to_fp16=False), from the "
+           "float ONNX graph", options={"opset": _OPSET}),
+    Format("openvino-int8", ".xml", "openvino", convert_openvino_int8,
+           "OpenVINO IR int8: NNCF quantize, or edgeproof's QDQ int8 graph read by OpenVINO, "
+           "whichever keeps more answers on held-out train images (the manifest says which)",
+           options={"opset": _OPSET,
+                    "method": Option("best", "int8 candidates: both (best), nncf or qdq", str,
+                                     ("best", "nncf", "qdq")),
+                    "preset": Option("performance", "NNCF preset", str,
+                                     ("performance", "mixed")),
+                    "rewrites": REWRITES},
            needs_calibration=True),
 ]
 _INTEGER = ("tflite-dynamic", "tflite-int8", "tflite-int16x8", "tflite-qat-int8", "onnx-int8")

@@ -28,8 +28,10 @@ RUNTIME_CASES = {
     "onnxruntime": [("onnx-fp32", {"graph_optimization": "all"}),
                     ("onnx-fp32", {"graph_optimization": "disable", "profile": True})],
     "tflm": [("tflite-int8", {})],  # the microcontroller interpreter, on this host
+    "openvino": [("onnx-fp32", {}), ("onnx-fp32", {"precision": "f32", "streams": 2})],
 }
-NEEDS = {"tflm": "tflite_micro"}  # runtimes of an optional extra: skipped without it
+# Runtimes of an optional extra: skipped without it.
+NEEDS = {"tflm": "tflite_micro", "openvino": "openvino"}
 CASES = [(fmt, runtime, kw) for runtime, cases in RUNTIME_CASES.items() for fmt, kw in cases]
 # Runtimes whose artifacts are not exports of the tiny Keras model: their conformance test
 # (parity with the framework's own answers) lives in the named test.
