@@ -62,14 +62,31 @@ def sha256_file(path: str | Path) -> str:
 
 @dataclass
 class Preprocessing:
-    """How raw uint8 pixels become the model's float input: ``x * scale + offset``.
+    """How raw uint8 pixels become the model's float input.
+
+    Geometry first, on the uint8 image: with ``resize``, the shorter side is resized to
+    ``resize`` (aspect kept) and the centre ``size`` cut out (torchvision's
+    ``Resize(resize)`` + ``CenterCrop``); ``crop=N`` is that centre crop, N x N, and makes
+    ``size`` [N, N] (alone, the shorter side goes to N). Without either, an image of another
+    size is resized to ``size``; an image already at ``size`` is taken as it is (decoded and
+    resized already). Then ``x = pixel * scale + offset``, and with ``mean`` / ``std``
+    ``x = (x - mean) / std`` per channel (torchvision's ``ToTensor`` + ``Normalize``: the
+    default scale 1/255 is ``ToTensor``).
 
     Args:
-        size: target ``[height, width]``; images of another size are resized.
+        size: the model's input ``[height, width]``.
         color: ``"grayscale"`` (1 channel) or ``"rgb"`` (3 channels).
         scale, offset: affine map applied to uint8 pixel values.
         channel_order: ``"RGB"`` or ``"BGR"`` (caffe-style models).
-        interpolation: resize filter (``"bilinear"``, ``"nearest"``, ``"bicubic"``).
+        interpolation: resize filter (``"bilinear"``, ``"nearest"``, ``"bicubic"``, ...).
+        mean, std: one float per channel of the model input (in its channel order), or None.
+        resize: the shorter side before the centre crop, or None.
+        crop: the centre crop's side (``size`` is then ``[crop, crop]``), or None.
+
+    Example:
+        >>> Preprocessing(size=[224, 224], mean=[0.485, 0.456, 0.406],
+        ...               std=[0.229, 0.224, 0.225], resize=256, crop=224).channels
+        3
     """
 
     size: list[int]
@@ -78,25 +95,84 @@ class Preprocessing:
     offset: float = 0.0
     channel_order: str = "RGB"
     interpolation: str = "bilinear"
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    resize: int | None = None
+    crop: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if values is None:
+                continue
+            values = [float(v) for v in values]
+            if len(values) != self.channels:
+                raise UsageError(f"--preprocess {name}= has {len(values)} value(s) but the model "
+                                 f"input has {self.channels} channel(s) ({self.color}); give one "
+                                 "per channel.")
+            setattr(self, name, values)
+        if self.std is not None and min(self.std) <= 0:
+            raise UsageError(f"--preprocess std= must be > 0 for every channel; got {self.std}.")
+        for name in ("resize", "crop"):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v or v < 1:
+                raise UsageError(f"--preprocess {name}= must be a whole number of pixels >= 1; "
+                                 f"got {v!r}.")
+            setattr(self, name, int(v))
+        if self.crop is not None and list(self.size) != [self.crop, self.crop]:
+            raise UsageError(f"--preprocess crop={self.crop} makes the input {self.crop}x"
+                             f"{self.crop}, but its size is {list(self.size)}.")
+        if self.resize is not None and max(self.size) > self.resize:
+            what = f"crop={self.crop}" if self.crop else f"the input size {list(self.size)}"
+            raise UsageError(f"--preprocess {what} is larger than resize={self.resize}: the "
+                             "centre crop is cut from the image resized to that shorter side.")
 
     @property
     def channels(self) -> int:
         return 1 if self.color == "grayscale" else 3
 
+    def to_dict(self) -> dict:
+        """The fields as JSON-ready data, the optional ones only when set (so manifests
+        without them stay byte-identical to earlier versions').
+
+        Example:
+            >>> Preprocessing(size=[8, 8], color="grayscale").to_dict()["size"]
+            [8, 8]
+            >>> "mean" in Preprocessing(size=[8, 8]).to_dict()
+            False
+        """
+        d = asdict(self)
+        for name in _OPTIONAL:
+            if d[name] is None:
+                del d[name]
+        return d
+
     def override(self, spec: dict) -> "Preprocessing":
-        """A copy with the fields of ``spec`` (from ``parse_preprocess``) replaced.
+        """A copy with the fields of ``spec`` (from ``parse_preprocess``) replaced; ``crop``
+        sets ``size`` too (unless ``spec`` names the size itself).
 
         Example:
             >>> Preprocessing(size=[32, 32]).override({"scale": 1.0}).scale
             1.0
+            >>> Preprocessing(size=[32, 32]).override({"resize": 256, "crop": 224}).size
+            [224, 224]
         """
+        spec = dict(spec)
+        if spec.get("crop") is not None and "size" not in spec:
+            spec["size"] = [int(spec["crop"])] * 2
         return dataclasses.replace(self, **spec)
 
 
+_OPTIONAL = ("mean", "std", "resize", "crop")
 _SPEC_KEYS = {"scale": "scale", "offset": "offset", "colour": "color", "color": "color",
-              "order": "channel_order", "interpolation": "interpolation"}
+              "order": "channel_order", "interpolation": "interpolation", "mean": "mean",
+              "std": "std", "resize": "resize", "crop": "crop"}
 _SPEC_CHOICES = {"color": ("rgb", "grayscale"), "channel_order": ("RGB", "BGR"),
                  "interpolation": ("bilinear", "nearest", "bicubic", "area", "lanczos")}
+_LISTS = ("mean", "std")  # their values run on, comma-separated, until the next KEY=
+_KEYS_HELP = "scale, offset, mean, std, resize, crop, colour, order, interpolation"
 
 
 def _number(key: str, text: str) -> float:
@@ -108,34 +184,75 @@ def _number(key: str, text: str) -> float:
                          f"got {text!r}.") from None
 
 
+def _pixels(key: str, text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise UsageError(f"--preprocess {key}= must be a whole number of pixels >= 1; "
+                         f"got {text!r}.")
+    return v
+
+
+def _items(text: str) -> list[tuple[str, list[str]]]:
+    """``KEY=V,V,KEY=V`` -> [(key, [values])]: a bare value belongs to the key before it."""
+    items: list[tuple[str, list[str]]] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, sep, value = (s.strip() for s in part.partition("="))
+        if sep:
+            if key not in _SPEC_KEYS:
+                raise UsageError(f"--preprocess has no key {key!r}; its keys are {_KEYS_HELP} "
+                                 "(KEY=VALUE, comma-separated).")
+            if any(_SPEC_KEYS[k] == _SPEC_KEYS[key] for k, _ in items):
+                raise UsageError(f"--preprocess {key}= is given twice.")
+            items.append((key, [value]))
+        elif items and _SPEC_KEYS[items[-1][0]] in _LISTS:
+            items[-1][1].append(part)
+        else:
+            after = f" after {items[-1][0]}=" if items else ""
+            raise UsageError(f"--preprocess item {part!r}{after} is not KEY=VALUE; only mean= "
+                             "and std= take several values (e.g. mean=0.485,0.456,0.406).")
+    return items
+
+
 def parse_preprocess(text: str | None) -> dict:
     """``--preprocess`` text -> Preprocessing fields: how pixels become the model's input.
 
     Keys: ``scale`` and ``offset`` (numbers or fractions; input = pixel * scale + offset),
-    ``colour`` (rgb | grayscale), ``order`` (RGB | BGR), ``interpolation``.
+    ``mean`` and ``std`` (one number per channel, comma-separated: the numbers after the
+    key belong to it until the next ``KEY=``; then input = (input - mean) / std),
+    ``resize`` (the shorter side, in pixels) and ``crop`` (the centre crop; the model's
+    input is crop x crop), ``colour`` (rgb | grayscale), ``order`` (RGB | BGR),
+    ``interpolation`` (bilinear | nearest | bicubic | area | lanczos).
+
+    Raises:
+        UsageError: an unknown key, a value that is not a number, a key given twice.
 
     Example:
         >>> parse_preprocess("scale=1/127.5,offset=-1,colour=rgb")
         {'scale': 0.00784313725490196, 'offset': -1.0, 'color': 'rgb'}
+        >>> parse_preprocess("mean=0.485,0.456,0.406,std=0.229,0.224,0.225,resize=256,crop=224")
+        {'mean': [0.485, 0.456, 0.406], 'std': [0.229, 0.224, 0.225], 'resize': 256, 'crop': 224}
     """
     out: dict = {}
-    for item in (text or "").split(","):
-        if not item.strip():
-            continue
-        key, sep, value = (part.strip() for part in item.partition("="))
-        if not sep or key not in _SPEC_KEYS:
-            raise UsageError(f"--preprocess takes KEY=VALUE items with keys "
-                             f"{', '.join(sorted(set(_SPEC_KEYS) - {'color'}))}; got {item!r}.")
+    for key, values in _items(text or ""):
         field_name = _SPEC_KEYS[key]
-        if field_name in ("scale", "offset"):
-            out[field_name] = _number(key, value)
-            continue
-        choices = _SPEC_CHOICES[field_name]
-        match = next((c for c in choices if c.lower() == value.lower()), None)
-        if match is None:
-            raise UsageError(f"--preprocess {key}= must be one of {', '.join(choices)}; "
-                             f"got {value!r}.")
-        out[field_name] = match
+        if field_name in _LISTS:
+            out[field_name] = [_number(key, v) for v in values]
+        elif field_name in ("scale", "offset"):
+            out[field_name] = _number(key, values[0])
+        elif field_name in ("resize", "crop"):
+            out[field_name] = _pixels(key, values[0])
+        else:
+            choices = _SPEC_CHOICES[field_name]
+            match = next((c for c in choices if c.lower() == values[0].lower()), None)
+            if match is None:
+                raise UsageError(f"--preprocess {key}= must be one of {', '.join(choices)}; "
+                                 f"got {values[0]!r}.")
+            out[field_name] = match
     return out
 
 
@@ -191,6 +308,7 @@ class Manifest:
         """The manifest as JSON-ready data (``micro`` only when measured, so manifests
         without it stay byte-identical to earlier versions')."""
         d = asdict(self)
+        d["preprocessing"] = self.preprocessing.to_dict()
         if d["micro"] is None:
             del d["micro"]
         return d
@@ -209,7 +327,7 @@ class Manifest:
             d["preprocessing"] = Preprocessing(**d["preprocessing"])
             known = set(cls.__dataclass_fields__)
             return cls(**{k: v for k, v in d.items() if k in known})
-        except (KeyError, TypeError) as e:
+        except (KeyError, TypeError, ValueError, UsageError) as e:
             raise ModelError(f"Manifest is malformed ({e}); re-export the artifact with edgeproof export.") from None
 
     @classmethod

@@ -1,9 +1,11 @@
 """The one preprocessing path every runtime uses, driven by the artifact's manifest.
 
 ``prepare(images, manifest)`` turns uint8 NHWC pixels into exactly the tensor an
-artifact expects: resize, colour conversion, ``x * scale + offset``, quantization for
-integer inputs, layout. Keras, TFLite int8 and ONNX therefore see the same pixels.
-Only numpy and Pillow are needed.
+artifact expects: colour conversion, resize (the shorter side to ``resize`` and a centre
+crop, as torchvision's ``Resize`` + ``CenterCrop``, or straight to the size), ``x * scale +
+offset``, then ``(x - mean) / std`` per channel, quantization for integer inputs, layout.
+Keras, PyTorch, TFLite int8, ONNX, TFLM and the device agent (which gets the host's
+prepared tensors) therefore see the same pixels. Only numpy and Pillow are needed.
 """
 
 from __future__ import annotations
@@ -37,30 +39,62 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     return img
 
 
+def fit_image(img: Image.Image, pre: Preprocessing) -> Image.Image:
+    """``img`` brought to ``pre.size``: with ``resize`` / ``crop``, the shorter side resized
+    (aspect kept) and the centre cut out, with torchvision's rounding; else resized to the
+    size. An image already at the size is returned as it is.
+
+    Example:
+        >>> pre = Preprocessing(size=[4, 4], resize=6, crop=4)
+        >>> fit_image(Image.new("RGB", (12, 8)), pre).size
+        (4, 4)
+    """
+    h, w = pre.size
+    if img.size == (w, h):
+        return img
+    filt = _FILTERS.get(pre.interpolation, Image.BILINEAR)
+    side = pre.resize or pre.crop
+    if side is None:
+        return img.resize((w, h), filt)
+    iw, ih = img.size
+    long = int(side * max(iw, ih) / min(iw, ih))  # torchvision: int(), not round()
+    nw, nh = (side, long) if iw <= ih else (long, side)
+    if (nw, nh) != (iw, ih):
+        img = img.resize((nw, nh), filt)
+    top, left = int(round((nh - h) / 2.0)), int(round((nw - w) / 2.0))
+    return img.crop((left, top, left + w, top + h))
+
+
 def decode_image(path: str | Path, pre: Preprocessing) -> np.ndarray:
-    """Read an image file as uint8 HWC at ``pre.size`` in ``pre.color``.
+    """Read an image file as uint8 HWC at ``pre.size`` in ``pre.color`` (``fit_image``:
+    resized, or its shorter side resized and the centre cropped).
 
     Handles grayscale, RGBA (alpha composited on white), palette, CMYK and 16-bit
     images; very large JPEGs are decoded at reduced size first to bound memory.
 
     Raises:
         DataError: the file is missing, empty, truncated or not an image.
+
+    Example:
+        >>> decode_image("photo.jpg", Preprocessing(size=[224, 224], resize=256,
+        ...                                         crop=224)).shape  # doctest: +SKIP
+        (224, 224, 3)
     """
     h, w = pre.size
+    side = pre.resize or pre.crop
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as img:
-                img.draft("RGB" if pre.color == "rgb" else "L", (w, h))
+                # draft keeps both sides >= the request: the shorter one >= side
+                img.draft("RGB" if pre.color == "rgb" else "L", (side, side) if side else (w, h))
                 img.load()
                 img = _to_8bit(img)
                 if img.mode in ("RGBA", "LA", "P", "PA"):
                     img = img.convert("RGBA")
                     bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
                     img = Image.alpha_composite(bg, img)
-                img = img.convert("L" if pre.color == "grayscale" else "RGB")
-                if img.size != (w, h):
-                    img = img.resize((w, h), _FILTERS.get(pre.interpolation, Image.BILINEAR))
+                img = fit_image(img.convert("L" if pre.color == "grayscale" else "RGB"), pre)
                 arr = np.asarray(img, dtype=np.uint8)
     except FileNotFoundError:
         raise DataError(f"Image not found: {path}") from None
@@ -75,15 +109,21 @@ def decode_image(path: str | Path, pre: Preprocessing) -> np.ndarray:
 
 
 def resize_batch(images: np.ndarray, pre: Preprocessing) -> np.ndarray:
-    """Resize uint8 NHWC images to ``pre.size`` (no-op when already there)."""
+    """uint8 NHWC images brought to ``pre.size`` by ``fit_image`` (resized, or the shorter
+    side resized and the centre cropped); a no-op when they are already at the size.
+
+    Example:
+        >>> resize_batch(np.zeros((2, 30, 40, 3), np.uint8),
+        ...              Preprocessing(size=[8, 8], resize=10, crop=8)).shape
+        (2, 8, 8, 3)
+    """
     h, w = pre.size
     if images.shape[1:3] == (h, w):
         return images
-    filt = _FILTERS.get(pre.interpolation, Image.BILINEAR)
     out = []
     for im in images:
-        pil = Image.fromarray(im[:, :, 0] if im.shape[-1] == 1 else im)
-        arr = np.asarray(pil.resize((w, h), filt), dtype=np.uint8)
+        pil = fit_image(Image.fromarray(im[:, :, 0] if im.shape[-1] == 1 else im), pre)
+        arr = np.asarray(pil, dtype=np.uint8)
         out.append(arr[:, :, None] if arr.ndim == 2 else arr)
     return np.stack(out)
 
@@ -100,11 +140,23 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 
 def to_float(images: np.ndarray, pre: Preprocessing) -> np.ndarray:
-    """uint8 NHWC -> float32 model input: channels, size, then ``x * scale + offset``."""
+    """uint8 NHWC -> float32 model input: channels, size (``resize_batch``), then
+    ``x * scale + offset`` and, per channel, ``(x - mean) / std``.
+
+    Example:
+        >>> pre = Preprocessing(size=[1, 1], mean=[0.5, 0.0, 0.25], std=[0.5, 1.0, 0.25])
+        >>> to_float(np.full((1, 1, 1, 3), 255, np.uint8), pre).ravel().tolist()
+        [1.0, 1.0, 3.0]
+    """
     if images.shape[-1] != pre.channels:
         images = _convert_channels(images, pre.channels)
     images = resize_batch(images, pre)
-    return images.astype(np.float32) * np.float32(pre.scale) + np.float32(pre.offset)
+    x = images.astype(np.float32) * np.float32(pre.scale) + np.float32(pre.offset)
+    if pre.mean is not None:  # broadcast over the last (channel) axis
+        x -= np.asarray(pre.mean, np.float32)
+    if pre.std is not None:
+        x /= np.asarray(pre.std, np.float32)
+    return x
 
 
 def prepare(images: np.ndarray, manifest: Manifest) -> np.ndarray:
@@ -128,7 +180,7 @@ def prepare(images: np.ndarray, manifest: Manifest) -> np.ndarray:
         raise RuntimeFailure(f"Expected images shaped (N, H, W, C); got {images.shape}.")
     if images.dtype != np.uint8:
         raise RuntimeFailure(f"Expected uint8 pixels (0-255); got {images.dtype}. "
-                           "Preprocessing (scale/offset) comes from the manifest.")
+                           "Preprocessing (scale/offset, mean/std) comes from the manifest.")
     x = to_float(images, pre)
     if spec.dtype in ("int8", "uint8", "int16"):
         q = spec.quantization or {}

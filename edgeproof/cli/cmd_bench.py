@@ -9,7 +9,8 @@ from edgeproof.bench.gate import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMEN
 from edgeproof.bench.measure import Measurement
 from edgeproof.bench.runtimes import RUNTIMES, runtime_names
 from edgeproof.bench.settings import BenchSettings
-from edgeproof.cli.common import (add_dataset_args, fraction, int_list, out, parse_options,
+from edgeproof.cli.common import (add_dataset_args, add_preprocess_option, fraction, int_list,
+                                  out, parse_options,
                                   positive_int, points, print_results, status_printer,
                                   threads_arg)
 from edgeproof.errors import GateFailed
@@ -52,10 +53,7 @@ def register(sub) -> None:
                    help="accept a runtime that fell back to CPU (the row says what ran)")
     p.add_argument("--threads", type=threads_arg, default="auto",
                    help="auto (default: a short sweep per artifact picks the fastest count; the row records it), default (each runtime's own) or N")
-    p.add_argument("--preprocess", default=None, metavar="KEY=VALUE,...",
-                   help="pixels -> model input, e.g. scale=1/255,offset=0,colour=rgb: overrides the "
-                        "manifest; a file without one needs it for accuracy unless the file "
-                        "shows how it scales pixels (latency needs none)")
+    add_preprocess_option(p)
     p.add_argument("--runtime-option", action="append", metavar="KEY=VALUE",
                    help=f"runtime option (repeatable) — {_options_help()}")
     _timing_args(p)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeproof.app.evaluate_job import evaluate_to_folder
-from edgeproof.cli.common import add_dataset_args, nonneg_int, out, positive_int, status_printer
+from edgeproof.cli.common import (add_dataset_args, add_preprocess_option, nonneg_int, out,
+                                  positive_int, status_printer)
 from edgeproof.manifest import parse_preprocess
 
 
@@ -26,9 +27,7 @@ def register(sub) -> None:
     p.add_argument("--gradcam", type=nonneg_int, default=3,
                    help="Grad-CAM overlays of the N worst images, for their true class (3; 0: none)")
     p.add_argument("--split", default="test", choices=["test", "val"])
-    p.add_argument("--preprocess", default=None, metavar="KEY=VALUE,...",
-                   help="pixels -> model input, e.g. scale=1/255 (default: the model's manifest, "
-                        "or what it shows; a SavedModel or ONNX file that shows nothing needs it)")
+    add_preprocess_option(p)
     p.add_argument("--out", default=None, help="output folder (default: MODEL's folder/eval)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)

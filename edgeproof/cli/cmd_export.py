@@ -7,7 +7,8 @@ import sys
 
 from edgeproof.app.export_and_check import ExportConfig, export_and_check
 from edgeproof.bench.table import print_table
-from edgeproof.cli.common import (fraction, nonneg_int, out, parse_options, positive_int,
+from edgeproof.cli.common import (add_preprocess_option, fraction, nonneg_int, out,
+                                  parse_options, positive_int,
                                   status_printer)
 from edgeproof.export.context import DEFAULT_CALIB_SIZE
 from edgeproof.manifest import parse_preprocess
@@ -38,12 +39,7 @@ def register(sub) -> None:
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="format option, e.g. io_type=uint8 or opset=13 (repeatable)")
     p.add_argument("--class-names", default=None, help="comma-separated class names")
-    p.add_argument("--preprocess", default=None, metavar="KEY=VALUE,...",
-                   help="how pixels become the model's input, e.g. scale=1/255,offset=0,colour=rgb "
-                        "(also order=RGB|BGR, interpolation). Default: the model's manifest, else "
-                        "what the model shows (a first Rescaling(1/255), or a constant scale "
-                        "first in a SavedModel / ONNX graph: raw pixels), else 1/255 for Keras "
-                        "models; a SavedModel or ONNX file that shows nothing needs it")
+    add_preprocess_option(p)
     p.add_argument("--name", default=None, help="artifact base name (default: MODEL's stem)")
     p.add_argument("--min-agreement", type=fraction, default=None,
                    help="fail (exit 1) when an export's top-1 agreement with MODEL is below this")

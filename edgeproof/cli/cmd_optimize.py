@@ -10,7 +10,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from edgeproof.app.ladder import OptimizeConfig, ladders
 from edgeproof.app.optimize import optimize
 from edgeproof.bench.gate import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT
-from edgeproof.cli.common import (add_dataset_args, add_target_args, fraction, out, points,
+from edgeproof.cli.common import (add_dataset_args, add_preprocess_option, add_target_args,
+                                  fraction, out, points,
                                   positive_int)
 from edgeproof.export.context import DEFAULT_CALIB_SIZE
 from edgeproof.manifest import parse_preprocess
@@ -57,9 +58,7 @@ def register(sub) -> None:
     p.add_argument("--calib-size", type=positive_int, default=None,
                    help=f"calibration images of the first rungs (default {DEFAULT_CALIB_SIZE}, "
                         "or all of a smaller train split)")
-    p.add_argument("--preprocess", default=None, metavar="KEY=VALUE,...",
-                   help="pixels -> model input (default: the manifest, or what the model shows; "
-                        "a SavedModel or ONNX file that shows nothing needs it)")
+    add_preprocess_option(p)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)

@@ -8,7 +8,8 @@ from edgeproof.bench.one_artifact import evaluation_split
 from edgeproof.bench.derive import artifact_manifest
 from edgeproof.bench.gate import DEFAULT_MIN_AGREEMENT, Gate
 from edgeproof.bench.suite import parity_check
-from edgeproof.cli.common import add_dataset_args, fraction, out, points, positive_int
+from edgeproof.cli.common import (add_dataset_args, add_preprocess_option, fraction, out,
+                                  points, positive_int)
 from edgeproof.errors import GateFailed
 from edgeproof.manifest import parse_preprocess
 
@@ -32,9 +33,7 @@ def register(sub) -> None:
     p.add_argument("--limit", type=positive_int, default=None,
                    help="use N test images (a seeded random sample of the split)")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
-    p.add_argument("--preprocess", default=None, metavar="KEY=VALUE,...",
-                   help="pixels -> input for both artifacts, e.g. scale=1/255 (default: each "
-                        "one's manifest, or what a file without one shows)")
+    add_preprocess_option(p)
     p.set_defaults(func=run)
 
 

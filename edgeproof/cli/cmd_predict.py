@@ -7,7 +7,7 @@ import sys
 
 from edgeproof.bench.predict import predict_files
 from edgeproof.bench.runtimes import runtime_names
-from edgeproof.cli.common import out, positive_int
+from edgeproof.cli.common import add_preprocess_option, out, positive_int
 from edgeproof.manifest import parse_preprocess
 
 
@@ -23,9 +23,7 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--unsafe", action="store_true", help="allow Lambda layers in .keras files")
-    p.add_argument("--preprocess", default=None, metavar="KEY=VALUE,...",
-                   help="pixels -> input, e.g. scale=1/255,offset=0 (default: the manifest, or "
-                        "what a file without one shows)")
+    add_preprocess_option(p)
     p.set_defaults(func=run)
 
 

@@ -126,6 +126,32 @@ def add_dataset_args(p: argparse.ArgumentParser, required: bool = False, default
                    help="seed of the split (and of training): same seed, same split (default 0)")
 
 
+PREPROCESS_HELP = (
+    "how pixels become the model's input; the fields named replace the default, which is the "
+    "model's manifest, else what the model shows (a first Rescaling, a constant scale or mean "
+    "first in its graph), else 1/255 for Keras models (a SavedModel, ONNX or PyTorch file "
+    "that shows nothing needs it for accuracy; latency needs none). Keys: scale, offset "
+    "(input = pixel * scale + offset; numbers or fractions, scale 1/255 by default); mean, "
+    "std (one number per channel, the numbers after the key until the next KEY=: then "
+    "(input - mean) / std, torchvision's Normalize); resize=N (the shorter side to N "
+    "pixels, aspect kept) and crop=N (the centre N x N: the model's input size); "
+    "colour=rgb|grayscale; order=RGB|BGR; interpolation=bilinear|nearest|bicubic|area|"
+    "lanczos. E.g. mean=0.485,0.456,0.406,std=0.229,0.224,0.225,resize=256,crop=224")
+
+
+def add_preprocess_option(p: argparse.ArgumentParser) -> None:
+    """``--preprocess KEY=VALUE,...``, declared once for every command that feeds pixels to
+    a model (parse it with ``edgeproof.manifest.parse_preprocess``).
+
+    Example:
+        >>> p = argparse.ArgumentParser()
+        >>> add_preprocess_option(p)
+        >>> p.parse_args(["--preprocess", "mean=0.5,0.5,0.5,std=0.2,0.2,0.2"]).preprocess
+        'mean=0.5,0.5,0.5,std=0.2,0.2,0.2'
+    """
+    p.add_argument("--preprocess", default=None, metavar="KEY=VALUE,...", help=PREPROCESS_HELP)
+
+
 def byte_size(text: str) -> int:
     """An argparse ``type`` for a memory budget: ``256KB``, ``1MiB``, ``4096`` (bytes).
 
