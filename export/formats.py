@@ -1,8 +1,8 @@
 """The table of export formats: each row is a name, a suffix, its options and a function.
 
 Example:
-    >>> [f.name for f in list_formats()][:3]
-    ['keras', 'tflite-fp32', 'tflite-dynamic']
+    >>> [f.name for f in list_formats()][:4]
+    ['keras', 'saved_model', 'tflite-fp32', 'tflite-dynamic']
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ table and the recommendation.
 
 Example:
     >>> [r.label for r in ladders(OptimizeConfig("m.keras", "digits", "out"))["onnx-int"]][:2]
-    ['onnx-int8 static, minmax', 'onnx-int8 static, entropy']
+    ['onnx-int8 static, minmax', 'onnx-int8 static, no bias correction']
 """
 
 from __future__ import annotations
