@@ -59,6 +59,11 @@ def artifact_manifest(path, preprocess: dict | None = None) -> Manifest:
     if preprocess:
         manifest.preprocessing = manifest.preprocessing.override(preprocess)
         manifest.source["preprocessing"] = f"given: --preprocess {preprocess}"
+        if manifest.source.get("any_size"):  # a TorchScript model that runs at any size
+            h, w = manifest.preprocessing.size
+            shape = manifest.input.shape
+            manifest.input.shape = shape[:2] + [h, w] if manifest.input.layout == "NCHW" \
+                else [shape[0], h, w, shape[3]]
     return manifest
 
 
@@ -222,6 +227,8 @@ def _reference_manifest(path: Path) -> Manifest:
             input=inp, output=TensorInfo("probs", [-1, ref.num_classes]), preprocessing=pre,
             source={"manifest": "derived from the model", "kind": ref.kind,
                     "preprocessing": UNKNOWN if how.startswith("assumed") else how})
+        if ref.extras.get("any_size"):
+            _DERIVED[key].source["any_size"] = True
         if torch_kind and ref.outputs_logits:
             _DERIVED[key].conversion["logits"] = {
                 "softmax": "applied by the runtime after the model", "why": ref.output_why}

@@ -44,7 +44,10 @@ def keras_to_onnx(model, ctx: ExportContext, fmt: str, opset: int, options: dict
     if ref.kind == "onnx":
         return onnx_reference_graph(ref, ctx, fmt, options)
     if ref.kind in TORCH_KINDS:  # torch.onnx.export, proved against PyTorch
-        return torch_onnx_graph(ref, ctx, fmt, options)
+        proto, manifest = torch_onnx_graph(ref, ctx, fmt, options)
+        if ref.outputs_logits:
+            manifest.output.name = append_softmax(proto)
+        return proto, manifest
     t = tf()
     import tf2onnx
 

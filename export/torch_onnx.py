@@ -13,7 +13,8 @@ example permuted from NHWC arrays is channels_last) and a dynamic batch axis:
 3. the ``.pt2`` program as it was saved (its batch fixed as its example's, when it was
    exported without a dynamic batch: the manifest then keeps that batch).
 
-Each graph (a Softmax appended when the model ends in logits) is run on ONNX Runtime and
+Each graph (softmax applied to its output when the model ends in logits; ``keras_to_onnx``
+appends the Softmax node after) is run on ONNX Runtime and
 compared with PyTorch on real images, at batch 1 and at a batch above 1 (only the fixed
 batch for a fixed graph); the first that agrees (top-1 on every image, max |Δp| below
 ``TOLERANCE``) is the export, and the manifest's ``conversion.torch_onnx`` records the
@@ -37,6 +38,7 @@ from edgeproof.export.context import ExportContext, base_manifest
 from edgeproof.manifest import TensorInfo
 from edgeproof.preprocess import softmax, to_float
 from edgeproof.quiet import quiet_native
+from edgeproof.reference_onnx import inspect_onnx
 from edgeproof.reference_torch import torch_module
 
 TOLERANCE = 1e-4      # max |Δp| between ONNX Runtime and PyTorch on the check images
@@ -149,8 +151,6 @@ def batch_check(path, ref, ctx: ExportContext) -> dict:
     """
     import onnx
 
-    from edgeproof.reference_onnx import inspect_onnx
-
     x, _ = check_images(ctx, ref)
     return verify_against_torch(onnx.load(str(path)), ref, x, logits=inspect_onnx(path).logits)
 
@@ -165,8 +165,6 @@ def torch_onnx_graph(ref, ctx: ExportContext, fmt: str, options: dict):
     Example:
         >>> proto, manifest = torch_onnx_graph(ref, ctx, "onnx-fp32", {})  # doctest: +SKIP
     """
-    from edgeproof.export.onnx_export import append_softmax
-
     x, what = check_images(ctx, ref)
     example, tried = _example(x), []
     for label, exporter in EXPORTERS:
@@ -175,9 +173,8 @@ def torch_onnx_graph(ref, ctx: ExportContext, fmt: str, options: dict):
         try:
             with quiet_native(), _torch_logs_off():
                 proto = exporter(ref, example)
-            if ref.outputs_logits:
-                append_softmax(proto)
-            check = verify_against_torch(proto, ref, x)
+            # the caller appends the Softmax (keras_to_onnx): compared as probabilities here
+            check = verify_against_torch(proto, ref, x, logits=ref.outputs_logits)
         except Exception as e:
             tried.append({"exporter": label, "error": first_line(e, 200)})
             continue

@@ -54,11 +54,11 @@ class PyTorchRuntime(Runtime):
             >>> PyTorchRuntime.check_header(Path(__file__))
             Traceback (most recent call last):
             ...
-            edgeproof.errors.RuntimeFailure: pytorch.py is not a PyTorch archive (not a zip); save it again with torch.export.save or torch.jit.save.
+            edgeproof.errors.RuntimeFailure: pytorch.py is not a valid PyTorch archive (not a zip); save it again with torch.export.save or torch.jit.save.
         """
         if not zipfile.is_zipfile(path):
-            raise RuntimeFailure(f"{path.name} is not a PyTorch archive (not a zip); save it "
-                                 "again with torch.export.save or torch.jit.save.")
+            raise RuntimeFailure(f"{path.name} is not a valid PyTorch archive (not a zip); save "
+                                 "it again with torch.export.save or torch.jit.save.")
 
     def _import(self) -> None:
         torch_module()

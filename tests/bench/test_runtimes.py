@@ -226,7 +226,7 @@ def test_suffix_map_and_headers_come_from_the_classes(tmp_path):
             with pytest.raises(RuntimeFailure, match="not a valid"):
                 cls.check_header(bad)
     with pytest.raises(RuntimeFailure, match="Cannot tell which runtime"):
-        runtime_for("model.pt")
+        runtime_for("model.xyz")
 
 
 # -- GPU labelling, with fakes (this machine has no GPU) ------------------------------------
