@@ -13,7 +13,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from edgeproof.errors import RuntimeFailure
+from edgeproof.errors import WorkerDied
 
 IN_WORKER = False  # True inside a process run_isolated spawned
 
@@ -29,7 +29,8 @@ def run_isolated(fn, /, *args, **kwargs):
     ``fn`` must be importable (a module-level function) and its arguments picklable.
 
     Raises:
-        RuntimeFailure: the worker died (e.g. a segfault in a native runtime).
+        WorkerDied: the worker died (e.g. a segfault in a native runtime); an error raised
+            inside ``fn`` is raised here as itself.
 
     Example:
         >>> run_isolated(sum, [1, 2, 3])
@@ -40,5 +41,5 @@ def run_isolated(fn, /, *args, **kwargs):
         try:
             return pool.submit(fn, *args, **kwargs).result()
         except BrokenProcessPool:
-            raise RuntimeFailure("The benchmark worker process died (a crash in the runtime's "
+            raise WorkerDied("The benchmark worker process died (a crash in the runtime's "
                                  "native code); the artifact or runtime is broken.") from None

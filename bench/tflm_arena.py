@@ -36,7 +36,7 @@ import numpy as np
 
 from edgeproof.bench.isolate import run_isolated
 from edgeproof.bench.micro import analyze, read_graph, schema
-from edgeproof.errors import RuntimeFailure
+from edgeproof.errors import RuntimeFailure, WorkerDied
 
 INSTALL = 'pip install -e ".[micro]"'
 MIN_PROBE_ARENA = 512  # below ~464 B TFLM segfaults instead of failing
@@ -219,12 +219,25 @@ def _first_working(data: bytes):
     """(interpreter, arena, None) at the first large arena that builds, else (None, 0, why)."""
     why = None
     for arena in LARGE_ARENAS:
-        interp, _, why = construct(data, arena)
+        interp, log, why = construct(data, arena)
         if interp is not None:
             return interp, arena, None
-        if why.startswith("TFLM has no kernel") or "not supported" in why:
-            break  # no arena helps
+        if no_arena_helps(f"{log}\n{why}"):  # TFLM's own words, in its log or error
+            break
     return None, 0, why
+
+
+def no_arena_helps(log: str) -> bool:
+    """Whether TFLM's log says the model cannot run at any arena size (missing kernels, or
+    a model kind TFLM does not support), so a larger arena is not worth trying.
+
+    Example:
+        >>> no_arena_helps("Didn't find op for builtin opcode 'GELU'")
+        True
+        >>> no_arena_helps("Failed to resize buffer. Requested: 9000, available 2000")
+        False
+    """
+    return bool(_MISSING.search(log)) or "not supported" in log
 
 
 def smallest_arena(data: bytes, recorded: int) -> tuple[int, int]:
@@ -326,9 +339,7 @@ def measure(data: bytes, figures: dict | None = None) -> dict:
     if key not in _CACHE:
         try:
             got = run_isolated(measure_here, bytes(data))
-        except RuntimeFailure as e:
-            if "process died" not in str(e):
-                raise
+        except WorkerDied:
             raise RuntimeFailure("TFLM crashed building this model in a sandbox process (a "
                                  "malformed or unsupported file).") from None
         figures = figures or analyze(data)

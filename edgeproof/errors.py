@@ -33,6 +33,18 @@ class RuntimeFailure(EdgeproofError):
     """A runtime cannot load or run an artifact as asked (or not on the device asked for)."""
 
 
+class WorkerDied(RuntimeFailure):
+    """A spawned worker process died (a crash in native code), not an error raised in it.
+
+    Callers that sandbox a load tell the two apart by this type: a crash means the file is
+    malformed or hostile, a raised error is the runtime's own refusal.
+
+    Example:
+        >>> isinstance(WorkerDied("The benchmark worker process died"), RuntimeFailure)
+        True
+    """
+
+
 class GateFailed(EdgeproofError):
     """A parity or accuracy gate failed: the export does not answer like its reference."""
 

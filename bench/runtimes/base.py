@@ -24,7 +24,7 @@ import numpy as np
 
 from edgeproof.bench import isolate
 from edgeproof.bench.verify import verify_artifact
-from edgeproof.errors import EdgeproofError, RuntimeFailure, UsageError, first_line
+from edgeproof.errors import EdgeproofError, RuntimeFailure, UsageError, WorkerDied, first_line
 from edgeproof.manifest import Manifest, find_manifest
 from edgeproof.preprocess import postprocess, prepare
 from edgeproof.options import Option, resolve_options
@@ -246,12 +246,10 @@ class Runtime:
         not this one."""
         try:
             isolate.run_isolated(_probe, type(self), str(p), self.manifest, self.opts)
-        except RuntimeFailure as e:
-            if "worker process died" in str(e):
-                raise RuntimeFailure(f"{self.name} crashed loading {p.name} in a sandbox "
-                                     "process (a malformed file without a manifest); refused.") \
-                    from None
-            raise
+        except WorkerDied:
+            raise RuntimeFailure(f"{self.name} crashed loading {p.name} in a sandbox "
+                                 "process (a malformed file without a manifest); refused.") \
+                from None
 
     def close(self) -> None:
         if self._loaded:
