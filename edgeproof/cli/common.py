@@ -196,8 +196,9 @@ def out(text: str = "") -> None:
     sys.stdout.write(text + "\n")
 
 
-def print_rows(title: str, columns: list[str], rows) -> None:
-    """A plain rich table of strings (long cells fold; 160 columns when not a terminal).
+def print_rows(title: str, columns: list[str], rows, max_width: int | None = None) -> None:
+    """A plain rich table of strings (long cells fold; 160 columns when not a terminal, at
+    most ``max_width`` when given).
 
     Example:
         >>> print_rows("models", ["name"], [["small_cnn"]])  # doctest: +SKIP
@@ -207,7 +208,10 @@ def print_rows(title: str, columns: list[str], rows) -> None:
         table.add_column(c, overflow="fold")
     for r in rows:
         table.add_row(*r)
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    width = None if sys.stdout.isatty() else 160
+    if max_width:
+        width = min(max_width, width or Console().width)
+    Console(width=width).print(table)
 
 
 def print_results(report: dict, title: str) -> None:

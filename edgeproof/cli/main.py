@@ -11,12 +11,12 @@ import traceback
 
 from edgeproof import __version__
 from edgeproof.cli import (cmd_bench, cmd_evaluate, cmd_explain, cmd_export, cmd_info,
-                           cmd_memory, cmd_optimize, cmd_parity, cmd_predict, cmd_run,
-                           cmd_train)
+                           cmd_memory, cmd_optimize, cmd_parity, cmd_predict, cmd_registries,
+                           cmd_run, cmd_train)
 from edgeproof.errors import EdgeproofError, first_line
 
 COMMANDS = (cmd_run, cmd_train, cmd_evaluate, cmd_explain, cmd_export, cmd_optimize, cmd_bench,
-            cmd_memory, cmd_predict, cmd_parity, cmd_info)
+            cmd_memory, cmd_predict, cmd_parity, cmd_info, cmd_registries)
 
 EPILOG = """examples:
   edgeproof run                                  # the offline demo on the built-in digits
@@ -26,6 +26,7 @@ EPILOG = """examples:
   edgeproof parity model.keras exports/model-tflite-int8.tflite --dataset ../photos
   edgeproof optimize model.keras --dataset ../photos --max-accuracy-drop 0.5 --out opt/
   edgeproof memory exports/model-tflite-int8.tflite   # flash and arena on a microcontroller
+  edgeproof info exports/model-tflite-int8.tflite     # what a model file is, without running it
 """
 
 
