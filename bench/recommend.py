@@ -20,17 +20,75 @@ Example:
     >>> rows = [BenchRow(format="tflite-int8", runtime="litert", status="ok", batch_size=1,
     ...                  top1_agreement=0.995, accuracy_delta=-0.001, size_bytes=10,
     ...                  latency_ms={"p50": 0.5}, accuracy=0.9, artifact="m.tflite")]
-    >>> recommend(rows, Gate())["format"]
+    >>> recommend(rows, Gate()).format
     'tflite-int8'
 """
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
+
 from edgeproof.bench.gate import REFERENCE_FORMATS, Gate, arena_note, flash_bytes, fmt_bytes
 from edgeproof.bench.row import BenchRow, as_rows
 from edgeproof.bench.runtimes import RUNTIMES
 from edgeproof.bench.stats import faster
+
 TARGETS = ("host", "mcu")
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Which export to ship and why: its file, format and runtime, its numbers (accuracy,
+    ``accuracy_delta``, ``top1_agreement``, ``latency_ms``, ``size_bytes``), the
+    candidates it is tied with, and ``why`` in words. For ``mcu`` also ``micro`` and
+    ``target``; ``optimize`` adds the ``rung`` and the ``validation`` numbers it was
+    chosen on (its own numbers are then the test split's)."""
+
+    artifact: str | None
+    format: str
+    runtime: str | None
+    threads: int | None = None
+    accuracy: float | None = None
+    accuracy_delta: float | None = None
+    top1_agreement: float | None = None
+    latency_ms: dict | None = None
+    size_bytes: int | None = None
+    tied: list = field(default_factory=list)
+    why: str = ""
+    micro: dict | None = None
+    target: str | None = None
+    rung: str | None = None
+    validation: dict | None = None
+
+    @classmethod
+    def of(cls, row: BenchRow, why: str, **extra) -> "Recommendation":
+        return cls(row.artifact, row.format, row.runtime, row.threads, row.accuracy,
+                   row.accuracy_delta, row.top1_agreement, row.latency_ms, row.size_bytes,
+                   why=why, **extra)
+
+    def replace(self, **changes) -> "Recommendation":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """report.json's / optimize.json's ``recommendation`` (the mcu and optimize keys
+        only when set).
+
+        Example:
+            >>> sorted(Recommendation("m.tflite", "tflite-int8", "litert").to_dict())[:3]
+            ['accuracy', 'accuracy_delta', 'artifact']
+        """
+        d = dataclasses.asdict(self)
+        why = d.pop("why")
+        for key in ("micro", "target"):
+            if d[key] is None:
+                del d[key]
+        d = {k: v for k, v in d.items() if k not in ("rung", "validation")}
+        d["why"] = why
+        for key in ("rung", "validation"):
+            if getattr(self, key) is not None:
+                d[key] = getattr(self, key)
+        return d
 
 
 def runtime_target(row) -> str:
@@ -101,13 +159,8 @@ def _ms(x: float) -> str:
     return f"{x:.3g}"
 
 
-def recommend(rows, gate: Gate, target: str = "host") -> dict | None:
-    """The recommendation among ``rows`` for ``target``, or None when none passes ``gate``.
-
-    Returns ``{artifact, format, runtime, threads, accuracy, accuracy_delta,
-    top1_agreement, latency_ms, size_bytes, why}`` (for ``mcu`` also ``micro`` and
-    ``target``).
-    """
+def recommend(rows, gate: Gate, target: str = "host") -> Recommendation | None:
+    """The recommendation among ``rows`` for ``target``, or None when none passes ``gate``."""
     cands = candidates(rows, target)
     if target == "mcu":
         return _recommend_mcu(cands, gate)
@@ -130,11 +183,7 @@ def recommend(rows, gate: Gate, target: str = "host") -> dict | None:
         runner = passing[1] if len(passing) > 1 else None
         if runner is not None:
             why += f", faster than the next, {runner.format}/{runner.runtime} at {_ms(runner.p50)} ms"
-    return {"artifact": best.artifact, "format": best.format, "runtime": best.runtime,
-            "threads": best.threads, "accuracy": best.accuracy,
-            "accuracy_delta": best.accuracy_delta, "top1_agreement": best.top1_agreement,
-            "latency_ms": best.latency_ms, "size_bytes": best.size_bytes,
-            "tied": [r.artifact for r in tied if r is not best], "why": why}
+    return Recommendation.of(best, why, tied=[r.artifact for r in tied if r is not best])
 
 
 def _mcu_cost(row: BenchRow) -> tuple:
@@ -159,7 +208,7 @@ def _mcu_figures(row: BenchRow) -> str:
     return ", ".join(parts) or "no memory figures"
 
 
-def _recommend_mcu(cands: list[BenchRow], gate: Gate) -> dict | None:
+def _recommend_mcu(cands: list[BenchRow], gate: Gate) -> Recommendation | None:
     """The microcontroller choice: fewest MACs, then smallest arena + flash."""
     passing = sorted((r for r in cands if gate.passes(r)), key=_mcu_cost)
     if not passing:
@@ -171,11 +220,7 @@ def _recommend_mcu(cands: list[BenchRow], gate: Gate) -> dict | None:
            "TFLM's reference kernels does not rank)")
     if len(passing) > 1:
         why += f"; next {passing[1].format}/{passing[1].runtime}: {_mcu_figures(passing[1])}"
-    return {"artifact": best.artifact, "format": best.format, "runtime": best.runtime,
-            "threads": best.threads, "accuracy": best.accuracy,
-            "accuracy_delta": best.accuracy_delta, "top1_agreement": best.top1_agreement,
-            "latency_ms": best.latency_ms, "size_bytes": best.size_bytes, "tied": [],
-            "micro": best.micro, "target": "mcu", "why": why}
+    return Recommendation.of(best, why, micro=best.micro, target="mcu")
 
 
 def closest(rows, gate: Gate, target: str = "host") -> str:

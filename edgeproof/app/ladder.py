@@ -22,7 +22,11 @@ use the train split, the ranking and the gate the validation split (``search`` g
 dataset without its test split), and only then are test-split numbers computed for the
 table and the recommendation.
 
+Each rung's result is a ``Candidate`` (``app.candidate``); the flags are an
+``OptimizeConfig``, which lives beside the optimizer (``app.optimize``).
+
 Example:
+    >>> from edgeproof.app.optimize import OptimizeConfig
     >>> [r.label for r in ladders(OptimizeConfig("m.keras", "digits", "out"))["onnx-int"]][:2]
     ['onnx-int8 static, minmax', 'onnx-int8 static, no bias correction']
 """
@@ -33,15 +37,15 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from edgeproof.app.candidate import Candidate
 from edgeproof.app.fallback import OPTION, rank_by_reverting, ranking_subset
 from edgeproof.app.reference_answers import reference_probs
 from edgeproof.app.target import (judge_fit, record_measured, rungs_for_target,
                                   runtime_for_target)
 from edgeproof.bench.one_artifact import bench_isolated
-from edgeproof.bench.gate import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT, Gate
 from edgeproof.bench.recommend import interval
-from edgeproof.bench.row import BenchRow
 from edgeproof.bench.settings import BenchSettings, EvalData
 from edgeproof.bench.stats import faster
 from edgeproof.datasets import Dataset
@@ -53,36 +57,10 @@ from edgeproof.export.onnx_quant import node_sensitivity
 from edgeproof.export.prepare import DEFAULT_STEPS, EXACT_STEPS
 from edgeproof.export.quant_debug import layer_errors, most_sensitive
 
+if TYPE_CHECKING:
+    from edgeproof.app.optimize import OptimizeConfig
+
 FLOAT_KS = (1, 2, 4, 8)
-
-
-@dataclass
-class OptimizeConfig:
-    """The ``edgeproof optimize`` flags as fields (drops and agreement as fractions)."""
-
-    model: str
-    dataset: str
-    out: str
-    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP
-    min_agreement: float = DEFAULT_MIN_AGREEMENT
-    device: str = "cpu"
-    formats: tuple[str, ...] | None = None
-    budget_minutes: float | None = None
-    allow_qat: bool = True  # quantization-aware fine-tuning as a rung (--no-qat: off)
-    exhaustive: bool = False
-    seed: int = 0
-    calib_size: int | None = None  # None: 200, or the whole train split when smaller
-    large_calib_size: int = 1000
-    preprocess: dict = field(default_factory=dict)
-    command: str | None = None
-    target: str = "host"  # mcu: full-integer rungs on TFLM, ranked by MACs (app.target)
-    ram_budget: int | None = None  # bytes of tensor arena (part of the gate)
-    flash_budget: int | None = None  # bytes of file (part of the gate)
-
-    @property
-    def gate(self) -> Gate:
-        return Gate(self.min_agreement, self.max_accuracy_drop, self.ram_budget,
-                    self.flash_budget)
 
 
 @dataclass(frozen=True)
@@ -165,79 +143,76 @@ class _Sensitivity:
         return [r["name"] for r in self.ranking(rung)[:rung.keep_float]]
 
 
-def _try(rung: Rung, model, search_ds: Dataset, ref_val, cfg, ctx_for, sens, out: Path) -> dict:
+def _try(rung: Rung, model, search_ds: Dataset, ref_val, cfg, ctx_for, sens,
+         out: Path) -> Candidate:
     """Export, check on validation and time one rung; a failure is a failed candidate."""
     t0 = time.perf_counter()
-    record = {"rung": rung.label, "family": rung.family, "format": rung.format,
-              "options": dict(rung.options), "passed": False}
+    cand = Candidate.of(rung)
     try:
         options = dict(rung.options)
         if rung.keep_float:
-            names = sens.top(rung)
-            options[OPTION[rung.format]] = names
-            record["float"] = names
+            cand.kept_float = sens.top(rung)
+            options[OPTION[rung.format]] = cand.kept_float
         art = export_model(model, rung.format, ctx_for(rung.calib_size), options)
         if rung.keep_float:
-            art.manifest.conversion["kept_float"] = {  # which layers stayed float, and why
-                "names": record["float"], "why": f"the {rung.keep_float} whose float version "
-                f"alone raised agreement most on {len(sens.rank_data.images)} validation images "
-                "(NNCF's reverting method); candidates from "
-                + ("TFLite's quantization debugger (RMSE/scale)" if rung.format == "tflite-int8"
-                   else "ONNX Runtime's qdq_loss_debug (lowest SQNR)")}
+            art.manifest.conversion["kept_float"] = _kept_float_note(rung, cand, sens)
         slug = rung.label.replace(", ", "-").replace(" ", "_").replace("(s)", "s")
         path = write_artifact(art, out / "candidates", slug, force=True)
         settings = BenchSettings(device=cfg.device, runtime=runtime_for_target(cfg.target, path))
         rows, _ = bench_isolated(path, settings,
                                  EvalData(search_ds.x_val, search_ds.y_val, ref_val), out)
         row = rows[0]
-        _fit(row, cfg, out, record)
-        record["partitions"] = (row.runtime_details or {}).get("delegate_nodes")
-        record.update(artifact=row.artifact, runtime=row.runtime, size_bytes=row.size_bytes,
-                      latency_ms=row.latency_ms, throughput_ips=row.throughput_ips,
-                      threads=row.threads, threads_default=row.threads_default,
-                      status=row.status, batch_size=1, providers=row.providers,
-                      validation={"accuracy": row.accuracy, "accuracy_delta": row.accuracy_delta,
-                                  "top1_agreement": row.top1_agreement})
+        _fit(row, cfg, out, cand)
+        cand.measured(row)
         fails = [row.error] if not row.ok else cfg.gate.failures(row)
-        record.update(passed=not fails, reason="; ".join(fails) or "passes on validation")
+        cand.passed = not fails
+        cand.say("; ".join(fails) or "passes on validation")
     except (UsageError, DataError, ModelError):
         raise  # the user's input is wrong: no rung would do better
     except Exception as e:  # an export or runtime failure is this rung's result, not the end
-        record.update(status="failed", reason=first_line(e))
-    record["seconds"] = round(time.perf_counter() - t0, 1)
-    return record
+        cand.status, cand.reason = "failed", first_line(e)
+    cand.seconds = round(time.perf_counter() - t0, 1)
+    return cand
 
 
-def _fit(row, cfg: OptimizeConfig, out: Path, record: dict) -> None:
+def _kept_float_note(rung: Rung, cand: Candidate, sens) -> dict:
+    """The manifest's ``conversion.kept_float``: which layers stayed float, and why."""
+    return {"names": cand.kept_float, "why": f"the {rung.keep_float} whose float version "
+            f"alone raised agreement most on {len(sens.rank_data.images)} validation images "
+            "(NNCF's reverting method); candidates from "
+            + ("TFLite's quantization debugger (RMSE/scale)" if rung.format == "tflite-int8"
+               else "ONNX Runtime's qdq_loss_debug (lowest SQNR)")}
+
+
+def _fit(row, cfg: OptimizeConfig, out: Path, cand: Candidate) -> None:
     """The row's memory figures for the budgets and ``--target mcu`` (``app.target``):
-    kept in the record, and a measured arena written into the candidate's manifest."""
+    kept in the candidate, and a measured arena written into the candidate's manifest."""
     judge_fit([row], cfg.gate, cfg.target, out)
     if row.micro is not None:
-        record["micro"] = row.micro
+        cand.micro = row.micro
         record_measured([row], out)
 
 
-def _useful(cand: dict, fastest_float: dict | None) -> str | None:
+def _useful(cand: Candidate, fastest_float: Candidate | None) -> str | None:
     """Why a passing candidate ends its ladder (None: it does not, the ladder goes on)."""
     if fastest_float is None:
         return "passes the gate (no float candidate to beat)"
-    mine, bar = interval(BenchRow.from_dict(cand)), interval(BenchRow.from_dict(fastest_float))
-    if faster(mine, bar):
-        return (f"passes the gate and is faster than {fastest_float['format']} "
-                f"({cand['latency_ms']['p50']:.3g} ms < {fastest_float['latency_ms']['p50']:.3g} ms)")
-    cand["reason"] += (f"; not faster than {fastest_float['format']} "
-                       f"({fastest_float['latency_ms']['p50']:.3g} ms): the ladder goes on")
+    bar = fastest_float
+    if faster(interval(cand.validation_row()), interval(bar.validation_row())):
+        return (f"passes the gate and is faster than {bar.format} "
+                f"({cand.p50:.3g} ms < {bar.p50:.3g} ms)")
+    cand.say(f"not faster than {bar.format} ({bar.p50:.3g} ms): the ladder goes on")
     return None
 
 
-def _not_tried(rung: Rung, why: str) -> dict:
-    return {"rung": rung.label, "family": rung.family, "format": rung.format,
-            "options": dict(rung.options), "passed": False, "status": "not tried",
-            "reason": f"not tried: {why}", "seconds": 0.0}
+def _not_tried(rung: Rung, why: str) -> Candidate:
+    cand = Candidate.of(rung)
+    cand.status, cand.reason = "not tried", f"not tried: {why}"
+    return cand
 
 
 def search(model, ctx_of, search_ds: Dataset, cfg: OptimizeConfig, out: Path,
-           progress=None, deadline: float | None = None) -> tuple[list[dict], bool]:
+           progress=None, deadline: float | None = None) -> tuple[list[Candidate], bool]:
     """Climb each family's ladder on a dataset without its test split.
 
     Returns (a record for every rung of every ladder, tried or not and why; whether the
@@ -261,11 +236,10 @@ def search(model, ctx_of, search_ds: Dataset, cfg: OptimizeConfig, out: Path,
                 progress(rung.label)
             cand = _try(rung, model, search_ds, ref_val, cfg, ctx_of, sens, out)
             candidates.append(cand)
-            if family == "float" and cand.get("status") == "ok" and (
-                    fastest_float is None or cand["latency_ms"]["p50"]
-                    < fastest_float["latency_ms"]["p50"]):
+            if family == "float" and cand.ok and (fastest_float is None
+                                                  or cand.p50 < fastest_float.p50):
                 fastest_float = cand
-            if family != "float" and cand["passed"] and not cfg.exhaustive:
+            if family != "float" and cand.passed and not cfg.exhaustive:
                 why = _useful(cand, fastest_float)
                 if why:
                     ended = f"the ladder stopped at \"{rung.label}\", which {why}"

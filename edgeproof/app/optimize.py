@@ -18,21 +18,22 @@ import datetime as _dt
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from edgeproof import __version__
-from edgeproof.app.ladder import OptimizeConfig, search, without_test
+from edgeproof.app.candidate import Candidate, SplitNumbers
+from edgeproof.app.ladder import search, without_test
 from edgeproof.app.reference_answers import reference_probs
 from edgeproof.app.reporting import write_outputs
 from edgeproof.atomic import atomic_copy, ensure_writable_dir
 from edgeproof.bench.one_artifact import bench_artifact
 from edgeproof.bench.env import environment
-from edgeproof.bench.gate import Gate
+from edgeproof.bench.gate import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT, Gate
 from edgeproof.bench.plots import pareto_front_3d
-from edgeproof.bench.recommend import closest, recommend
-from edgeproof.bench.row import BenchRow
+from edgeproof.bench.recommend import Recommendation, closest, recommend
 from edgeproof.bench.settings import BenchSettings, EvalData
 from edgeproof.bench.table import OPTIMIZE, markdown, notes
 from edgeproof.datasets import Dataset, load_dataset
@@ -44,6 +45,40 @@ from edgeproof.manifest import manifest_path
 
 
 TEST_PASS_SHARE = 0.2  # of --budget-minutes kept for the test-split pass after the search
+
+
+@dataclass
+class OptimizeConfig:
+    """The ``edgeproof optimize`` flags as fields (drops and agreement as fractions).
+
+    Example:
+        >>> OptimizeConfig("m.keras", "digits", "out").gate == Gate()
+        True
+    """
+
+    model: str
+    dataset: str
+    out: str
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP
+    min_agreement: float = DEFAULT_MIN_AGREEMENT
+    device: str = "cpu"
+    formats: tuple[str, ...] | None = None
+    budget_minutes: float | None = None
+    allow_qat: bool = True  # quantization-aware fine-tuning as a rung (--no-qat: off)
+    exhaustive: bool = False
+    seed: int = 0
+    calib_size: int | None = None  # None: 200, or the whole train split when smaller
+    large_calib_size: int = 1000
+    preprocess: dict = field(default_factory=dict)
+    command: str | None = None
+    target: str = "host"  # mcu: full-integer rungs on TFLM, ranked by MACs (app.target)
+    ram_budget: int | None = None  # bytes of tensor arena (part of the gate)
+    flash_budget: int | None = None  # bytes of file (part of the gate)
+
+    @property
+    def gate(self) -> Gate:
+        return Gate(self.min_agreement, self.max_accuracy_drop, self.ram_budget,
+                    self.flash_budget)
 
 
 def probs_on_test_split(path: Path, data: EvalData, workers: int, runtime: str | None = None):
@@ -69,7 +104,7 @@ def probs_on_test_split(path: Path, data: EvalData, workers: int, runtime: str |
         return np.concatenate(list(pool.map(share, shares)))
 
 
-def add_test_numbers(candidates: list[dict], ds: Dataset, model, preprocessing, out: Path,
+def add_test_numbers(candidates: list[Candidate], ds: Dataset, model, preprocessing, out: Path,
                      first: str | None = None, deadline: float | None = None):
     """After selection: each candidate's accuracy, delta and agreement on the test split.
 
@@ -80,44 +115,43 @@ def add_test_numbers(candidates: list[dict], ds: Dataset, model, preprocessing, 
     ref = reference_probs(model, ds, preprocessing=preprocessing)
     reference_accuracy = float((ref.argmax(1) == ds.y_test).mean())
     data, workers = EvalData(ds.x_test, ds.y_test, ref), max(1, os.cpu_count() or 1)
-    measured = [c for c in candidates if c.get("status") == "ok"]
-    measured.sort(key=lambda c: (c.get("artifact") != first, (c.get("latency_ms") or {}).get(
-        "p50", float("inf"))))
+    measured = sorted((c for c in candidates if c.ok),
+                      key=lambda c: (c.artifact != first, c.p50 or float("inf")))
     for c in measured:
-        if deadline and time.time() > deadline and c.get("artifact") != first:
-            c["reason"] = f"{c.get('reason', '')}; test split: left out (time budget)"
+        if deadline and time.time() > deadline and c.artifact != first:
+            c.say("test split: left out (time budget)")
             continue
         try:
-            top = probs_on_test_split(out / c["artifact"], data, workers,
-                                      c.get("runtime")).argmax(1)
+            top = probs_on_test_split(out / c.artifact, data, workers, c.runtime).argmax(1)
         except RuntimeFailure as e:  # it passed validation in its worker; say what broke
-            c["reason"] = f"{c.get('reason', '')}; test split: {first_line(e)}"
+            c.say(f"test split: {first_line(e)}")
             continue
         accuracy = float((top == ds.y_test).mean())
-        c.update(accuracy=accuracy, accuracy_delta=accuracy - reference_accuracy,
-                 top1_agreement=float((top == ref.argmax(1)).mean()))
+        c.test = SplitNumbers(accuracy, accuracy - reference_accuracy,
+                              float((top == ref.argmax(1)).mean()))
     return reference_accuracy
 
 
-def _validation_rows(candidates: list[dict]) -> list[BenchRow]:
-    """The candidates as rows carrying their validation numbers (what selection sees)."""
-    return [BenchRow(format=c["format"], runtime=c.get("runtime"), artifact=c.get("artifact"),
-                     status="ok", batch_size=1, threads=c.get("threads"),
-                     latency_ms=c.get("latency_ms"), size_bytes=c.get("size_bytes"),
-                     micro=c.get("micro"), **c["validation"])
-            for c in candidates if c.get("validation") and c.get("status") == "ok"]
-
-
-def select(candidates: list[dict], gate: Gate, target: str = "host") -> dict | None:
-    """The recommendation: the fastest candidate that passed on validation (ties by size;
-    ``mcu``: the fewest MACs, then arena + flash), reported with its test numbers."""
-    choice = recommend(_validation_rows([c for c in candidates if c["passed"]]), gate, target)
+def select(candidates: list[Candidate], gate: Gate, target: str = "host") \
+        -> Recommendation | None:
+    """The recommendation, chosen once: the fastest candidate that passed on validation
+    (ties as ``bench.recommend`` says; ``mcu``: the fewest MACs, then arena + flash). It
+    carries its rung and validation numbers; its own numbers are the candidate's test
+    numbers (None before the test pass: ``with_test_numbers`` copies them in after it)."""
+    choice = recommend([c.validation_row() for c in candidates if c.passed and c.ok], gate,
+                       target)
     if choice is None:
         return None
-    final = next(c for c in candidates if c.get("artifact") == choice["artifact"])
-    return {**choice, **{k: final.get(k) for k in ("accuracy", "accuracy_delta",
-                                                   "top1_agreement")},
-            "rung": final["rung"], "validation": final["validation"]}
+    final = next(c for c in candidates if c.artifact == choice.artifact)
+    return with_test_numbers(choice.replace(rung=final.rung,
+                                            validation=final.validation.to_dict()), candidates)
+
+
+def with_test_numbers(rec: Recommendation, candidates: list[Candidate]) -> Recommendation:
+    """``rec`` reported with its candidate's test-split numbers."""
+    final = next(c for c in candidates if c.artifact == rec.artifact)
+    return rec.replace(accuracy=final.accuracy, accuracy_delta=final.accuracy_delta,
+                       top1_agreement=final.top1_agreement)
 
 
 def load_inputs(cfg: OptimizeConfig):
@@ -154,11 +188,11 @@ def load_inputs(cfg: OptimizeConfig):
     return ref.exportable, ds, search_ds, ctx_of
 
 
-def pareto(candidates: list[dict]) -> list[str]:
+def pareto(candidates: list[Candidate]) -> list[str]:
     """Artifacts no other candidate beats on test accuracy, p50 and size together."""
-    ok = [c for c in candidates if c.get("status") == "ok" and c.get("accuracy") is not None]
-    pts = [(c["latency_ms"]["p50"], c["accuracy"], c["size_bytes"] or 0) for c in ok]
-    return [ok[i]["artifact"] for i in pareto_front_3d(pts)]
+    ok = [c for c in candidates if c.ok and c.accuracy is not None]
+    pts = [(c.p50, c.accuracy, c.size_bytes or 0) for c in ok]
+    return [ok[i].artifact for i in pareto_front_3d(pts)]
 
 
 def to_markdown(result: dict) -> str:
@@ -210,16 +244,17 @@ def optimize(cfg: OptimizeConfig, status=None, progress=None) -> dict:
     candidates, stopped = search(model, ctx_of, search_ds, cfg, out, progress,
                                  deadline and deadline - TEST_PASS_SHARE * 60 * cfg.budget_minutes)
     say("test-split numbers of the candidates (after selection)")
-    chosen = select(candidates, cfg.gate, cfg.target)
-    ref_acc = add_test_numbers(candidates, ds, model, ctx_of(1).preprocessing, out,
-                               chosen and chosen["artifact"], deadline)
     rec = select(candidates, cfg.gate, cfg.target)
-    near = closest(_validation_rows(candidates), cfg.gate, cfg.target)
+    ref_acc = add_test_numbers(candidates, ds, model, ctx_of(1).preprocessing, out,
+                               rec and rec.artifact, deadline)
+    rec = rec and with_test_numbers(rec, candidates)
+    near = closest([c.validation_row() for c in candidates if c.ok], cfg.gate, cfg.target)
     result = {"command": cfg.command, "created": _dt.datetime.now().isoformat(timespec="seconds"),
               "model": Path(cfg.model).name, "dataset": ds.summary(),
               "reference_accuracy": ref_acc, "budget_stopped": stopped,
               "gate": {**cfg.gate.to_dict(), "split": "validation"}, "target": cfg.target,
-              "candidates": candidates, "pareto": pareto(candidates), "recommendation": rec,
+              "candidates": [c.to_dict() for c in candidates], "pareto": pareto(candidates),
+              "recommendation": rec and rec.to_dict(),
               "note": None if rec else f"No candidate passes the gate; {near}.",
               "env": environment(), "seconds": round(time.perf_counter() - t0, 1)}
     _write(result, out)

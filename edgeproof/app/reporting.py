@@ -43,15 +43,19 @@ def decide(rows, gate: Gate, enforced: bool, target: str | None = None) -> dict:
     devices = list(dict.fromkeys(r.device_id for r in as_rows(rows)))
     if len(devices) > 1:  # one table per device: the choice depends on where it runs
         by_device = {d: [r for r in as_rows(rows) if r.device_id == d] for d in devices}
-        recs = {d: recommend(got, gate, target) for d, got in by_device.items()}
+        recs = {d: _as_dict(recommend(got, gate, target)) for d, got in by_device.items()}
         first = devices[0]
         return {"gate": gate_section(gate, rows, enforced), "recommendation": recs[first],
                 "recommendations": recs,
                 "recommendation_note": None if recs[first]
                 else recommendation_note(by_device[first], gate, target)}
-    rec = recommend(rows, gate, target)
+    rec = _as_dict(recommend(rows, gate, target))
     return {"gate": gate_section(gate, rows, enforced), "recommendation": rec,
             "recommendation_note": None if rec else recommendation_note(rows, gate, target)}
+
+
+def _as_dict(rec):
+    return None if rec is None else rec.to_dict()  # report.json holds the record's dict
 
 
 def write_json(path: str | Path, data) -> Path:

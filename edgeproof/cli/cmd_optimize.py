@@ -7,8 +7,8 @@ import argparse
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from edgeproof.app.ladder import OptimizeConfig, ladders
-from edgeproof.app.optimize import optimize
+from edgeproof.app.ladder import ladders
+from edgeproof.app.optimize import OptimizeConfig, optimize
 from edgeproof.bench.gate import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT
 from edgeproof.cli.common import (add_dataset_args, add_preprocess_option, add_target_args,
                                   fraction, out, points,

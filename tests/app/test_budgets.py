@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from edgeproof.app.ladder import OptimizeConfig, ladders
-from edgeproof.app.optimize import select
+from edgeproof.app.candidate import Candidate
+from edgeproof.app.ladder import ladders
+from edgeproof.app.optimize import OptimizeConfig, select
 from edgeproof.app.reporting import decide
 from edgeproof.app.target import rungs_for_target, runtime_for_target
 from edgeproof.bench.gate import Gate, parse_bytes
@@ -62,10 +63,10 @@ def test_a_candidate_over_budget_fails_the_gate_saying_by_how_much():
 def test_the_recommendation_changes_when_the_fastest_does_not_fit():
     fast = _row("tflite-int8", "litert", 0.5, 600 * KB, arena=400 * KB, kind="computed")
     slow = _row("tflite-int16x8", "litert", 2.0, 300 * KB, arena=200 * KB, kind="computed")
-    assert recommend([fast, slow], Gate())["format"] == "tflite-int8"
+    assert recommend([fast, slow], Gate()).format == "tflite-int8"
     fitted = recommend([fast, slow], Gate(ram_budget=256 * KB))
-    assert fitted["format"] == "tflite-int16x8"
-    assert "arena <= 256 KB" in fitted["why"]
+    assert fitted.format == "tflite-int16x8"
+    assert "arena <= 256 KB" in fitted.why
     none = decide([fast], Gate(ram_budget=256 * KB), enforced=False)
     assert none["recommendation"] is None
     assert "arena 400 KB (computed) > 256 KB budget (144 KB over)" in none["recommendation_note"]
@@ -74,7 +75,7 @@ def test_the_recommendation_changes_when_the_fastest_does_not_fit():
 def test_tflm_rows_are_kept_out_of_the_host_ranking():
     host = _row("tflite-int8", "litert", 0.05, 100 * KB)
     micro = _row("tflite-int8", "tflm", 0.01, 100 * KB, arena=20 * KB, macs=1000)
-    assert recommend([host, micro], Gate())["runtime"] == "litert"
+    assert recommend([host, micro], Gate()).runtime == "litert"
     assert infer_target([host, micro]) == "host" and infer_target([micro]) == "mcu"
     assert recommend([micro], Gate()) is None  # the host target has no candidate
     assert decide([micro], Gate(), enforced=False)["recommendation"]["runtime"] == "tflm"
@@ -85,11 +86,11 @@ def test_the_mcu_ranking_is_macs_then_arena_plus_flash_and_says_so():
     pricey = _row("tflite-int8", "tflm", 1.0, 100 * KB, arena=20 * KB, macs=5_000_000)
     small = _row("tflite-int8", "tflm", 9.5, 200 * KB, arena=50 * KB, macs=1_000_000)
     rec = recommend([cheap, pricey, small], Gate(), "mcu")
-    assert rec["artifact"] == small.artifact  # fewest MACs, then the smaller arena + flash
-    assert rec["micro"]["macs"] == 1_000_000 and rec["target"] == "mcu"
-    assert "fewest multiply-accumulates" in rec["why"] and "host latency" in rec["why"]
+    assert rec.artifact == small.artifact  # fewest MACs, then the smaller arena + flash
+    assert rec.micro["macs"] == 1_000_000 and rec.target == "mcu"
+    assert "fewest multiply-accumulates" in rec.why and "host latency" in rec.why
     over = recommend([cheap, pricey, small], Gate(ram_budget=40 * KB), "mcu")
-    assert over["artifact"] == pricey.artifact  # the only one that fits
+    assert over.artifact == pricey.artifact  # the only one that fits
     note = closest([cheap, small], Gate(ram_budget=40 * KB), "mcu")
     assert "tflite-int8/tflm" in note and "arena 50 KB > 40 KB budget (10 KB over)" in note
 
@@ -110,15 +111,16 @@ def test_optimize_for_a_microcontroller_climbs_full_integer_tflite_rungs_only():
 
 def test_select_under_mcu_takes_the_fewest_macs_that_fit():
     def cand(name, macs, arena, passed=True):
-        return {"rung": name, "format": "tflite-int8", "runtime": "tflm", "status": "ok",
-                "passed": passed, "artifact": f"candidates/{name}.tflite", "threads": 1,
-                "size_bytes": 50 * KB, "latency_ms": {"p50": 5.0},
-                "micro": {"arena_bytes": arena, "flash_bytes": 50 * KB, "macs": macs,
-                          "arena_kind": "measured"},
-                "validation": {"accuracy": 0.9, "accuracy_delta": 0.0, "top1_agreement": 1.0},
-                "accuracy": 0.89, "accuracy_delta": -0.001, "top1_agreement": 0.995}
+        return Candidate.from_dict({
+            "rung": name, "family": "tflite-int", "format": "tflite-int8", "runtime": "tflm",
+            "status": "ok", "passed": passed, "artifact": f"candidates/{name}.tflite",
+            "threads": 1, "size_bytes": 50 * KB, "latency_ms": {"p50": 5.0},
+            "micro": {"arena_bytes": arena, "flash_bytes": 50 * KB, "macs": macs,
+                      "arena_kind": "measured"},
+            "validation": {"accuracy": 0.9, "accuracy_delta": 0.0, "top1_agreement": 1.0},
+            "accuracy": 0.89, "accuracy_delta": -0.001, "top1_agreement": 0.995})
 
     cands = [cand("a", 2_000_000, 30 * KB), cand("b", 1_000_000, 40 * KB),
              cand("c", 500_000, 300 * KB, passed=False)]
     rec = select(cands, Gate(ram_budget=256 * KB), "mcu")
-    assert rec["rung"] == "b" and rec["accuracy"] == 0.89  # reported with test numbers
+    assert rec.rung == "b" and rec.accuracy == 0.89  # reported with test numbers

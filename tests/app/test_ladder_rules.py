@@ -10,7 +10,9 @@ from types import SimpleNamespace
 import numpy as np
 
 import edgeproof.app.ladder as ladder
-from edgeproof.app.ladder import OptimizeConfig, Rung
+from edgeproof.app.candidate import Candidate, SplitNumbers
+from edgeproof.app.ladder import Rung
+from edgeproof.app.optimize import OptimizeConfig
 from edgeproof.datasets import Dataset
 from edgeproof.manifest import Preprocessing
 
@@ -20,10 +22,10 @@ P50 = {"tflite-fp32": (1.0, [0.95, 1.05]), "tflite-int16x8": (30.0, [29.0, 31.0]
 
 def _fake_try(rung, model, search_ds, ref_val, cfg, ctx_for, sens, out):
     p50, ci = P50[rung.format]
-    return {"rung": rung.label, "family": rung.family, "format": rung.format, "status": "ok",
-            "passed": True, "reason": "passes on validation", "artifact": rung.label,
-            "runtime": "litert", "latency_ms": {"p50": p50, "p50_ci": ci}, "size_bytes": 1,
-            "validation": {"top1_agreement": 1.0, "accuracy_delta": 0.0, "accuracy": 0.9}}
+    return Candidate(rung.label, rung.family, rung.format, status="ok", passed=True,
+                     reason="passes on validation", artifact=rung.label, runtime="litert",
+                     latency_ms={"p50": p50, "p50_ci": ci}, size_bytes=1,
+                     validation=SplitNumbers(0.9, 0.0, 1.0))
 
 
 def _search(monkeypatch, rungs, exhaustive=False):
@@ -36,7 +38,7 @@ def _search(monkeypatch, rungs, exhaustive=False):
     ctx = SimpleNamespace(preprocessing=ds.preprocessing)
     cands, stopped = ladder.search(None, lambda n: ctx, ds,
                                    OptimizeConfig("m", "d", "o", exhaustive=exhaustive), None)
-    return {c["rung"]: c for c in cands}, stopped
+    return {c.rung: c.to_dict() for c in cands}, stopped
 
 
 RUNGS = {"float": [Rung("float", "tflite-fp32", "tflite-fp32")],

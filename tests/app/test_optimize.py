@@ -11,7 +11,8 @@ import json
 import numpy as np
 import pytest
 
-from edgeproof.app.ladder import FLOAT_KS, OptimizeConfig, ladders
+from edgeproof.app.ladder import FLOAT_KS, ladders
+from edgeproof.app.optimize import OptimizeConfig
 from edgeproof.bench.gate import Gate
 from tests.helpers import run_cli
 

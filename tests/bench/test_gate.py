@@ -54,7 +54,7 @@ def test_only_min_agreement_given_leaves_accuracy_unchecked():
     assert gate == Gate(0.99, None) and gate.describe() == "top-1 agreement >= 99%"
     drops = _row(0.995, -0.05)  # agrees, but 5 points less accurate
     assert gate.failures(drops) == [] and gate.passes(drops)
-    assert recommend([drops], gate)["format"] == "tflite-int8"  # the recommendation agrees
+    assert recommend([drops], gate).format == "tflite-int8"  # the recommendation agrees
     section = gate_section(gate, [drops], enforced=True)
     assert section["passed"] is True and section["failures"] == []
     assert section["max_accuracy_drop"] is None and section["min_agreement"] == 0.99

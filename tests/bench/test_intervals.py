@@ -49,19 +49,19 @@ def _row(artifact, p50, ci, size=100, runtime="litert"):
 def test_overlapping_intervals_tie_and_the_tie_goes_to_the_smaller_file():
     a, b = _row("a", 1.00, [0.97, 1.05], size=200), _row("b", 1.03, [1.01, 1.06], size=100)
     rec = recommend([a, b], Gate())
-    assert rec["artifact"] == "b" and "within noise" in rec["why"] and rec["tied"] == ["a"]
+    assert rec.artifact == "b" and "within noise" in rec.why and rec.tied == ["a"]
 
 
 def test_a_tie_of_equal_files_goes_to_the_runtime_with_fewer_dependencies():
     a = _row("a.onnx", 1.00, [0.97, 1.05], runtime="onnxruntime")
     b = _row("b.tflite", 1.02, [0.99, 1.06], runtime="litert")
-    assert recommend([a, b], Gate())["artifact"] == "b.tflite"
+    assert recommend([a, b], Gate()).artifact == "b.tflite"
 
 
 def test_intervals_apart_say_faster():
     a, b = _row("a", 1.0, [0.98, 1.02], size=500), _row("b", 2.0, [1.9, 2.1], size=1)
     rec = recommend([a, b], Gate())
-    assert rec["artifact"] == "a" and "faster than the next" in rec["why"]
+    assert rec.artifact == "a" and "faster than the next" in rec.why
     assert faster((0.98, 1.02), (1.9, 2.1)) and not faster((0.98, 1.02), (1.0, 2.1))
 
 

@@ -21,21 +21,21 @@ def test_fastest_passing_export_wins():
             _row("onnx-int8", 0.3, 120, agree=0.97),  # fastest, but fails agreement
             _row("tflite-dynamic", 0.6, 130, delta=-0.02)]  # fails the accuracy drop
     rec = recommend(rows, Gate())
-    assert rec["format"] == "tflite-int8" and rec["artifact"] == "tflite-int8-litert"
-    assert "2 of 4 exports" in rec["why"] and "tflite-fp32" in rec["why"]  # the runner-up
+    assert rec.format == "tflite-int8" and rec.artifact == "tflite-int8-litert"
+    assert "2 of 4 exports" in rec.why and "tflite-fp32" in rec.why  # the runner-up
 
 
 def test_equal_speed_goes_to_the_smaller_file():
     rows = [_row("onnx-fp32", 0.5, 300, runtime="onnxruntime"), _row("tflite-fp32", 0.5, 200)]
-    assert recommend(rows, Gate())["format"] == "tflite-fp32"
+    assert recommend(rows, Gate()).format == "tflite-fp32"
     rows = [_row("onnx-fp32", 0.4, 300, runtime="onnxruntime"), _row("tflite-fp32", 0.5, 200)]
-    assert recommend(rows, Gate())["format"] == "onnx-fp32"  # faster beats smaller
+    assert recommend(rows, Gate()).format == "onnx-fp32"  # faster beats smaller
 
 
 def test_only_the_smallest_batch_and_ok_rows_count():
     rows = [_row("tflite-int8", 5.0, 100, batch=32), _row("tflite-int8", 0.5, 100),
             _row("onnx-int8", 0.1, 90, runtime="onnxruntime", status="failed")]
-    assert recommend(rows, Gate())["latency_ms"]["p50"] == 0.5
+    assert recommend(rows, Gate()).latency_ms["p50"] == 0.5
 
 
 def test_none_passing_names_the_closest_with_its_numbers():
@@ -52,7 +52,7 @@ def test_rows_and_dicts_are_judged_alike():
     dicts = [_row("tflite-int8", 0.4, 100, agree=0.995), _row("onnx-int8", 0.3, 90, agree=0.97)]
     rows = [BenchRow.from_dict(d) for d in dicts]
     assert recommend(rows, Gate()) == recommend(dicts, Gate())
-    assert recommend(rows, Gate())["format"] == "tflite-int8"
+    assert recommend(rows, Gate()).format == "tflite-int8"
     assert closest(rows, Gate(1.0, None)) == closest(dicts, Gate(1.0, None))
 
 
