@@ -289,7 +289,7 @@ def detect_preprocessing(model) -> str | None:
 
     Example:
         >>> k = keras()
-        >>> m = k.Sequential([k.Input((8, 8, 3)), k.layers.Rescaling(1 / 255), k.layers.Flatten()])
+        >>> m = k.Sequential([k.Input((8, 8, 3)), k.layers.Rescaling(1 / 255, name="rescaling"), k.layers.Flatten()])
         >>> detect_preprocessing(m)
         "its first layer 'rescaling' is Rescaling(scale=0.00392157, offset=0): it takes raw 0-255 pixels"
     """
