@@ -141,7 +141,8 @@ def _measure(artifact: Path, settings: BenchSettings, data, base: BenchRow, say)
         rt.load()
     with rt:
         info = rt.info()
-        for key in ("providers", "device", "requested_device", "fallback", "runtime_details"):
+        for key in ("providers", "device", "ran_on", "requested_device", "fallback",
+                    "runtime_details"):
             setattr(base, key, info[key])
         base.micro = info.get("micro")  # a microcontroller interpreter's memory (tflm)
         base.load_ms = round(rt.load_seconds * 1e3, 2)

@@ -38,7 +38,7 @@ from edgeproof.bench.derive import artifact_manifest
 from edgeproof.bench.measure import LatencyStats
 from edgeproof.bench.parity import compare
 from edgeproof.bench.row import BenchRow, failed_rows
-from edgeproof.bench.runtimes import runtime_for
+from edgeproof.bench.runtimes import get_runtime_class, runtime_for
 from edgeproof.bench.settings import BenchSettings, EvalData
 from edgeproof.bench.stats import spread
 from edgeproof.errors import RuntimeFailure, UsageError
@@ -244,7 +244,12 @@ def _rows(i, artifact, manifest, result, probs, settings: BenchSettings, data, t
                            settings.batch_sizes, **{k: getattr(base, k) for k in (
                                "format", "runtime", "artifact", "size_bytes", "device_id")})
     first = runs[0]
+    dev = result["device"] or {}
+    what = f" ({first['providers'][0]})" if first.get("providers") else ""
     base = base.replace(providers=first["providers"], threads=first["threads"],
+                        ran_on=f"{get_runtime_class(base.runtime).label}{what} on "
+                               f"{target.device_id} over SSH: {dev.get('cpu', 'its CPU')} "
+                               f"({dev.get('cores', '?')} cores)",
                         threads_default=first["threads_default"], load_ms=first["load_ms"],
                         thread_sweep={"threads": first["threads"], "p50_ms": first["thread_sweep"],
                                       "batch_size": settings.batch_sizes[0]}

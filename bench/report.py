@@ -1,21 +1,23 @@
 """report.json (the contract other tools read) and report.md.
 
 ``build_report`` is the one place report.json's dict is assembled, for ``edgeproof bench``
-and ``edgeproof run`` alike (run adds its training and evaluation sections).
+and ``edgeproof run`` alike (run adds its training and evaluation sections). Every table
+of report.md comes from the one column spec (``bench.table``: the results, what ran, the
+bare-loop check, a microcontroller's figures), as the console and report.html do; the
+evaluation's per-class table is written by the same Markdown writer.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from pathlib import Path
 
 from edgeproof import __version__
-from edgeproof.atomic import atomic_write_bytes
 from edgeproof.bench.env import busy_warning
 from edgeproof.bench.row import as_rows
 from edgeproof.bench.stats import METHOD
-from edgeproof.bench.table import markdown, notes
+from edgeproof.bench.table import BARE_LOOP, MICRO, WHAT_RAN, markdown, markdown_lines, notes
+
 
 def build_report(*, command: str | None, dataset: dict, model: dict, results,
                  env: dict, **sections) -> dict:
@@ -91,23 +93,8 @@ def to_markdown(report: dict) -> str:
 
 def _micro_markdown(results) -> list[str]:
     """The microcontroller figures of TFLM rows: arena parts, flash, MACs, ops, the peak."""
-    rows = [r for r in results if (r.get("micro") or {}).get("arena_bytes") is not None]
-    if not rows:
-        return []
-    lines = ["", "## On a microcontroller (TFLM)", "",
-             "| artifact | arena B (smallest that works) | recorded total = head + tail B | "
-             "flash B (manifest B) | MACs | peak at op | ops without a TFLM kernel |",
-             "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        m = r["micro"]
-        peak = m.get("peak") or {}
-        missing = [op for op, ok in (m.get("ops") or {}).items() if not ok]
-        lines.append(f"| {r.get('artifact')} | {m['arena_bytes']} ({m.get('arena_kind')}) | "
-                     f"{m.get('arena_recorded_bytes')} = {m.get('arena_head_bytes')} + "
-                     f"{m.get('arena_tail_bytes')} | {m.get('flash_bytes')} "
-                     f"({m.get('manifest_bytes')}) | {m.get('macs')} | "
-                     f"{peak.get('op_index')} {peak.get('op')} | {', '.join(missing) or 'none'} |")
-    return lines
+    rows = [r for r in as_rows(results) if (r.micro or {}).get("arena_bytes") is not None]
+    return ["", "## On a microcontroller (TFLM)", "", *markdown(rows, MICRO)] if rows else []
 
 
 def _evaluation_markdown(ev: dict | None) -> list[str]:
@@ -115,14 +102,14 @@ def _evaluation_markdown(ev: dict | None) -> list[str]:
     if not ev:
         return []
     names = list(ev["per_class"])
+    scores = list(ev["per_class"].items()) + [("macro avg", ev["macro_avg"]),
+                                             ("weighted avg", ev["weighted_avg"])]
     lines = ["", f"## Evaluation of the Keras model ({ev['split']} split, {ev['n']} images)", "",
              f"Accuracy {100 * ev['accuracy']:.2f}%, macro F1 {ev['macro_avg']['f1-score']:.4f}, "
              f"weighted F1 {ev['weighted_avg']['f1-score']:.4f}.", "",
-             "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
-    rows = list(ev["per_class"].items()) + [("macro avg", ev["macro_avg"]),
-                                           ("weighted avg", ev["weighted_avg"])]
-    lines += [f"| {name} | {v['precision']:.4f} | {v['recall']:.4f} | {v['f1-score']:.4f} | "
-              f"{int(v['support'])} |" for name, v in rows]
+             *markdown_lines(["class", "precision", "recall", "F1", "support"],
+                             [[name, f"{v['precision']:.4f}", f"{v['recall']:.4f}",
+                               f"{v['f1-score']:.4f}", int(v["support"])] for name, v in scores])]
     files = ev.get("files", {})
     lines.append("")
     for key, title in (("confusion_matrix", "confusion matrix"), ("curves", "loss and accuracy"),
@@ -130,9 +117,9 @@ def _evaluation_markdown(ev: dict | None) -> list[str]:
         if key in files:
             lines.append(f"![{title}]({files[key]})")
     lines += ["", "Worst-classified test images (lowest probability for the true class):", "",
-              "| index | predicted | actual | probability (true class) |", "|---|---|---|---|"]
-    lines += [f"| {r['index']} | {names[r['predicted']]} | {names[r['actual']]} | "
-              f"{r['probability']:.4f} |" for r in ev.get("worst", [])]
+              *markdown_lines(["index", "predicted", "actual", "probability (true class)"],
+                              [[r["index"], names[r["predicted"]], names[r["actual"]],
+                                f"{r['probability']:.4f}"] for r in ev.get("worst", [])])]
     if ev.get("gradcam"):
         lines += ["", "Grad-CAM for the true class of the worst images: "
                   + ", ".join(f"[{Path(p).name}]({p})" for p in ev["gradcam"])]
@@ -143,35 +130,14 @@ def _evaluation_markdown(ev: dict | None) -> list[str]:
 
 def _details_markdown(report: dict) -> list[str]:
     """What ran (per row), the bare-loop ratios and the gate, when present."""
-    lines = ["", "## What ran", "", "| format | runtime | batch | device | load ms | first ms | "
-             "preprocess ms | peak RSS Δ MB | details |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in report["results"]:
-        lat, mem = r.get("latency_ms") or {}, r.get("memory_mb") or {}
-        det = ", ".join(f"{k}={v}" for k, v in (r.get("runtime_details") or {}).items()
-                        if k != "available_providers")
-        lines.append(f"| {r.get('format')} | {r.get('runtime')} | {r.get('batch_size')} | "
-                     f"{r.get('device')} (asked {r.get('requested_device') or r.get('device')}) | "
-                     f"{r.get('load_ms')} | {lat.get('first_ms')} | {r.get('preprocess_ms')} | "
-                     f"{mem.get('peak_delta')} | {det.replace('|', '/')} |")
-    bare = [r for r in report["results"] if r.get("bare_loop")]
+    rows = as_rows(report["results"])
+    lines = ["", "## What ran", "", *markdown(rows, WHAT_RAN)]
+    bare = [r for r in rows if r.bare_loop]
     if bare:
         lines += ["", "## Bare-loop check (edgeproof p50 / bare-loop p50, same process)", "",
-                  "| format | runtime | batch | edgeproof p50 ms | bare p50 ms | bare loop | ratio |",
-                  "|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['format']} | {r['runtime']} | {r['batch_size']} | "
-                  f"{r['bare_loop']['edgeproof_p50_ms']} | {r['bare_loop']['bare_p50_ms']} | "
-                  f"{r['bare_loop']['bare']} | {r['bare_loop']['ratio']} |" for r in bare]
+                  *markdown(bare, BARE_LOOP)]
     if report.get("gate"):
         g = report["gate"]
         lines += ["", f"Gate: {'passed' if g.get('passed') else 'FAILED'} "
                       f"({'; '.join(g.get('failures') or []) or 'all rows within limits'})"]
     return lines
-
-
-def write_report(report: dict, out_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``report.json`` and ``report.md`` atomically into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    j = atomic_write_bytes(out / "report.json", json.dumps(report, indent=2, default=str).encode())
-    m = atomic_write_bytes(out / "report.md", to_markdown(report).encode())
-    return j, m

@@ -36,6 +36,7 @@ class BenchRow:
     format: str | None = None
     runtime: str | None = None
     device: str | None = None
+    ran_on: str | None = None  # what ran, in words: library, provider, hardware / host
     requested_device: str | None = None
     fallback: bool = False
     providers: list = field(default_factory=list)

@@ -82,6 +82,81 @@ def _arena(value, row) -> str:
     return fmt_size(value) + arena_note(_get(row, "micro") or {})
 
 
+def _details(row) -> dict:
+    return _get(row, "runtime_details") or {}
+
+
+def _ran_on(value, row) -> str:
+    asked = _get(row, "requested_device")
+    if _get(row, "fallback") and asked:
+        return f"{value} (asked for {asked}: fell back)"
+    return str(value)
+
+
+def _load(row):
+    """The load time, or why there is none (a row that failed before its runtime loaded)."""
+    ms = _get(row, "load_ms")
+    if ms is None and _get(row, "status") not in (None, "ok"):
+        return "not loaded: the row failed"
+    return ms
+
+
+def _partitions(row):
+    # optimize's candidates carry the count; a bench row's runtime details hold the evidence
+    count = _get(row, "partitions")
+    return count if count is not None else _details(row).get("delegate_nodes")
+
+
+def _pairs(sep: str):
+    return lambda v, row: ", ".join(f"{k}{sep}{x}" for k, x in v.items()) or "-"
+
+
+# runtime_details keys other What-ran columns show, or too long for a cell (a device's
+# whole description, which ``ran_on`` sums up)
+_SHOWN_ELSEWHERE = ("available_providers", "options", "builtin_ops", "delegate_nodes", "device")
+
+
+def _other_details(row):
+    rest = {k: v for k, v in _details(row).items() if k not in _SHOWN_ELSEWHERE}
+    return rest or None
+
+
+def _bare(key):
+    return lambda row: (_get(row, "bare_loop") or {}).get(key)
+
+
+def _num(v, row) -> str:
+    return f"{v:.4g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+
+
+def _arena_bytes(v, row) -> str:
+    return f"{v} ({(_get(row, 'micro') or {}).get('arena_kind')})"
+
+
+def _recorded(row):
+    m = _get(row, "micro") or {}
+    if m.get("arena_recorded_bytes") is None:
+        return None
+    return (f"{m['arena_recorded_bytes']} = {m.get('arena_head_bytes')} + "
+            f"{m.get('arena_tail_bytes')}")
+
+
+def _flash_manifest(row):
+    m = _get(row, "micro") or {}
+    return None if m.get("flash_bytes") is None else \
+        f"{m['flash_bytes']} ({m.get('manifest_bytes')})"
+
+
+def _peak(row):
+    peak = (_get(row, "micro") or {}).get("peak")
+    return f"{peak.get('op_index')} {peak.get('op')}" if peak else None
+
+
+def _no_kernel(row):
+    ops = (_get(row, "micro") or {}).get("ops")
+    return None if ops is None else ", ".join(op for op, ok in ops.items() if not ok) or "none"
+
+
 @dataclass(frozen=True)
 class Column:
     """One column: where its value comes from, its label and how it is written.
@@ -131,7 +206,34 @@ _SPEC = (
     Column("p90", "p90 ms [95% CI]", _with_ci("p90_ci"), _latency("p90"), "ms", 6),
     Column("p99", "p99 ms", lambda v, r: f"{v:.4g}", _latency("p99"), "ms", 8),
     Column("throughput_ips", "img/s", lambda v, r: f"{v:.1f}", unit="images/s", priority=7),
-    Column("partitions", "XNNPACK partitions", priority=7),
+    Column("partitions", "XNNPACK partitions", get=_partitions, priority=7),
+    # What ran (report.md and report.html): where, how long loading took, the evidence
+    Column("artifact", "artifact", priority=7),
+    Column("ran_on", "ran on", _ran_on, lambda r: _get(r, "ran_on") or _get(r, "device"),
+           priority=3),
+    Column("load_ms", "load ms", _num, _load, "ms", 6),
+    Column("first_ms", "first ms", _num, _latency("first_ms"), "ms", 7),
+    Column("preprocess_ms", "preprocess ms", _num, unit="ms", priority=7),
+    Column("rss_peak", "peak RSS Δ MB", _num, lambda r: (_get(r, "memory_mb") or {}).get(
+        "peak_delta"), "MB", 8),
+    Column("builtin_ops", "ops on builtin kernels", _pairs(" "),
+           lambda r: _details(r).get("builtin_ops") or None, priority=8),
+    Column("options", "options", _pairs("="), lambda r: _details(r).get("options") or None,
+           priority=8),
+    Column("details", "details", _pairs("="), _other_details, priority=9),
+    # The bare-loop check (edgeproof p50 / the runtime's own call's p50, same process)
+    Column("bare_edgeproof_p50", "edgeproof p50 ms", get=_bare("edgeproof_p50_ms"), unit="ms"),
+    Column("bare_p50", "bare p50 ms", get=_bare("bare_p50_ms"), unit="ms"),
+    Column("bare_call", "bare loop", get=_bare("bare")),
+    Column("bare_ratio", "ratio", get=_bare("ratio")),
+    # A microcontroller's figures in bytes, as a firmware author pastes them
+    Column("arena_bytes", "arena B (smallest that works)", _arena_bytes, _micro("arena_bytes"),
+           "bytes"),
+    Column("arena_recorded", "recorded total = head + tail B", get=_recorded, unit="bytes"),
+    Column("flash_manifest", "flash B (manifest B)", get=_flash_manifest, unit="bytes"),
+    Column("macs_count", "multiply-accumulates", get=_micro("macs"), unit="MACs"),
+    Column("peak_op", "peak at op", get=_peak),
+    Column("no_kernel", "ops without a TFLM kernel", get=_no_kernel),
     Column("passed", "passed", lambda v, r: "yes" if v else "no", priority=1),
     Column("reason", "reason", priority=3),
     Column("seconds", "s", priority=8),
@@ -145,6 +247,13 @@ RESULTS = ("format", "runtime", "device_id", "providers", "precision", "size", "
 OPTIMIZE = ("rung", "format", "runtime", "precision", "size", "arena", "flash", "macs",
             "accuracy", "accuracy_delta", "top1_agreement", "val_agreement", "p50", "threads",
             "partitions", "passed", "reason", "seconds")
+WHAT_RAN = ("format", "artifact", "runtime", "batch_size", "ran_on", "threads", "load_ms",
+            "first_ms", "preprocess_ms", "rss_peak", "partitions", "builtin_ops", "options",
+            "details")
+BARE_LOOP = ("format", "runtime", "batch_size", "bare_edgeproof_p50", "bare_p50", "bare_call",
+             "bare_ratio")
+MICRO = ("artifact", "arena_bytes", "arena_recorded", "flash_manifest", "macs_count", "peak_op",
+         "no_kernel")
 # Shown only when some row has a value: a device name, a microcontroller's memory, the
 # precision a runtime read back.
 OPTIONAL = ("device_id", "arena", "flash", "macs", "partitions", "precision")
@@ -198,9 +307,20 @@ def markdown(rows, keys=RESULTS) -> list[str]:
         ['| format | status |', '|---|---|', '| keras | ok |']
     """
     cols = view(keys, rows)
-    lines = ["| " + " | ".join(c.label.replace("|", "\\|") for c in cols) + " |",
-             "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(cell(r, c).replace("|", "/") for c in cols) + " |" for r in rows]
+    return markdown_lines([c.label for c in cols], [[cell(r, c) for c in cols] for r in rows])
+
+
+def markdown_lines(headers, rows) -> list[str]:
+    """Header and rows of text as a Markdown table (the one Markdown table writer; a ``|``
+    in a cell cannot end it).
+
+    Example:
+        >>> markdown_lines(["class", "F1"], [["a|b", "0.5"]])
+        ['| class | F1 |', '|---|---|', '| a/b | 0.5 |']
+    """
+    lines = ["| " + " | ".join(str(h).replace("|", "\\|") for h in headers) + " |",
+             "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c).replace("|", "/") for c in r) + " |" for r in rows]
     return lines
 
 

@@ -15,6 +15,7 @@ returning either (a lazy loader), and is a context manager.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -25,6 +26,7 @@ import numpy as np
 from edgeproof.bench import isolate
 from edgeproof.bench.verify import verify_artifact
 from edgeproof.errors import EdgeproofError, RuntimeFailure, UsageError, WorkerDied, first_line
+from edgeproof.machine import cpu_info, gpu_info
 from edgeproof.manifest import Manifest, find_manifest
 from edgeproof.preprocess import postprocess, prepare
 from edgeproof.options import Option, resolve_options
@@ -56,6 +58,25 @@ def check_tflite_header(path: Path) -> None:
     if head[4:8] != b"TFL3":
         raise RuntimeFailure(f"{path.name} is not a valid .tflite file (bad header); "
                              "re-export it or check the download.")
+
+
+@functools.lru_cache(maxsize=None)
+def hardware(device: str) -> str:
+    """The hardware behind an edgeproof device name, in words: this machine's CPU model
+    and cores for ``cpu``, the NVIDIA GPU NVML names for ``cuda`` / ``gpu`` /
+    ``tensorrt``, else the name itself.
+
+    Example:
+        >>> hardware("cpu").endswith("cores)")
+        True
+    """
+    if device == "cpu":
+        cpu = cpu_info()
+        return f"{cpu['cpu']} ({cpu['cores']} cores)"
+    if device in ("cuda", "gpu", "tensorrt"):
+        gpu = gpu_info()
+        return gpu["name"] if gpu else "an NVIDIA GPU (NVML did not name it)"
+    return device
 
 
 def register_runtime(cls):
@@ -329,11 +350,23 @@ class Runtime:
         return np.concatenate(outs) if outs else np.zeros((0, self.manifest.num_classes), np.float32)
 
     # -- reporting ---------------------------------------------------------------
+    def ran_on(self) -> str:
+        """What ran, in words: the library, the provider or delegate that took the graph,
+        and the hardware (``LiteRT (XNNPACK) on AMD EPYC 7B13 (2 cores)``); runtimes that
+        run elsewhere (a microcontroller interpreter) say so themselves.
+
+        Example:
+            >>> rt.ran_on()  # doctest: +SKIP
+            'ONNX Runtime (CPUExecutionProvider) on AMD EPYC 7B13 (2 cores)'
+        """
+        what = f" ({self.providers[0]})" if self.providers else ""
+        return f"{self.label}{what} on {hardware(self.device_used)}"
+
     def info(self) -> dict:
-        """What actually ran: runtime, device, providers / delegates, threads, options, and
-        the runtime's evidence for it (``details``); ``micro`` when the runtime measured
-        a microcontroller's memory."""
-        info = {"runtime": self.name, "device": self.device_used,
+        """What actually ran: runtime, device, what ran in words (``ran_on``), providers /
+        delegates, threads, options, and the runtime's evidence for it (``details``);
+        ``micro`` when the runtime measured a microcontroller's memory."""
+        info = {"runtime": self.name, "device": self.device_used, "ran_on": self.ran_on(),
                 "requested_device": self.device, "fallback": self.device_used != self.device,
                 "providers": list(self.providers), "threads": self.threads,
                 "runtime_details": {**self.details, "options": dict(self.opts)}}

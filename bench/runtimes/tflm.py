@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from edgeproof.bench import tflm_arena
-from edgeproof.bench.runtimes.base import (Runtime, check_tflite_header, register_runtime,
-                                           source_label)
+from edgeproof.bench.runtimes.base import (Runtime, check_tflite_header, hardware,
+                                           register_runtime, source_label)
 from edgeproof.errors import RuntimeFailure
 
 
@@ -76,7 +76,13 @@ class TFLMRuntime(Runtime):
         self.micro = {k: v for k, v in figures.items() if k not in ("ok", "error")}
         self.providers = ["TFLM"]
         self.details = {"kernels": tflm_arena.KERNELS, "latency": tflm_arena.HOST_LATENCY,
-                        "arena_size": arena, "tflite_micro": figures["tflite_micro"]}
+                        "arena_size": arena, "tflite_micro": figures["tflite_micro"],
+                        "load": "includes the smallest-arena search, in a sandbox process"}
+
+    def ran_on(self) -> str:
+        """The interpreter microcontrollers run, here on the host CPU (not a board)."""
+        return (f"TFLM interpreter (reference kernels) on the host CPU, "
+                f"{hardware('cpu')}: not a microcontroller")
 
     def _chunks(self, x: np.ndarray):
         if len(x) % self._batch:

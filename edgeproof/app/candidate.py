@@ -21,6 +21,8 @@ from edgeproof.bench.row import BenchRow
 
 _MEASURED = ("partitions", "artifact", "runtime", "size_bytes", "latency_ms", "throughput_ips",
              "threads", "threads_default", "status", "batch_size", "providers")
+# What ran, as a bench row says it (the page's "What ran" table reads them)
+_WHAT_RAN = ("device", "ran_on", "requested_device", "fallback", "load_ms", "runtime_details")
 
 
 @dataclass
@@ -73,6 +75,12 @@ class Candidate:
     batch_size: int | None = None
     providers: list = field(default_factory=list)
     partitions: int | None = None
+    device: str | None = None
+    ran_on: str | None = None
+    requested_device: str | None = None
+    fallback: bool = False
+    load_ms: float | None = None
+    runtime_details: dict | None = None
     validation: SplitNumbers | None = None
     test: SplitNumbers | None = None
 
@@ -113,6 +121,8 @@ class Candidate:
         self.latency_ms, self.throughput_ips = row.latency_ms, row.throughput_ips
         self.threads, self.threads_default = row.threads, row.threads_default
         self.status, self.batch_size, self.providers = row.status, 1, row.providers
+        for key in _WHAT_RAN:
+            setattr(self, key, getattr(row, key))
         self.validation = SplitNumbers.from_row(row)
 
     def validation_row(self) -> BenchRow:
@@ -135,7 +145,7 @@ class Candidate:
         if self.micro is not None:
             d["micro"] = self.micro
         if self.validation is not None:
-            d.update({k: getattr(self, k) for k in _MEASURED})
+            d.update({k: getattr(self, k) for k in _MEASURED + _WHAT_RAN})
             d["validation"] = self.validation.to_dict()
         else:
             d["status"] = self.status
@@ -154,7 +164,8 @@ class Candidate:
             True
         """
         known = {k: d[k] for k in ("rung", "family", "format", "options", "passed", "status",
-                                   "reason", "seconds", "micro", *_MEASURED) if k in d}
+                                   "reason", "seconds", "micro", *_MEASURED, *_WHAT_RAN)
+                 if k in d}
         test = SplitNumbers.from_dict(d) if "top1_agreement" in d else None
         return cls(**known, kept_float=d.get("float"),
                    validation=SplitNumbers.from_dict(d.get("validation")), test=test)

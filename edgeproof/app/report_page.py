@@ -20,8 +20,8 @@ from pathlib import Path
 
 from edgeproof.atomic import atomic_write_bytes
 from edgeproof.bench.plots import PLOTS, class_changes
-from edgeproof.bench.row import BenchRow, as_rows
-from edgeproof.bench.table import COLUMNS, RESULTS, cell, html_table
+from edgeproof.bench.row import as_rows
+from edgeproof.bench.table import RESULTS, WHAT_RAN, html_table
 
 EVAL_FIGURES = (("confusion_matrix", "Confusion matrix (rows: true class)"),
                 ("curves", "Loss and accuracy per epoch"),
@@ -39,17 +39,6 @@ def data_uri(path: Path) -> str | None:
 def _resolve(out: Path, p: str) -> Path:
     q = Path(p)
     return q if q.is_absolute() or q.exists() else out / q
-
-
-def _what_ran(row: BenchRow) -> dict:
-    d = row.runtime_details or {}
-    ops = d.get("builtin_ops")
-    return {"artifact": row.artifact, "runtime": row.runtime,
-            "device": f"{row.device} (asked {row.requested_device or row.device})",
-            "partitions": d.get("delegate_nodes", "-"),
-            "builtin": ", ".join(f"{k} {v}" for k, v in ops.items()) if ops else "-",
-            "threads": cell(row, COLUMNS["threads"]), "load_ms": row.load_ms,
-            "options": ", ".join(f"{k}={v}" for k, v in (d.get("options") or {}).items())}
 
 
 def page_context(report: dict, out: Path, rows=None, keys=RESULTS) -> dict:
@@ -74,7 +63,9 @@ def page_context(report: dict, out: Path, rows=None, keys=RESULTS) -> dict:
                          and (uri := data_uri(_resolve(out, ev["files"][k])))],
         "gradcam": [(Path(p).name, uri) for p in (ev or {}).get("gradcam", [])
                     if (uri := data_uri(_resolve(out, p)))],
-        "what_ran": [_what_ran(r) for r in results],
+        # the same columns as report.md's "What ran" (bench.table.WHAT_RAN)
+        "what_ran": dict(zip(("columns", "rows"), html_table(table, WHAT_RAN)))
+        if table else None,
         "env": report.get("env") or {},
     }
 

@@ -47,6 +47,7 @@ def pytorch_style_onnx(path, classes=4, scale=None, external=False):
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])], inits)
     model = helper.make_model(graph, producer_name="pytorch", producer_version="2.13",
                               opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # what torch.onnx writes, and every ONNX Runtime loads
     if external:
         onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                   location=path.name + ".data", size_threshold=0)
@@ -305,3 +306,11 @@ def test_an_openvino_ir(tmp_path):
     (tmp_path / "net.bin").unlink()
     with pytest.raises(ModelError, match="net.bin"):
         inspect_file(tmp_path / "net.xml")
+
+
+def test_readme_documents_every_json_key():
+    from tests.helpers import ROOT
+
+    text = (ROOT / "README.md").read_text().split("### What a model file is: `edgeproof info`")[1]
+    section = text.split("\n## ")[0]
+    assert [k for k in sorted(JSON_KEYS) if f"`{k}`" not in section] == []
