@@ -123,7 +123,7 @@ def recorded(monkeypatch):
         return stats
 
     monkeypatch.setattr(Runtime, "load", load)
-    monkeypatch.setattr(core, "measure", measure)
+    monkeypatch.setattr(one_artifact, "measure", measure)
     return seen
 
 
@@ -194,7 +194,7 @@ def test_isolated_bench_matches_in_process_and_survives_a_dead_worker(tiny_expor
     np.testing.assert_array_equal(probs_alone, probs_here)
 
     real = isolate.run_isolated
-    monkeypatch.setattr(core, "run_isolated", lambda *a, **k: real(os._exit, 3))
+    monkeypatch.setattr(one_artifact, "run_isolated", lambda *a, **k: real(os._exit, 3))
     dead, probs = bench_isolated(tiny_exports["onnx-fp32"], settings, data)
     assert dead[0].status == "failed" and "worker process died" in dead[0].error
     assert probs is None
