@@ -13,69 +13,85 @@ tensor buffers only. ``arena_kind`` always says which, and only a measured arena
 written into a manifest.
 
 Example:
-    >>> entry = memory_of("m-int8.tflite")  # doctest: +SKIP
-    >>> entry["arena_bytes"], entry["arena_kind"], entry["flash_bytes"]  # doctest: +SKIP
+    >>> m = memory_of("m-int8.tflite").micro  # doctest: +SKIP
+    >>> m.arena_bytes, m.arena_kind, m.flash_bytes  # doctest: +SKIP
     (23840, 'measured', 145632)
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgeproof.atomic import atomic_write_bytes
 from edgeproof.bench import tflm_arena
 from edgeproof.bench.gate import fmt_bytes
 from edgeproof.bench.micro import analyze
+from edgeproof.bench.micro_figures import MicroFigures
 from edgeproof.embedded import read_embedded_manifest
 from edgeproof.errors import EdgeproofError, RuntimeFailure, first_line
 from edgeproof.manifest import manifest_path, sha256_file
 
-MANIFEST_KEYS = ("arena_bytes", "arena_recorded_bytes", "arena_head_bytes", "arena_tail_bytes",
-                 "flash_bytes", "manifest_bytes", "ops", "macs", "kernels", "tflite_micro")
+@dataclass
+class MemoryEntry:
+    """One artifact's line of ``edgeproof memory``: its figures, or why there are none.
+
+    ``manifest`` / ``manifest_error``: where its measured arena was recorded, or why not.
+    ``to_dict()`` is the JSON entry: ``artifact`` and the figures' keys side by side (an
+    unreadable file: ``artifact`` and ``error``).
+
+    Example:
+        >>> e = MemoryEntry("x.tflite", error="Not a TFLite flatbuffer")
+        >>> e.ok, e.to_dict()
+        (False, {'artifact': 'x.tflite', 'error': 'Not a TFLite flatbuffer'})
+    """
+
+    artifact: str
+    micro: MicroFigures | None = None
+    error: str | None = None
+    manifest: str | None = None
+    manifest_error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.micro is not None
+
+    def to_dict(self) -> dict:
+        d = {"artifact": self.artifact, **(self.micro.to_dict() if self.micro else {})}
+        for key in ("error", "manifest", "manifest_error"):
+            if getattr(self, key) is not None:
+                d[key] = getattr(self, key)
+        return d
 
 
-def memory_of(path: str | Path, measure: bool = True) -> dict:
-    """One artifact's memory figures (the ``micro`` dict of a row, plus ``artifact``).
+def memory_of(path: str | Path, measure: bool = True) -> MemoryEntry:
+    """One artifact's memory figures (the ``micro`` of a row), or why it cannot be read.
 
     Args:
         path: a ``.tflite`` file.
         measure: run it on TFLM (a sandbox process) when tflite-micro is installed; False:
             computed figures only.
 
-    Returns:
-        ``{artifact, flash_bytes, manifest_bytes, arena_bytes, arena_kind, macs, ops,
-        peak, computed_arena_bytes, ...}``; ``tflm_error`` says why the arena is computed.
-        An unreadable file is ``{artifact, error}``.
-
     Example:
-        >>> memory_of("m-fp16.tflite")["arena_kind"]  # doctest: +SKIP
+        >>> memory_of("m-fp16.tflite").micro.arena_kind  # doctest: +SKIP
         'computed'
+        >>> memory_of("no-such.tflite").error
+        "[Errno 2] No such file or directory: 'no-such.tflite'"
     """
     p = Path(path)
     try:
         data = p.read_bytes()
-        figures = analyze(data)
+        graph = analyze(data)
     except (OSError, EdgeproofError) as e:
-        return {"artifact": str(p), "error": first_line(e)}
-    entry = {"artifact": str(p), **{k: figures[k] for k in tflm_arena.FIGURE_KEYS}}
+        return MemoryEntry(str(p), error=first_line(e))
     if not measure or tflm_arena.version() is None:
         why = "not run on TFLM" if not measure else f"tflite-micro not installed ({tflm_arena.INSTALL})"
-        return _computed(entry, figures, why)
+        return MemoryEntry(str(p), MicroFigures.computed(graph, why))
     try:
-        got = tflm_arena.measure(data, figures)
+        return MemoryEntry(str(p), tflm_arena.measure(data, graph))
     except RuntimeFailure as e:
-        return _computed(entry, figures, first_line(e))
-    if not got["ok"]:
-        entry = _computed(entry, figures, got["error"])
-        entry["ops"] = {**entry["ops"], **got["ops"]}
-        return entry
-    return {**entry, **{k: v for k, v in got.items() if k not in ("ok", "error")}}
-
-
-def _computed(entry: dict, figures: dict, why: str) -> dict:
-    return {**entry, "arena_bytes": figures["computed_arena_bytes"], "arena_kind": "computed",
-            "ops": {op: None for op in figures["ops"]}, "tflm_error": why}
+        return MemoryEntry(str(p), MicroFigures.computed(graph, first_line(e)))
 
 
 def attach_memory(rows, report_dir: str | Path = ".") -> None:
@@ -88,12 +104,10 @@ def attach_memory(rows, report_dir: str | Path = ".") -> None:
     for row in rows:
         art = row.artifact or ""
         if row.micro is None and art.endswith(".tflite"):
-            entry = memory_of(Path(report_dir) / art)
-            if "error" not in entry:
-                row.micro = {k: v for k, v in entry.items() if k != "artifact"}
+            row.micro = memory_of(Path(report_dir) / art).micro
 
 
-def record_in_manifest(path: str | Path, micro: dict) -> Path:
+def record_in_manifest(path: str | Path, micro: MicroFigures) -> Path:
     """Write a measured ``micro`` section into the artifact's sidecar manifest, atomically.
 
     Only the sidecar ``<artifact>.json`` changes: the artifact's bytes, its sha256 and the
@@ -105,13 +119,13 @@ def record_in_manifest(path: str | Path, micro: dict) -> Path:
             or there is no manifest to extend.
 
     Example:
-        >>> record_in_manifest("m-int8.tflite", memory_of("m-int8.tflite"))  # doctest: +SKIP
+        >>> record_in_manifest("m-int8.tflite", memory_of("m-int8.tflite").micro)  # doctest: +SKIP
         PosixPath('m-int8.tflite.json')
     """
     p, side = Path(path), manifest_path(path)
-    if micro.get("arena_kind") != "measured":
+    if micro is None or not micro.measured:
         raise RuntimeFailure(f"{p.name}: only a measured arena goes into a manifest "
-                             f"({micro.get('tflm_error') or 'not measured'}).")
+                             f"({(micro and micro.tflm_error) or 'not measured'}).")
     if side.exists():
         doc = json.loads(side.read_text())
         if doc.get("sha256") and doc["sha256"] != sha256_file(p):
@@ -122,50 +136,48 @@ def record_in_manifest(path: str | Path, micro: dict) -> Path:
         if doc is None:
             raise RuntimeFailure(f"{p.name} has no manifest to record its memory in.")
         doc.update(sha256=sha256_file(p), size_bytes=p.stat().st_size)
-    doc["micro"] = {k: micro[k] for k in MANIFEST_KEYS if k in micro}
+    doc["micro"] = micro.to_manifest()
     return atomic_write_bytes(side, (json.dumps(doc, indent=2) + "\n").encode())
 
 
-def firmware_line(entry: dict) -> str:
+def firmware_line(entry: MemoryEntry) -> str:
     """The line a firmware author pastes, with what it assumes.
 
     Example:
-        >>> firmware_line({"artifact": "m.tflite", "arena_bytes": 23840,
-        ...                "arena_kind": "measured", "tflite_micro": "0.dev1"})
+        >>> firmware_line(MemoryEntry("m.tflite", MicroFigures(
+        ...     arena_bytes=23840, arena_kind="measured", tflite_micro="0.dev1")))
         'm.tflite: constexpr int kTensorArenaSize = 23840;  // measured: tflite-micro 0.dev1, reference kernels; alignas(16)'
     """
-    name = Path(entry["artifact"]).name
-    if entry.get("arena_kind") != "measured":
-        return (f"{name}: no measured arena ({entry.get('tflm_error') or entry.get('error')}); "
-                f"the computed {entry.get('arena_bytes')} B is a lower bound")
-    return (f"{name}: constexpr int kTensorArenaSize = {entry['arena_bytes']};  // measured: "
-            f"tflite-micro {entry.get('tflite_micro')}, reference kernels; alignas(16)")
+    name, m = Path(entry.artifact).name, entry.micro
+    if m is None or not m.measured:
+        return (f"{name}: no measured arena ({(m and m.tflm_error) or entry.error}); "
+                f"the computed {m and m.arena_bytes} B is a lower bound")
+    return (f"{name}: constexpr int kTensorArenaSize = {m.arena_bytes};  // measured: "
+            f"tflite-micro {m.tflite_micro}, reference kernels; alignas(16)")
 
 
-def table_rows(entries: list[dict]) -> tuple[list[str], list[list[str]]]:
+def table_rows(entries: list[MemoryEntry]) -> tuple[list[str], list[list[str]]]:
     """(headers, text rows) of the memory table, one row per artifact.
 
     Example:
-        >>> table_rows([{"artifact": "x.tflite", "error": "Not a TFLite flatbuffer"}])[1][0][-1]
+        >>> table_rows([MemoryEntry("x.tflite", error="Not a TFLite flatbuffer")])[1][0][-1]
         'error: Not a TFLite flatbuffer'
     """
     headers = ["artifact", "flash B", "of it manifest B", "arena B", "arena", "head + tail B",
                "MACs", "peak at op", "largest live tensors there", "ops TFLM lacks"]
-    rows = []
-    for e in entries:
-        if "error" in e:
-            rows.append([Path(e["artifact"]).name, "-", "-", "-", "-", "-", "-", "-", "-",
-                         f"error: {e['error']}"])
-            continue
-        peak = e.get("peak") or {}
-        largest = ", ".join(f"{t['name'].split('/')[-1]} {fmt_bytes(t['bytes'])}"
-                            for t in peak.get("largest", [])[:2])
-        missing = [op for op, ok in (e.get("ops") or {}).items() if ok is False]
-        head_tail = (f"{e['arena_head_bytes']:,} + {e['arena_tail_bytes']:,}"
-                     if e.get("arena_head_bytes") is not None else "-")
-        rows.append([Path(e["artifact"]).name, f"{e['flash_bytes']:,}",
-                     f"{e['manifest_bytes']:,}", f"{e['arena_bytes']:,}",
-                     e["arena_kind"], head_tail, f"{e['macs']:,}",
-                     f"{peak.get('op_index')} {peak.get('op')}" if peak else "-",
-                     largest or "-", ", ".join(missing) or "none"])
-    return headers, rows
+    return headers, [_table_row(e) for e in entries]
+
+
+def _table_row(e: MemoryEntry) -> list[str]:
+    name, m = Path(e.artifact).name, e.micro
+    if m is None:
+        return [name, "-", "-", "-", "-", "-", "-", "-", "-", f"error: {e.error}"]
+    peak = m.peak or {}
+    largest = ", ".join(f"{t['name'].split('/')[-1]} {fmt_bytes(t['bytes'])}"
+                        for t in peak.get("largest", [])[:2])
+    head_tail = (f"{m.arena_head_bytes:,} + {m.arena_tail_bytes:,}"
+                 if m.arena_head_bytes is not None else "-")
+    return [name, f"{m.flash_bytes:,}", f"{m.manifest_bytes:,}", f"{m.arena_bytes:,}",
+            m.arena_kind, head_tail, f"{m.macs:,}",
+            f"{peak.get('op_index')} {peak.get('op')}" if peak else "-",
+            largest or "-", ", ".join(m.missing_ops) or "none"]

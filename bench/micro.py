@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from math import prod
 
+from edgeproof.bench.micro_figures import GraphFigures
 from edgeproof.embedded import MANIFEST_KEY, tflite_schema
 from edgeproof.errors import ModelError, first_line
 
@@ -288,14 +289,12 @@ def plan(g: Graph) -> Plan:
     return result
 
 
-def analyze(data: bytes, top: int = 3) -> dict:
-    """The flatbuffer's figures: flash, ops, MACs, the computed arena and its peak.
-
-    Returns ``{flash_bytes, manifest_bytes, ops: {name: count}, macs, computed_arena_bytes,
-    peak: {op_index, op, live_bytes, largest: [{name, shape, dtype, bytes}]}, subgraphs}``.
+def analyze(data: bytes, top: int = 3) -> GraphFigures:
+    """The flatbuffer's figures: flash, ops, MACs, the computed arena and its peak (with
+    the ``top`` largest tensors live there).
 
     Example:
-        >>> analyze(open("m-int8.tflite", "rb").read())["peak"]["op"]  # doctest: +SKIP
+        >>> analyze(open("m-int8.tflite", "rb").read()).peak["op"]  # doctest: +SKIP
         'CONV_2D'
     """
     g = read_graph(data)
@@ -307,6 +306,6 @@ def analyze(data: bytes, top: int = 3) -> dict:
                 "largest": [{"name": g.tensors[t].name, "shape": list(g.tensors[t].shape),
                              "dtype": g.tensors[t].dtype.lower(), "bytes": g.tensors[t].nbytes}
                             for t in p.live_at_peak[:top]]}
-    return {"flash_bytes": g.file_bytes, "manifest_bytes": g.manifest_bytes,
-            "ops": g.op_counts(), "macs": macs(g)["total"], "computed_arena_bytes": p.head_bytes,
-            "peak": peak, "subgraphs": g.subgraphs}
+    return GraphFigures(flash_bytes=g.file_bytes, manifest_bytes=g.manifest_bytes,
+                        ops=g.op_counts(), macs=macs(g)["total"],
+                        computed_arena_bytes=p.head_bytes, peak=peak, subgraphs=g.subgraphs)

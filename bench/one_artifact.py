@@ -33,7 +33,7 @@ from edgeproof.manifest import Manifest, manifest_path
 from edgeproof.preprocess import prepare
 
 _PARITY_KEYS = ("accuracy_delta", "top1_agreement", "max_abs_diff", "mean_abs_diff",
-                "kl_divergence", "per_class_accuracy_delta")
+                "kl_divergence", "per_class_accuracy_delta", "parity_counts")
 _PREPARE = Measurement(warmup_runs=1, warmup_seconds=0.0, min_runs=5, min_seconds=0.05)
 
 

@@ -1,12 +1,15 @@
 """Parity of a candidate artifact against its reference model, at the level users care about.
 
 Top-1 agreement, accuracy and its delta (overall and per class), max/mean absolute
-difference of probabilities and KL divergence; ``bench.gate.Gate`` turns them into pass/fail.
+difference of probabilities and KL divergence, and the image counts behind them
+(``parity_counts``); ``bench.gate.Gate`` turns them into passes, fails or undecided.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from edgeproof.bench.bounds import PairedCounts
 
 EPS = 1e-7
 
@@ -32,6 +35,8 @@ def compare(ref: np.ndarray, cand: np.ndarray, y: np.ndarray | None = None) -> d
         >>> p = np.array([[0.9, 0.1], [0.2, 0.8]])
         >>> compare(p, p, np.array([0, 1]))["top1_agreement"]
         1.0
+        >>> compare(p, p, np.array([0, 0]))["parity_counts"]
+        {'n': 2, 'agree': 2, 'both_right': 1, 'lost': 0, 'gained': 0}
     """
     ref, cand = np.asarray(ref, np.float64), np.asarray(cand, np.float64)
     if ref.shape != cand.shape:
@@ -43,6 +48,8 @@ def compare(ref: np.ndarray, cand: np.ndarray, y: np.ndarray | None = None) -> d
            "max_abs_diff": float(diff.max()) if diff.size else 0.0,
            "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
            "kl_divergence": float(kl.mean()) if kl.size else 0.0}
+    # The counts the gate's bounds need (image by image, not the rounded rates).
+    counts = PairedCounts.from_predictions(ref.argmax(1), cand.argmax(1), y)
     if y is not None:
         y = np.asarray(y)
         n = ref.shape[1]
@@ -51,6 +58,7 @@ def compare(ref: np.ndarray, cand: np.ndarray, y: np.ndarray | None = None) -> d
         out.update({"accuracy": acc, "reference_accuracy": ref_acc, "accuracy_delta": acc - ref_acc,
                     "per_class_accuracy_delta": [None if a is None else a - b
                                                  for a, b in zip(pc, pc_ref)]})
+    out["parity_counts"] = counts.to_dict()
     return out
 
 

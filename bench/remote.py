@@ -261,7 +261,7 @@ def _rows(i, artifact, manifest, result, probs, settings: BenchSettings, data, t
         if data.reference is not None:
             p = compare(data.reference, probs, data.labels)
             for key in ("accuracy_delta", "top1_agreement", "max_abs_diff", "mean_abs_diff",
-                        "kl_divergence", "per_class_accuracy_delta"):
+                        "kl_divergence", "per_class_accuracy_delta", "parity_counts"):
                 setattr(base, key, p.get(key))
     rows = []
     for b in settings.batch_sizes:

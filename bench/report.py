@@ -93,7 +93,7 @@ def to_markdown(report: dict) -> str:
 
 def _micro_markdown(results) -> list[str]:
     """The microcontroller figures of TFLM rows: arena parts, flash, MACs, ops, the peak."""
-    rows = [r for r in as_rows(results) if (r.micro or {}).get("arena_bytes") is not None]
+    rows = [r for r in as_rows(results) if r.micro and r.micro.arena_bytes is not None]
     return ["", "## On a microcontroller (TFLM)", "", *markdown(rows, MICRO)] if rows else []
 
 

@@ -17,9 +17,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field, fields
 
+from edgeproof.bench.micro_figures import MicroFigures, as_micro
+from edgeproof.bench.verdict import Verdict
+
 # Keys written only when the row has them (a bare-loop check, a microcontroller
-# interpreter's memory, a remote device), so an ordinary row stays as README shows it.
-OPTIONAL = ("bare_loop", "micro", "device_id", "threads_default")
+# interpreter's memory, a remote device, parity's image counts and the gate's answer),
+# so an ordinary row stays as README shows it.
+OPTIONAL = ("bare_loop", "micro", "device_id", "threads_default", "parity_counts", "verdict")
 
 
 @dataclass
@@ -28,7 +32,9 @@ class BenchRow:
 
     Attributes (beyond the names): ``accuracy`` on the labelled images; ``accuracy_delta``,
     ``top1_agreement``, ``max_abs_diff``, ``mean_abs_diff``, ``kl_divergence`` and
-    ``per_class_accuracy_delta`` against the reference on the same images; ``threads`` the
+    ``per_class_accuracy_delta`` against the reference on the same images, and
+    ``parity_counts`` the image counts behind them (``bench.bounds.PairedCounts`` as a
+    dict); ``verdict`` the gate's answer (``bench.gate.Verdict``); ``threads`` the
     count that ran (``threads_default``: the runtime's own choice); ``latency_ms`` p50, p90,
     p99, mean, std, min, n and first_ms, per call of ``batch_size`` images.
     """
@@ -49,6 +55,7 @@ class BenchRow:
     mean_abs_diff: float | None = None
     kl_divergence: float | None = None
     per_class_accuracy_delta: list | None = None
+    parity_counts: dict | None = None
     batch_size: int | None = None
     threads: int | None = None
     latency_ms: dict | None = None
@@ -62,10 +69,14 @@ class BenchRow:
     error: str | None = None
     threads_default: bool | None = None
     bare_loop: dict | None = None
-    micro: dict | None = None
+    micro: MicroFigures | None = None  # a JSON dict given is read (as_micro)
     device_id: str | None = None
+    verdict: Verdict | None = None
     # The timed calls' milliseconds per batch size, for pooling repeats; never written out.
     samples: dict | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        self.micro = as_micro(self.micro)  # report.json's and optimize.json's dicts too
 
     @property
     def ok(self) -> bool:
@@ -88,6 +99,8 @@ class BenchRow:
     def to_dict(self) -> dict:
         """report.json's row: every key always, the optional ones when set."""
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "samples"}
+        d["verdict"] = self.verdict and self.verdict.to_dict()
+        d["micro"] = self.micro and self.micro.to_dict()
         for key in OPTIONAL:
             if d[key] is None:
                 del d[key]
@@ -97,7 +110,10 @@ class BenchRow:
     def from_dict(cls, d: dict) -> "BenchRow":
         """A row from report.json (unknown keys are ignored: newer writers add keys)."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        kw = {k: v for k, v in d.items() if k in known}
+        if isinstance(kw.get("verdict"), dict):
+            kw["verdict"] = Verdict.from_dict(kw["verdict"])
+        return cls(**kw)
 
 
 def failed_rows(error: str, batch_sizes=(1,), **known) -> list[BenchRow]:

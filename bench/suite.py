@@ -138,7 +138,9 @@ def merge_repeats(runs: list[list[BenchRow]]) -> list[BenchRow]:
 def parity_check(reference, candidate, images, labels, gate: Gate,
                  preprocess: dict | None = None) -> dict:
     """Run ``reference`` and ``candidate`` (each on its runtime, preprocessed from its own
-    manifest) on the same images; returns ``compare``'s numbers, ``n`` and the ``gate``.
+    manifest) on the same images; returns ``compare``'s numbers, ``n`` and the ``gate``
+    (its limits, ``answer``: passes | fails | undecided, ``verdict`` with the bounds, and
+    the rules not met as ``failures`` and ``undecided``).
 
     Example:
         >>> parity_check("m.keras", "m-int8.tflite", x, y, Gate(0.99, None))["gate"]["passed"]  # doctest: +SKIP
@@ -152,6 +154,10 @@ def parity_check(reference, candidate, images, labels, gate: Gate,
             raise RuntimeFailure(f"{role} {path} failed: {row.error}")
     result = compare(probs["reference"], probs["candidate"], labels)
     result["n"] = int(len(labels))
-    fails = gate.failures(result)
-    result["gate"] = {**gate.to_dict(), "passed": not fails, "failures": fails}
+    v = gate.verdict(result)
+    not_met = list(v.reasons) if v.answer != "passes" else []
+    result["gate"] = {**gate.to_dict(), "answer": v.answer, "passed": v.answer == "passes",
+                      "failures": not_met if v.answer == "fails" else [],
+                      "undecided": not_met if v.answer == "undecided" else [],
+                      "verdict": v.to_dict()}
     return result

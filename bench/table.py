@@ -21,7 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edgeproof.bench.gate import arena_note
+from edgeproof.bench.micro_figures import micro_of
 from edgeproof.bench.row import BenchRow  # noqa: F401  (the examples)
+from edgeproof.bench.verdict import Verdict
 
 
 def _get(row, key):
@@ -75,11 +77,19 @@ def _precision(row):
 
 
 def _micro(key):
-    return lambda row: (_get(row, "micro") or {}).get(key)
+    return lambda row: getattr(micro_of(row), key, None)
+
+
+def _verdict(row, split=None):
+    """The gate's verdict on a row (``split="validation"``: an optimize candidate's on its
+    validation numbers), from a BenchRow or a JSON row alike."""
+    where = _get(row, split) if split else row
+    v = _get(where, "verdict") if where is not None else None
+    return Verdict.from_dict(v) if isinstance(v, dict) else v
 
 
 def _arena(value, row) -> str:
-    return fmt_size(value) + arena_note(_get(row, "micro") or {})
+    return fmt_size(value) + arena_note(micro_of(row))
 
 
 def _details(row) -> dict:
@@ -130,31 +140,31 @@ def _num(v, row) -> str:
 
 
 def _arena_bytes(v, row) -> str:
-    return f"{v} ({(_get(row, 'micro') or {}).get('arena_kind')})"
+    return f"{v} ({micro_of(row).arena_kind})"
 
 
 def _recorded(row):
-    m = _get(row, "micro") or {}
-    if m.get("arena_recorded_bytes") is None:
+    m = micro_of(row)
+    if m is None or m.arena_recorded_bytes is None:
         return None
-    return (f"{m['arena_recorded_bytes']} = {m.get('arena_head_bytes')} + "
-            f"{m.get('arena_tail_bytes')}")
+    return f"{m.arena_recorded_bytes} = {m.arena_head_bytes} + {m.arena_tail_bytes}"
 
 
 def _flash_manifest(row):
-    m = _get(row, "micro") or {}
-    return None if m.get("flash_bytes") is None else \
-        f"{m['flash_bytes']} ({m.get('manifest_bytes')})"
+    m = micro_of(row)
+    return None if m is None or m.flash_bytes is None else f"{m.flash_bytes} ({m.manifest_bytes})"
 
 
 def _peak(row):
-    peak = (_get(row, "micro") or {}).get("peak")
+    peak = getattr(micro_of(row), "peak", None)
     return f"{peak.get('op_index')} {peak.get('op')}" if peak else None
 
 
 def _no_kernel(row):
-    ops = (_get(row, "micro") or {}).get("ops")
-    return None if ops is None else ", ".join(op for op, ok in ops.items() if not ok) or "none"
+    m = micro_of(row)
+    if m is None or m.ops is None:
+        return None
+    return ", ".join(op for op, ok in m.ops.items() if not ok) or "none"  # None: not asked
 
 
 @dataclass(frozen=True)
@@ -235,6 +245,10 @@ _SPEC = (
     Column("peak_op", "peak at op", get=_peak),
     Column("no_kernel", "ops without a TFLM kernel", get=_no_kernel),
     Column("passed", "passed", lambda v, r: "yes" if v else "no", priority=1),
+    # The gate's three answers (passes, fails, undecided) and the agreement bound behind them.
+    Column("verdict", "gate", lambda v, r: v.cell(), _verdict, priority=1),
+    Column("val_verdict", "val gate", lambda v, r: v.cell(),
+           lambda r: _verdict(r, "validation"), priority=1),
     Column("reason", "reason", priority=3),
     Column("seconds", "s", priority=8),
     Column("status", "status", _status, priority=1),
@@ -243,10 +257,10 @@ COLUMNS = {c.key: c for c in _SPEC}
 FOLDS, FOLD_WIDTH = ("status", "reason"), 12  # columns that wrap instead of widening the table
 RESULTS = ("format", "runtime", "device_id", "providers", "precision", "size", "arena", "flash",
            "macs", "accuracy", "accuracy_delta", "top1_agreement", "max_abs_diff", "batch_size",
-           "threads", "p50", "p90", "p99", "throughput_ips", "status")
+           "threads", "p50", "p90", "p99", "throughput_ips", "verdict", "status")
 OPTIMIZE = ("rung", "format", "runtime", "precision", "size", "arena", "flash", "macs",
             "accuracy", "accuracy_delta", "top1_agreement", "val_agreement", "p50", "threads",
-            "partitions", "passed", "reason", "seconds")
+            "partitions", "val_verdict", "reason", "seconds")
 WHAT_RAN = ("format", "artifact", "runtime", "batch_size", "ran_on", "threads", "load_ms",
             "first_ms", "preprocess_ms", "rss_peak", "partitions", "builtin_ops", "options",
             "details")
@@ -255,8 +269,8 @@ BARE_LOOP = ("format", "runtime", "batch_size", "bare_edgeproof_p50", "bare_p50"
 MICRO = ("artifact", "arena_bytes", "arena_recorded", "flash_manifest", "macs_count", "peak_op",
          "no_kernel")
 # Shown only when some row has a value: a device name, a microcontroller's memory, the
-# precision a runtime read back.
-OPTIONAL = ("device_id", "arena", "flash", "macs", "partitions", "precision")
+# precision a runtime read back, the gate's verdict (rows with parity numbers).
+OPTIONAL = ("device_id", "arena", "flash", "macs", "partitions", "precision", "verdict")
 
 
 def cell(row, column: Column) -> str:
@@ -286,13 +300,13 @@ def notes(rows) -> list[str]:
         >>> notes([BenchRow(runtime="tflm", micro={"arena_bytes": 20016, "kernels": "TFLM"})])[0][:40]
         'p50 of tflm rows: the host CPU running T'
     """
-    micro = [(_get(r, "runtime"), _get(r, "micro") or {}) for r in rows]
+    micro = [(_get(r, "runtime"), micro_of(r)) for r in rows]
     out = []
-    runtimes = sorted({rt for rt, m in micro if m.get("kernels")})
+    runtimes = sorted({rt for rt, m in micro if m and m.kernels})
     if runtimes:
         out.append(f"p50 of {', '.join(runtimes)} rows: the host CPU running TFLM's reference "
                    "kernels, not microcontroller time (for a microcontroller, compare MACs).")
-    if any(m.get("arena_bytes") is not None for _, m in micro):
+    if any(m and m.arena_bytes is not None for _, m in micro):
         out.append("arena: the smallest tensor arena that works, measured on TFLM (one marked "
                    "computed is planned from tensor lifetimes: a lower bound); flash: the "
                    ".tflite file, embedded manifest included.")

@@ -18,7 +18,7 @@ missing op is named, not only the first.
 
 Example:
     >>> m = measure(open("m-int8.tflite", "rb").read())  # doctest: +SKIP
-    >>> m["arena_bytes"], m["arena_recorded_bytes"], m["ops"]  # doctest: +SKIP
+    >>> m.arena_bytes, m.arena_recorded_bytes, m.ops  # doctest: +SKIP
     (20016, 20016, {'CONV_2D': True, 'MAX_POOL_2D': True, 'SOFTMAX': True})
 """
 
@@ -36,6 +36,7 @@ import numpy as np
 
 from edgeproof.bench.isolate import run_isolated
 from edgeproof.bench.micro import analyze, read_graph, schema
+from edgeproof.bench.micro_figures import GraphFigures, MicroFigures
 from edgeproof.errors import RuntimeFailure, WorkerDied
 
 INSTALL = 'pip install -e ".[micro]"'
@@ -49,7 +50,7 @@ _SENTINEL = "zz_edgeproof_sentinel"
 _ALLOC = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
 _MISSING = re.compile(r"Didn't find op for (?:builtin|custom) opcode '([^']+)'")
 _NODE = re.compile(r"Node (\S+) \(number (\d+)\) failed to prepare")
-_CACHE: dict[str, dict] = {}
+_CACHE: dict[str, MicroFigures] = {}
 
 
 def version() -> str | None:
@@ -313,25 +314,19 @@ def measure_here(data: bytes) -> dict:
                              "outputs_match_large_arena": bool(same)}}
 
 
-# The figures computed from the graph alone that a measurement carries along.
-FIGURE_KEYS = ("flash_bytes", "manifest_bytes", "macs", "computed_arena_bytes", "peak")
-
-
-def measure(data: bytes, figures: dict | None = None) -> dict:
+def measure(data: bytes, graph: GraphFigures | None = None) -> MicroFigures:
     """TFLM's figures for a ``.tflite`` file's bytes, measured in a sandbox process
-    (``figures``: the file's ``analyze`` result when the caller has it already).
+    (``graph``: the file's ``analyze`` result when the caller has it already).
 
-    Returns the ``micro`` dict of a bench row: ``{arena_bytes, arena_head_bytes,
-    arena_tail_bytes, arena_recorded_bytes, arena_kind: "measured", arena_search, flash_bytes,
-    manifest_bytes, ops: {op: supported}, macs, computed_arena_bytes, peak, kernels,
-    tflite_micro}``; a file TFLM cannot run has ``ok: False`` and ``error`` naming why
-    (the missing ops). Results are cached per file content.
+    A file TFLM cannot run gets its computed arena (``arena_kind`` "computed") and
+    ``tflm_error`` naming why (the missing ops, marked False in ``ops``). Results are cached
+    per file content.
 
     Raises:
         RuntimeFailure: tflite-micro is not installed, or TFLM crashed on the file.
 
     Example:
-        >>> measure(open("gelu-int8.tflite", "rb").read())["error"]  # doctest: +SKIP
+        >>> measure(open("gelu-int8.tflite", "rb").read()).tflm_error  # doctest: +SKIP
         'TFLM has no kernel for GELU'
     """
     require()
@@ -342,8 +337,7 @@ def measure(data: bytes, figures: dict | None = None) -> dict:
         except WorkerDied:
             raise RuntimeFailure("TFLM crashed building this model in a sandbox process (a "
                                  "malformed or unsupported file).") from None
-        figures = figures or analyze(data)
-        _CACHE[key] = {**got, "arena_kind": "measured" if got["ok"] else None,
-                       **{k: figures[k] for k in FIGURE_KEYS},
-                       "kernels": KERNELS, "tflite_micro": version()}
-    return dict(_CACHE[key])
+        graph = graph or analyze(data)
+        _CACHE[key] = (MicroFigures.measured_on_tflm(graph, got, KERNELS, version()) if got["ok"]
+                       else MicroFigures.computed(graph, got["error"], got["ops"]))
+    return _CACHE[key]

@@ -1,7 +1,9 @@
 """One exception family. Messages are one line: what is wrong and what to do.
 
 The CLI prints ``edgeproof: error: <message>`` without a traceback (unless ``--debug``)
-and exits with ``exit_code``.
+and exits with ``exit_code``: 1 for a gate that fails (``GateFailed``), 4 for one that
+cannot decide (``GateUndecided``), 2 for every other error; 3 is an internal error (a
+bug), 130 an interrupt.
 """
 
 import re
@@ -49,6 +51,15 @@ class GateFailed(EdgeproofError):
     """A parity or accuracy gate failed: the export does not answer like its reference."""
 
     exit_code = 1
+
+
+class GateUndecided(EdgeproofError):
+    """The gate could not decide: on these images the export's confidence interval
+    straddles a limit (or the images are too few to prove it at all). More images, or
+    a lower ``--confidence``, decide it. Its own exit code, so a script can tell
+    "not proven" from "proven to fail"."""
+
+    exit_code = 4
 
 
 def first_line(e: BaseException, limit: int = 300) -> str:

@@ -120,8 +120,9 @@ def tflite_converter(model, fmt: str = "tflite"):
     if ref.kind == "onnx":
         raise ExportError(TFLITE_FROM_ONNX.format(fmt=fmt, what=ref.describe()))
     if ref.kind in TORCH_KINDS:
-        raise ExportError(f"{ref.describe()} is a PyTorch program; edgeproof makes TFLite from "
-                          f"TensorFlow graphs here: use onnx-fp32, onnx-fp16 or onnx-int8.")
+        raise ExportError(f"{fmt} on {ref.describe()}: this step needs a TensorFlow graph; a "
+                          "PyTorch model's TFLite comes from litert-torch (tflite-fp32, "
+                          "tflite-dynamic, tflite-int8).")
     folder, key = serving_saved_model(ref)
     return t.lite.TFLiteConverter.from_saved_model(folder, signature_keys=[key])
 

@@ -20,6 +20,7 @@ import numpy as np
 from edgeproof.errors import EdgeproofError
 from edgeproof.export.artifact import Artifact, write_artifact
 from edgeproof.export.context import tf_keras_of
+from edgeproof.export.executorch_export import MAX_BATCH, convert_executorch
 from edgeproof.export.keras_export import convert_keras, convert_saved_model
 from edgeproof.export.onnx_export import convert_onnx
 from edgeproof.export.onnx_quant import convert_onnx_fp16, convert_onnx_int8
@@ -36,6 +37,11 @@ _IO = Option("int8", "input/output type", str, ("int8", "uint8", "float32"))
 REWRITES = Option(list(DEFAULT_STEPS), "float rewrites before quantizing: fold_batchnorm, "
                   "equalize (exact), bias_correction (calibrated, not exact); none: off", list)
 _OPSET = Option(17, "ONNX opset", int)
+# A .pte's options (PyTorch models); PT2E folds BatchNorm itself, so no rewrites.
+_PTE = {"min_delegated": Option(None, "refuse a .pte whose share of operators inside XNNPACK "
+                                "is lower (0-1, e.g. 0.9)", float),
+        "max_batch": Option(MAX_BATCH, "largest batch a dynamic-batch .pte takes (ExecuTorch "
+                                       "plans memory for it)", int)}
 
 log = logging.getLogger("edgeproof.export")
 
@@ -136,6 +142,13 @@ _ROWS = [
                                      ("performance", "mixed")),
                     "rewrites": REWRITES},
            needs_calibration=True),
+    Format("executorch-fp32", ".pte", "executorch", partial(convert_executorch, mode="fp32"),
+           "ExecuTorch .pte of a PyTorch model, float32, lowered to XNNPACK (contiguous NCHW "
+           "input, dynamic batch), proved against PyTorch", options=dict(_PTE)),
+    Format("executorch-int8", ".pte", "executorch", partial(convert_executorch, mode="int8"),
+           "ExecuTorch .pte int8 of a PyTorch model: PT2E with the XNNPACK quantizer "
+           "(per-channel weights) calibrated on the train split, lowered to XNNPACK",
+           options=dict(_PTE), needs_calibration=True),
 ]
 _INTEGER = ("tflite-dynamic", "tflite-int8", "tflite-int16x8", "tflite-qat-int8", "onnx-int8")
 FORMATS: Registry[Format] = Registry("format", "export")

@@ -11,6 +11,7 @@ epochs on the training split and (4) converts to int8 like ``tflite-int8``.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 
 import numpy as np
@@ -24,15 +25,30 @@ from edgeproof.validation import check_float, check_int
 from edgeproof.errors import ExportError, first_line
 from edgeproof.tfcompat import keras
 
+log = logging.getLogger("edgeproof.export")
 
-def quantize_supported(model):
-    """Annotate the layers tfmot's default 8-bit registry supports, then ``quantize_apply``.
+
+def _custom_objects(model) -> dict:
+    """The model's layer classes Keras does not know by name (``ChannelShift`` of the
+    BatchNorm fold, a user's custom layer): tfmot rebuilds the model from its config, and
+    a class missing there comes back as its name, a string (``'str' object is not
+    callable``)."""
+    k = keras()
+    return {type(layer).__name__: type(layer) for layer in model.layers
+            if not hasattr(k.layers, type(layer).__name__)}
+
+
+def quantize_supported(model) -> tuple[object, list[str]]:
+    """Annotate the layers tfmot's default 8-bit registry supports, then ``quantize_apply``;
+    returns (QAT model, names of the layers left float: the converter calibrates them).
 
     Args:
         model: a flat (non-nested) Keras model.
 
     Example:
-        >>> qat = quantize_supported(flatten_model(model))  # doctest: +SKIP
+        >>> qat, left_float = quantize_supported(flatten_model(model))  # doctest: +SKIP
+        >>> left_float  # doctest: +SKIP
+        ['batch_normalization_shift']
     """
     import tensorflow_model_optimization as tfmot
     from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
@@ -40,13 +56,18 @@ def quantize_supported(model):
 
     registry = reg.Default8BitQuantizeRegistry()
     q = tfmot.quantization.keras
+    k = keras()
+    left = [layer.name for layer in model.layers if not isinstance(layer, k.layers.InputLayer)
+            and not registry.supports(layer)]
 
     def annotate(layer):
-        return q.quantize_annotate_layer(layer) if registry.supports(layer) else layer
+        return q.quantize_annotate_layer(layer) if layer.name not in left else layer
 
-    annotated = keras().models.clone_model(model, clone_function=annotate)
-    with q.quantize_scope():
-        return q.quantize_apply(annotated)
+    custom = _custom_objects(model)
+    with k.utils.custom_object_scope(custom):
+        annotated = k.models.clone_model(model, clone_function=annotate)
+    with q.quantize_scope(custom):
+        return q.quantize_apply(annotated), left
 
 
 def _batches(x, y, ctx: ExportContext, batch_size: int, seed: int):
@@ -73,7 +94,8 @@ def _batches(x, y, ctx: ExportContext, batch_size: int, seed: int):
 
 def qat_finetune(model, ctx: ExportContext, epochs: int, lr: float, batch_size: int,
                  train_size: int, seed: int = 0):
-    """Flatten, annotate and fine-tune ``model`` quantization-aware; returns the QAT model.
+    """Flatten, annotate and fine-tune ``model`` quantization-aware; returns (QAT model,
+    images used, layers tfmot left float).
 
     Args:
         model: the trained Keras model (softmax output); it is not modified.
@@ -82,7 +104,7 @@ def qat_finetune(model, ctx: ExportContext, epochs: int, lr: float, batch_size: 
         train_size: use at most this many training images (0: all), drawn deterministically.
 
     Example:
-        >>> qat = qat_finetune(model, ctx, epochs=2, lr=1e-4, batch_size=32, train_size=0)  # doctest: +SKIP
+        >>> qat, n, left_float = qat_finetune(model, ctx, 2, 1e-4, 32, 0)  # doctest: +SKIP
     """
     if ctx.train_images is None or len(ctx.train_images) == 0:
         raise ExportError("tflite-qat-int8 needs training data to fine-tune on: pass --calib DATA "
@@ -93,15 +115,18 @@ def qat_finetune(model, ctx: ExportContext, epochs: int, lr: float, batch_size: 
         x, y = x[idx], y[idx]
     k = keras()
     try:
-        qat = quantize_supported(flatten_model(model))
+        qat, left = quantize_supported(flatten_model(model))
     except Exception as e:
         msg = first_line(e)
         raise ExportError(f"tflite-qat-int8 cannot quantize this model: {msg}. Use tflite-int8 "
                           "(post-training quantization) instead.") from None
+    if left:  # one line, not a traceback: the converter calibrates them post-training
+        log.warning("tflite-qat-int8: tfmot cannot annotate %s; left float for QAT (calibrated "
+                    "after it)", ", ".join(left))
     qat.compile(optimizer=k.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
                 metrics=["accuracy"])
     qat.fit(_batches(x, y, ctx, batch_size, seed), epochs=epochs, verbose=0)
-    return qat, int(len(x))
+    return qat, int(len(x)), left
 
 
 def convert_qat_int8(model, ctx: ExportContext, *, fmt: str, io_type: str = "int8",
@@ -126,11 +151,16 @@ def convert_qat_int8(model, ctx: ExportContext, *, fmt: str, io_type: str = "int
     batch_size = check_int("batch_size", batch_size, fmt, low=1)
     train_size = check_int("train_size", train_size, fmt, low=0)
     lr = check_float("lr", lr, fmt, low=0.0, low_open=True)
-    qat, n = qat_finetune(model, ctx, epochs, lr, batch_size, train_size)
+    qat, n, left = qat_finetune(model, ctx, epochs, lr, batch_size, train_size)
     if ctx.calibration is None or len(ctx.calibration) == 0:
         # Layers left float (unsupported by tfmot) still need activation ranges.
         ctx = dataclasses.replace(ctx, calibration=ctx.train_images[:200],
                                   calibration_info={"split": "train", "n": 200, "first": True})
     recorded = {**options, "epochs": epochs, "lr": lr, "batch_size": batch_size,
                 "train_size": train_size, "train_images_used": n}
-    return convert_tflite(qat, ctx, fmt=fmt, mode="int8", io_type=io_type, **recorded)
+    art = convert_tflite(qat, ctx, fmt=fmt, mode="int8", io_type=io_type, **recorded)
+    if left:
+        art.manifest.conversion["qat_float_layers"] = {
+            "layers": left, "why": "tfmot's default 8-bit registry cannot annotate them: trained "
+                                   "float, quantized by post-training calibration"}
+    return art

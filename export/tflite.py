@@ -14,8 +14,11 @@ from edgeproof.embedded import LEGACY_KEYS, MANIFEST_KEY, tflite_schema
 from edgeproof.errors import ExportError, first_line
 from edgeproof.options import split_names
 from edgeproof.export.artifact import Artifact
-from edgeproof.export.context import ExportContext, base_manifest, tf_keras_of, tflite_converter
+from edgeproof.export.context import (ExportContext, base_manifest, source_of, tf_keras_of,
+                                      tflite_converter)
 from edgeproof.export.graph import int8_friendly
+from edgeproof.export.litert_torch_export import litert_torch_tflite
+from edgeproof.reference_torch import TORCH_KINDS
 from edgeproof.quiet import quiet_native
 from edgeproof.tfcompat import tf
 
@@ -109,7 +112,8 @@ def _selective(conv, float_layers: list[str], fmt: str, int_io: bool) -> bytes:
 
 def convert_tflite(model, ctx: ExportContext, *, fmt: str, mode: str, io_type: str = "int8",
                    float_layers="", **options) -> Artifact:
-    """Convert a Keras model to TFLite.
+    """Convert a model to TFLite: TensorFlow kinds with TensorFlow's converter, a PyTorch
+    reference with litert-torch (``export.litert_torch_export``: fp32, dynamic, int8).
 
     Args:
         mode: ``fp32``, ``dynamic`` (int8 weights), ``fp16`` (float16 weights), ``int8``
@@ -118,6 +122,11 @@ def convert_tflite(model, ctx: ExportContext, *, fmt: str, mode: str, io_type: s
         float_layers: int8 only: tensor names (a list, or comma-separated) whose ops stay
             float (selective quantization; the names ``--debug-quant`` lists).
     """
+    if source_of(model).kind in TORCH_KINDS:  # PyTorch → litert-torch, not TF's converter
+        data, manifest = litert_torch_tflite(model, ctx, fmt=fmt, mode=mode, io_type=io_type,
+                                             float_layers=float_layers, **options)
+        _io_quantization(data, manifest)
+        return tflite_artifact(data, manifest)
     t = tf()
     keep_float = split_names(float_layers)
     if keep_float and io_type == "uint8":

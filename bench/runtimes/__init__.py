@@ -8,6 +8,7 @@ its import on the line below.
 from edgeproof.bench.runtimes import keras, litert, onnxruntime, tflm  # noqa: F401  (register)
 from edgeproof.bench.runtimes import pytorch  # noqa: F401  (register)
 from edgeproof.bench.runtimes import openvino  # noqa: F401  (register)
+from edgeproof.bench.runtimes import executorch  # noqa: F401  (register)
 from edgeproof.bench.runtimes.base import (RUNTIMES, Option, Runtime, get_runtime_class,
                                            register_runtime, runtime_for, runtime_names,
                                            runtime_options)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeproof.bench import isolate
+from edgeproof.bench.micro_figures import MicroFigures
 from edgeproof.bench.verify import verify_artifact
 from edgeproof.errors import EdgeproofError, RuntimeFailure, UsageError, WorkerDied, first_line
 from edgeproof.machine import cpu_info, gpu_info
@@ -179,7 +180,7 @@ class Runtime:
         self.providers: list[str] = []
         self.device_used = device  # runtimes set what really ran
         self.details: dict = {}  # the runtime's evidence: delegates, node assignment, ...
-        self.micro: dict | None = None  # a microcontroller interpreter's memory figures
+        self.micro: MicroFigures | None = None  # a microcontroller interpreter's memory
         self.load_seconds: float | None = None
         self._loaded = False
 
@@ -371,7 +372,7 @@ class Runtime:
                 "providers": list(self.providers), "threads": self.threads,
                 "runtime_details": {**self.details, "options": dict(self.opts)}}
         if self.micro is not None:
-            info["micro"] = dict(self.micro)
+            info["micro"] = self.micro  # frozen: shared, not copied
         return info
 
     def refuse_or_fallback(self, what: str, hint: str, ran: str = "cpu") -> None:

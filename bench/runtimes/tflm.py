@@ -32,7 +32,7 @@ class TFLMRuntime(Runtime):
 
     Example:
         >>> with TFLMRuntime("m-int8.tflite") as rt:  # doctest: +SKIP
-        ...     rt.micro["arena_bytes"], rt.micro["ops"]
+        ...     rt.micro.arena_bytes, rt.micro.ops
         (20016, {'CONV_2D': True, 'FULLY_CONNECTED': True, 'SOFTMAX': True})
     """
 
@@ -63,9 +63,9 @@ class TFLMRuntime(Runtime):
         data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) \
             else Path(source).read_bytes()
         figures = tflm_arena.measure(data)  # in a sandbox process: a crash stops only it
-        if not figures["ok"]:
-            raise RuntimeFailure(f"tflm cannot run {source_label(source)}: {figures['error']}.")
-        arena = figures["arena_bytes"]
+        if not figures.measured:
+            raise RuntimeFailure(f"tflm cannot run {source_label(source)}: {figures.tflm_error}.")
+        arena = figures.arena_bytes
         interp, _, why = tflm_arena.construct(data, arena)
         if interp is None:  # it built at this size in the sandbox; say so if not here
             raise RuntimeFailure(f"tflm: {source_label(source)} did not build with the "
@@ -73,10 +73,10 @@ class TFLMRuntime(Runtime):
         self._interp = interp
         self._in_spec = interp.get_input_details(0)  # each call leaks in the wrapper: once
         self._batch = int(self._in_spec["shape"][0])
-        self.micro = {k: v for k, v in figures.items() if k not in ("ok", "error")}
+        self.micro = figures
         self.providers = ["TFLM"]
         self.details = {"kernels": tflm_arena.KERNELS, "latency": tflm_arena.HOST_LATENCY,
-                        "arena_size": arena, "tflite_micro": figures["tflite_micro"],
+                        "arena_size": arena, "tflite_micro": figures.tflite_micro,
                         "load": "includes the smallest-arena search, in a sandbox process"}
 
     def ran_on(self) -> str:

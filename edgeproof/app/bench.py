@@ -20,6 +20,7 @@ from edgeproof.app.reporting import decide, write_json, write_outputs
 from edgeproof.bench.one_artifact import evaluation_split
 from edgeproof.bench.derive import artifact_manifest
 from edgeproof.bench.env import environment, state_section
+from edgeproof.bench.bounds import DEFAULT_CONFIDENCE
 from edgeproof.bench.gate import Gate
 from edgeproof.bench.report import build_report
 from edgeproof.bench.settings import BenchSettings, EvalData
@@ -45,6 +46,8 @@ class BenchConfig:
         settings: how each artifact runs and is timed (``BenchSettings``).
         min_agreement, max_accuracy_drop: the gate's limits (fractions). Given, a failure
             fails the command; not given, the default gate still picks the recommendation.
+        confidence, gate_mode: how sure the gate must be, and whether it decides on the
+            bounds (``bound``) or the measured figures (``point``): ``bench.gate``.
         in_process: measure in this process instead of a fresh worker per artifact.
         on: where to measure: ``local`` and ``ssh://[user@]host[:port][/python]`` targets
             (empty: here, with no device column).
@@ -62,6 +65,8 @@ class BenchConfig:
     settings: BenchSettings = field(default_factory=BenchSettings)
     min_agreement: float | None = None
     max_accuracy_drop: float | None = None
+    confidence: float = DEFAULT_CONFIDENCE
+    gate_mode: str = "bound"
     in_process: bool = False
     on: list[str] = field(default_factory=list)
     repeat: int = 1
@@ -78,7 +83,8 @@ class BenchConfig:
 
     @property
     def gate(self) -> Gate:
-        return Gate.from_flags(self.min_agreement, self.max_accuracy_drop)
+        return Gate.from_flags(self.min_agreement, self.max_accuracy_drop,
+                               confidence=self.confidence, mode=self.gate_mode)
 
     def targets(self) -> list[Target]:
         """The ``--on`` targets, parsed (a malformed one is a UsageError)."""
@@ -102,7 +108,8 @@ class BenchConfig:
 def run_bench(cfg: BenchConfig, status=None) -> tuple[dict, list[str]]:
     """Benchmark ``cfg.artifacts``; returns (the report, the paths written).
 
-    The report's ``gate`` says whether every row passed; the caller decides the exit code
+    The report's ``gate`` says whether every row passed (``answer``: passes, fails or
+    undecided; each row its ``verdict``); the caller decides the exit code
     (``gate.enforced``).
 
     Example:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edgeproof.bench.micro_figures import MicroFigures, as_micro
 from edgeproof.bench.row import BenchRow
+from edgeproof.bench.verdict import Verdict
 
 _MEASURED = ("partitions", "artifact", "runtime", "size_bytes", "latency_ms", "throughput_ips",
              "threads", "threads_default", "status", "batch_size", "providers")
@@ -28,24 +30,36 @@ _WHAT_RAN = ("device", "ran_on", "requested_device", "fallback", "load_ms", "run
 @dataclass
 class SplitNumbers:
     """A candidate's parity numbers on one split (fractions): accuracy, its delta
-    against the reference and top-1 agreement with it."""
+    against the reference and top-1 agreement with it, the image counts behind them
+    (``bench.bounds.PairedCounts`` as a dict) and the gate's verdict on them."""
 
     accuracy: float | None = None
     accuracy_delta: float | None = None
     top1_agreement: float | None = None
+    parity_counts: dict | None = None
+    verdict: Verdict | None = None
 
     @classmethod
     def from_row(cls, row: BenchRow) -> "SplitNumbers":
-        return cls(row.accuracy, row.accuracy_delta, row.top1_agreement)
+        return cls(row.accuracy, row.accuracy_delta, row.top1_agreement, row.parity_counts)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "SplitNumbers | None":
-        return None if d is None else cls(d.get("accuracy"), d.get("accuracy_delta"),
-                                          d.get("top1_agreement"))
+        if d is None:
+            return None
+        v = d.get("verdict")
+        return cls(d.get("accuracy"), d.get("accuracy_delta"), d.get("top1_agreement"),
+                   d.get("parity_counts"), Verdict.from_dict(v) if v else None)
 
     def to_dict(self) -> dict:
-        return {"accuracy": self.accuracy, "accuracy_delta": self.accuracy_delta,
-                "top1_agreement": self.top1_agreement}
+        """The split's JSON: the three figures, then counts and verdict when known."""
+        d = {"accuracy": self.accuracy, "accuracy_delta": self.accuracy_delta,
+             "top1_agreement": self.top1_agreement}
+        if self.parity_counts is not None:
+            d["parity_counts"] = self.parity_counts
+        if self.verdict is not None:
+            d["verdict"] = self.verdict.to_dict()
+        return d
 
 
 @dataclass
@@ -64,7 +78,7 @@ class Candidate:
     reason: str = ""
     seconds: float = 0.0
     kept_float: list[str] | None = None
-    micro: dict | None = None
+    micro: MicroFigures | None = None
     artifact: str | None = None
     runtime: str | None = None
     size_bytes: int | None = None
@@ -132,7 +146,14 @@ class Candidate:
                         status=self.status, batch_size=1, threads=self.threads,
                         latency_ms=self.latency_ms, size_bytes=self.size_bytes,
                         micro=self.micro, accuracy=v.accuracy, accuracy_delta=v.accuracy_delta,
-                        top1_agreement=v.top1_agreement)
+                        top1_agreement=v.top1_agreement, parity_counts=v.parity_counts)
+
+    def test_row(self) -> BenchRow:
+        """The candidate's test-split numbers as a row (for the gate's re-check)."""
+        return self.validation_row().replace(
+            accuracy=self.accuracy, accuracy_delta=self.accuracy_delta,
+            top1_agreement=self.top1_agreement,
+            parity_counts=self.test.parity_counts if self.test else None)
 
     def to_dict(self) -> dict:
         """optimize.json's row: the keys of every candidate, then what was measured (a
@@ -143,7 +164,7 @@ class Candidate:
         if self.kept_float is not None:
             d["float"] = list(self.kept_float)
         if self.micro is not None:
-            d["micro"] = self.micro
+            d["micro"] = self.micro.to_dict()
         if self.validation is not None:
             d.update({k: getattr(self, k) for k in _MEASURED + _WHAT_RAN})
             d["validation"] = self.validation.to_dict()
@@ -166,6 +187,7 @@ class Candidate:
         known = {k: d[k] for k in ("rung", "family", "format", "options", "passed", "status",
                                    "reason", "seconds", "micro", *_MEASURED, *_WHAT_RAN)
                  if k in d}
+        known["micro"] = as_micro(known.get("micro"))
         test = SplitNumbers.from_dict(d) if "top1_agreement" in d else None
         return cls(**known, kept_float=d.get("float"),
                    validation=SplitNumbers.from_dict(d.get("validation")), test=test)

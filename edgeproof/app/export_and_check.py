@@ -6,8 +6,10 @@ format table says (a format a kind cannot make is that format's one-line error).
 
 Exporting is the export package's job and checking is the bench's; this module (the
 application layer) combines them: with a calibration dataset every written export is
-run on its runtime over the test split and compared with the source model, and a
-``min_agreement`` gate turns a bad export into an error.
+run on its runtime over the test split and compared with the source model, and the
+gate (``min_agreement`` / ``max_accuracy_drop``, decided on their bounds at
+``confidence``, ``bench.gate``) turns an export that fails into ``GateFailed`` (exit 1)
+and one it cannot decide into ``GateUndecided`` (exit 4).
 
 Example:
     >>> result = export_and_check(ExportConfig("m.keras", ["tflite-int8"], "out",
@@ -26,11 +28,12 @@ from edgeproof.app.reference_answers import reference_probs
 from edgeproof.app.reporting import write_json
 from edgeproof.atomic import ensure_writable_dir
 from edgeproof.bench.one_artifact import bench_artifact
-from edgeproof.bench.gate import Gate
+from edgeproof.bench.bounds import DEFAULT_CONFIDENCE
+from edgeproof.bench.gate import Gate, judge_rows
 from edgeproof.bench.parity import chance_warning
 from edgeproof.bench.row import BenchRow
 from edgeproof.bench.settings import BenchSettings, EvalData
-from edgeproof.errors import EdgeproofError, GateFailed, UsageError
+from edgeproof.errors import EdgeproofError, GateFailed, GateUndecided, UsageError
 from edgeproof.export.context import context_for_model
 from edgeproof.export.formats import ExportOutcome, export_formats, get_format
 from edgeproof.export.quant_debug import write_debug_report
@@ -54,11 +57,27 @@ class ExportConfig:
     preprocess: dict = field(default_factory=dict)
     name: str | None = None
     min_agreement: float | None = None
+    max_accuracy_drop: float | None = None
+    confidence: float = DEFAULT_CONFIDENCE
+    gate_mode: str = "bound"  # --gate: bound | point
     debug_quant: bool = False
     json: str | None = None
     force: bool = False
     unsafe: bool = False
     compare: list[str] = field(default_factory=list)  # the user's own exports, checked too
+
+    @property
+    def gate(self) -> Gate | None:
+        """The check's gate: the limits given (None: none given, nothing gated).
+
+        Example:
+            >>> ExportConfig("m.keras", ["onnx-fp32"], "o", min_agreement=0.99).gate
+            Gate(min_agreement=0.99, max_accuracy_drop=None)
+        """
+        if self.min_agreement is None and self.max_accuracy_drop is None:
+            return None
+        return Gate.from_flags(self.min_agreement, self.max_accuracy_drop,
+                               confidence=self.confidence, mode=self.gate_mode)
 
     def validate(self) -> "ExportConfig":
         """Unknown formats, and options no chosen format takes, fail before any work."""
@@ -88,19 +107,26 @@ class ExportResult:
     def errors(self) -> list[str]:
         return [f"{o.format}: {o.error}" for o in self.outcomes if o.error] + self.debug_errors
 
-    def failure(self, min_agreement: float | None) -> EdgeproofError | None:
-        """The error the command ends with (a failed gate first), or None when all is well.
+    def failure(self, gate: Gate | None) -> EdgeproofError | None:
+        """The error the command ends with (a failed gate first, then an undecided one),
+        or None when all is well.
 
         Example:
-            >>> ExportResult([], []).failure(0.99) is None
+            >>> ExportResult([], []).failure(Gate(0.99, None)) is None
             True
         """
-        gate = Gate(min_agreement, None)
-        fails = [f"{r.format}: {'; '.join(gate.failures(r))}" for r in self.rows
-                 if r.ok and gate.failures(r)]
+        gate = gate or Gate(None, None)
+        verdicts = [(r, gate.verdict(r)) for r in self.rows if r.ok]
+        fails = [f"{r.format}: {'; '.join(v.reasons)}" for r, v in verdicts
+                 if v.answer == "fails"]
         fails += [f"{r.format}: {r.error}" for r in self.rows if not r.ok]
         if fails:
             return GateFailed("Export check failed: " + " | ".join(fails))
+        unsure = [f"{r.format}: {'; '.join(v.reasons)}" for r, v in verdicts
+                  if v.answer == "undecided"]
+        if unsure:
+            return GateUndecided(f"Export check undecided ({gate.basis()}): "
+                                 + " | ".join(unsure) + "; more test images decide it")
         if self.errors:
             return EdgeproofError(f"{len(self.errors)} of {len(self.outcomes)} export(s) failed: "
                                   + " | ".join(self.errors))
@@ -149,6 +175,8 @@ def export_and_check(cfg: ExportConfig, status=None) -> ExportResult:
                             "(torch.onnx.export fixes it to the example's without a dynamic axis): it "
                             "runs at that batch only" for r in mine
                             if len(((r.runtime_details or {}).get("batch_check") or {}).get("batch_sizes", [1, 2])) == 1]
+    if cfg.gate is not None:  # each check row says passes, fails or undecided
+        judge_rows(cfg.gate, result.rows)
     if cfg.json:
         record = [{**r.to_dict(), "export_seconds": round(o.seconds, 2)}
                   for r, o in zip(result.rows, written)] \

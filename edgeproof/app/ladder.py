@@ -164,6 +164,8 @@ def _try(rung: Rung, model, search_ds: Dataset, ref_val, cfg, ctx_for, sens,
         row = rows[0]
         _fit(row, cfg, out, cand)
         cand.measured(row)
+        if row.ok:  # passes, fails or undecided on validation, at the search's gate
+            cand.validation.verdict = cfg.gate.verdict(row)
         fails = [row.error] if not row.ok else cfg.gate.failures(row)
         cand.passed = not fails
         cand.say("; ".join(fails) or "passes on validation")

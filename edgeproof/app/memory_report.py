@@ -8,19 +8,19 @@ sidecar manifest, leaving the artifact's bytes and sha256 as they are.
 
 Example:
     >>> report = run_memory(MemoryConfig(["m-int8.tflite"], json="memory.json"))  # doctest: +SKIP
-    >>> report["artifacts"][0]["arena_kind"]  # doctest: +SKIP
+    >>> report.entries[0].micro.arena_kind  # doctest: +SKIP
     'measured'
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from edgeproof import __version__
 from edgeproof.app.reporting import write_json
 from edgeproof.bench import tflm_arena
-from edgeproof.bench.footprint import memory_of, record_in_manifest
+from edgeproof.bench.footprint import MemoryEntry, memory_of, record_in_manifest
 from edgeproof.errors import EdgeproofError, UsageError, first_line
 from edgeproof.machine import cpu_info
 
@@ -44,28 +44,52 @@ class MemoryConfig:
     command: str | None = None
 
 
-def run_memory(cfg: MemoryConfig) -> dict:
-    """Each artifact's memory entry; the report (also written to ``cfg.json``).
+@dataclass
+class MemoryReport:
+    """What ``edgeproof memory`` found: one ``bench.footprint.MemoryEntry`` per artifact,
+    and where it ran. ``to_dict()`` is memory.json: ``{edgeproof_version, created, command,
+    tflite_micro, cpu, artifacts: [entry]}``.
 
-    Returns ``{edgeproof_version, created, command, tflite_micro, cpu, artifacts: [entry]}``;
-    an entry that could not be read has ``error``, a manifest that could not be written
-    ``manifest_error``.
+    Example:
+        >>> from edgeproof.bench.footprint import MemoryEntry
+        >>> r = MemoryReport([MemoryEntry("x.tflite", error="Not a TFLite flatbuffer")])
+        >>> r.failed, r.to_dict()["artifacts"][0]["error"]
+        (True, 'Not a TFLite flatbuffer')
     """
+
+    entries: list[MemoryEntry]
+    command: str | None = None
+    tflite_micro: str | None = None
+    cpu: str | None = None
+    created: str = field(default_factory=lambda: _dt.datetime.now().isoformat(timespec="seconds"))
+
+    @property
+    def failed(self) -> bool:
+        """Whether an artifact could not be read."""
+        return any(not e.ok for e in self.entries)
+
+    def to_dict(self) -> dict:
+        return {"edgeproof_version": __version__, "created": self.created,
+                "command": self.command, "tflite_micro": self.tflite_micro, "cpu": self.cpu,
+                "artifacts": [e.to_dict() for e in self.entries]}
+
+
+def run_memory(cfg: MemoryConfig) -> MemoryReport:
+    """Each artifact's memory entry; the report (also written to ``cfg.json``). An entry
+    that could not be read has ``error``, a manifest that could not be written
+    ``manifest_error``."""
     if not cfg.artifacts:
         raise UsageError("Name at least one .tflite artifact.")
     entries = []
     for path in cfg.artifacts:
         entry = memory_of(path, measure=cfg.measure)
-        if cfg.write_manifest and "error" not in entry:
+        if cfg.write_manifest and entry.ok:
             try:
-                entry["manifest"] = str(record_in_manifest(path, entry))
+                entry.manifest = str(record_in_manifest(path, entry.micro))
             except EdgeproofError as e:
-                entry["manifest_error"] = first_line(e)
+                entry.manifest_error = first_line(e)
         entries.append(entry)
-    report = {"edgeproof_version": __version__,
-              "created": _dt.datetime.now().isoformat(timespec="seconds"),
-              "command": cfg.command, "tflite_micro": tflm_arena.version(),
-              "cpu": cpu_info()["cpu"], "artifacts": entries}
+    report = MemoryReport(entries, cfg.command, tflm_arena.version(), cpu_info()["cpu"])
     if cfg.json:
-        write_json(cfg.json, report)
+        write_json(cfg.json, report.to_dict())
     return report

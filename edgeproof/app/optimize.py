@@ -1,8 +1,14 @@
 """`edgeproof optimize`: the fastest export that keeps its accuracy, and what it leaves.
 
-The search (``app.ladder``) sees the train and validation splits only; after it, every
+The search (``app.ladder``) sees the train and validation splits only. Before it, the
+validation split is sized (``app.sizing``): a split too small for the gate to prove the
+target at all ends the command (GateUndecided, exit 4: "cannot prove 99% with 360
+validation images"). The gate judges each rung on its bounds at ``confidence`` corrected
+for every rung the ladders hold (Bonferroni: ``OptimizeConfig.gate``), so the chance that
+the pick fails on new data is at most ``1 - confidence``. After the search every
 candidate gets its test-split numbers, the recommendation is the fastest that passed on
-validation, and the run writes ``DIR/optimize.json`` (candidates with validation and
+validation and says whether the test split confirms it (``test_check``), and the run
+writes ``DIR/optimize.json`` (candidates with validation and
 test numbers, the Pareto front, the recommendation), ``DIR/optimize.md``, the plots,
 ``DIR/report.html`` and the recommended artifact with its manifest under ``DIR/models/``.
 
@@ -25,19 +31,21 @@ import numpy as np
 
 from edgeproof import __version__
 from edgeproof.app.candidate import Candidate, SplitNumbers
-from edgeproof.app.ladder import search, without_test
+from edgeproof.app.ladder import ladders, search, without_test
 from edgeproof.app.reference_answers import reference_probs
 from edgeproof.app.reporting import write_outputs
+from edgeproof.app.sizing import sizing, with_val_size
 from edgeproof.atomic import atomic_copy, ensure_writable_dir
 from edgeproof.bench.one_artifact import bench_artifact
 from edgeproof.bench.env import environment
+from edgeproof.bench.bounds import DEFAULT_CONFIDENCE, PairedCounts
 from edgeproof.bench.gate import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT, Gate
 from edgeproof.bench.plots import pareto_front_3d
-from edgeproof.bench.recommend import Recommendation, closest, recommend
+from edgeproof.bench.recommend import Recommendation, claim, closest, recommend
 from edgeproof.bench.settings import BenchSettings, EvalData
 from edgeproof.bench.table import OPTIMIZE, markdown, notes
 from edgeproof.datasets import Dataset, load_dataset
-from edgeproof.errors import DataError, GateFailed, RuntimeFailure, first_line
+from edgeproof.errors import DataError, GateFailed, GateUndecided, RuntimeFailure, first_line
 from edgeproof.export.context import (DEFAULT_CALIB_SIZE, calib_size_for, calibration_context,
                                       context_for_model)
 from edgeproof.reference import load_reference
@@ -52,7 +60,8 @@ class OptimizeConfig:
     """The ``edgeproof optimize`` flags as fields (drops and agreement as fractions).
 
     Example:
-        >>> OptimizeConfig("m.keras", "digits", "out").gate == Gate()
+        >>> cfg = OptimizeConfig("m.keras", "digits", "out")
+        >>> cfg.gate == Gate().for_candidates(cfg.rungs)
         True
     """
 
@@ -74,11 +83,21 @@ class OptimizeConfig:
     target: str = "host"  # mcu: full-integer rungs on TFLM, ranked by MACs (app.target)
     ram_budget: int | None = None  # bytes of tensor arena (part of the gate)
     flash_budget: int | None = None  # bytes of file (part of the gate)
+    confidence: float = DEFAULT_CONFIDENCE
+    gate_mode: str = "bound"  # --gate: bound | point
+    val_size: int | None = None  # validation images, drawn from train + validation
+
+    @property
+    def rungs(self) -> int:
+        """How many candidates the ladders hold (tried or not): what the gate corrects for."""
+        return sum(len(v) for v in ladders(self).values())
 
     @property
     def gate(self) -> Gate:
+        """The search's gate: the limits and budgets, at ``confidence`` over every rung
+        (Bonferroni; the number is known before the search, so no decision is revised)."""
         return Gate(self.min_agreement, self.max_accuracy_drop, self.ram_budget,
-                    self.flash_budget)
+                    self.flash_budget, self.confidence, self.gate_mode).for_candidates(self.rungs)
 
 
 def probs_on_test_split(path: Path, data: EvalData, workers: int, runtime: str | None = None):
@@ -128,7 +147,9 @@ def add_test_numbers(candidates: list[Candidate], ds: Dataset, model, preprocess
             continue
         accuracy = float((top == ds.y_test).mean())
         c.test = SplitNumbers(accuracy, accuracy - reference_accuracy,
-                              float((top == ref.argmax(1)).mean()))
+                              float((top == ref.argmax(1)).mean()),
+                              PairedCounts.from_predictions(ref.argmax(1), top,
+                                                            ds.y_test).to_dict())
     return reference_accuracy
 
 
@@ -147,11 +168,39 @@ def select(candidates: list[Candidate], gate: Gate, target: str = "host") \
                                             validation=final.validation.to_dict()), candidates)
 
 
-def with_test_numbers(rec: Recommendation, candidates: list[Candidate]) -> Recommendation:
-    """``rec`` reported with its candidate's test-split numbers."""
+def with_test_numbers(rec: Recommendation, candidates: list[Candidate],
+                      gate: Gate | None = None) -> Recommendation:
+    """``rec`` reported with its candidate's test-split numbers, and, given the search's
+    ``gate``, whether the test split confirms it (``test_check``)."""
     final = next(c for c in candidates if c.artifact == rec.artifact)
-    return rec.replace(accuracy=final.accuracy, accuracy_delta=final.accuracy_delta,
-                       top1_agreement=final.top1_agreement)
+    rec = rec.replace(accuracy=final.accuracy, accuracy_delta=final.accuracy_delta,
+                      top1_agreement=final.top1_agreement)
+    return rec if gate is None or final.test is None else \
+        rec.replace(test_check=recheck_on_test(final, gate))
+
+
+def recheck_on_test(cand: Candidate, gate: Gate) -> dict:
+    """What the test split says of the chosen candidate: the gate's answer on its test
+    numbers (one candidate, chosen beforehand: no correction), ``confirmed`` when it
+    passes, and a sentence.
+
+    Example:
+        >>> c = Candidate("r", "f", "tflite-int8", status="ok", artifact="a",
+        ...               test=SplitNumbers(0.9, 0.0, 0.995, {"n": 5000, "agree": 4975}))
+        >>> check = recheck_on_test(c, Gate(0.99, None).for_candidates(20))
+        >>> check["confirmed"], check["text"].split(": ")[1]
+        (True, 'agrees on >= 99.30% of new images with 95% confidence; measured 99.50% on 5,000')
+    """
+    once = gate.for_candidates(1)
+    row = cand.test_row()
+    v = once.verdict(row)
+    said = {"passes": "confirms it", "fails": "contradicts it (fails the gate)",
+            "undecided": "does not confirm it (undecided)"}[v.answer]
+    text = f"the test split {said}: {claim(row, once)['text']}"
+    if v.answer != "passes":
+        text += f" ({'; '.join(v.reasons)})"
+    return {"answer": v.answer, "confirmed": v.answer == "passes", "text": text,
+            "verdict": v.to_dict()}
 
 
 def load_inputs(cfg: OptimizeConfig):
@@ -169,6 +218,8 @@ def load_inputs(cfg: OptimizeConfig):
     if n_out != ds.num_classes:
         raise DataError(f"{cfg.model} has {n_out} outputs but {cfg.dataset} has {ds.num_classes} "
                         "classes: optimize on the dataset the model was trained on.")
+    if cfg.val_size is not None:  # --val-size: validation re-drawn from train + validation
+        ds = with_val_size(ds, cfg.val_size, cfg.seed)
     if ds.input_shape[-1] != channels:
         raise DataError(f"{cfg.dataset} has {ds.input_shape[-1]} channel(s); the model takes "
                         f"{channels}.")
@@ -199,16 +250,22 @@ def to_markdown(result: dict) -> str:
     """optimize.md: the recommendation, then every rung tried with its numbers."""
     rec, g = result["recommendation"], Gate(**{k: v for k, v in result["gate"].items()
                                                if k in Gate.__dataclass_fields__})
+    size = result.get("sizing") or {}
     lines = [f"# edgeproof optimize — {result['model']} on {result['dataset']['name']}", "",
-             f"Gate: {g.describe()}, checked on the validation split; the numbers below are "
-             f"on the test split. Command: `{result['command']}`", ""]
+             f"Gate: {g.describe()}, decided {g.basis()}, checked on the validation split "
+             f"({size.get('images', '?'):,} images); the numbers below are on the test split. "
+             f"Command: `{result['command']}`", ""]
+    lines += [f"**{w}**" for w in result.get("warnings") or []]
+    lines += [""] if result.get("warnings") else []
     if rec:
+        check = (rec.get("test_check") or {}).get("text")
         lines += [f"**Ship {rec['format']}** (`models/{Path(rec['artifact']).name}`, rung "
                   f"\"{rec['rung']}\"): {rec['why']}. Test: accuracy "
                   f"{100 * rec['accuracy']:.2f}% ({100 * rec['accuracy_delta']:+.2f} pt), top-1 "
-                  f"agreement {100 * rec['top1_agreement']:.2f}%.", ""]
+                  f"agreement {100 * rec['top1_agreement']:.2f}%"
+                  + (f"; {check}." if check else "."), ""]
     else:
-        lines += [f"**No candidate passes.** {result['note']}", ""]
+        lines += [f"**No candidate is proven to pass.** {result['note']}", ""]
     lines += markdown(result["candidates"], OPTIMIZE)
     said = notes(result["candidates"])  # TFLM's host latency, measured vs computed arenas
     lines += ([""] + said) if said else []
@@ -231,13 +288,22 @@ def _write(result: dict, out: Path) -> None:
 
 
 def optimize(cfg: OptimizeConfig, status=None, progress=None) -> dict:
-    """Search, select, report. Raises GateFailed (exit 1) when no candidate passes,
-    after writing everything (the note names the closest candidate and its numbers)."""
+    """Size the validation split, search, select, report. Raises GateUndecided (exit 4)
+    before the search when the split is too small to prove the target; after writing
+    everything, GateFailed (exit 1) when every candidate fails, GateUndecided when none
+    passes and some are undecided (the note names the closest candidate and its numbers).
+    """
     say = status or (lambda msg: None)
     t0 = time.perf_counter()
     out = ensure_writable_dir(Path(cfg.out))
     say(f"loading {cfg.model} and {cfg.dataset}")
     model, ds, search_ds, ctx_of = load_inputs(cfg)
+    size = sizing(cfg.gate, len(search_ds.y_val))
+    say(size.describe())
+    size.check(cfg.gate)  # too few images to prove anything: say so instead of picking
+    warnings = [w for w in [size.warning()] if w]
+    for w in warnings:
+        say(w)
     # --budget-minutes covers the whole command: the search keeps a share of it for the
     # test-split pass, which does the recommendation first and the rest while time is left.
     deadline = time.time() + 60 * cfg.budget_minutes if cfg.budget_minutes else None
@@ -247,17 +313,28 @@ def optimize(cfg: OptimizeConfig, status=None, progress=None) -> dict:
     rec = select(candidates, cfg.gate, cfg.target)
     ref_acc = add_test_numbers(candidates, ds, model, ctx_of(1).preprocessing, out,
                                rec and rec.artifact, deadline)
-    rec = rec and with_test_numbers(rec, candidates)
+    rec = rec and with_test_numbers(rec, candidates, cfg.gate)
     near = closest([c.validation_row() for c in candidates if c.ok], cfg.gate, cfg.target)
+    unsure = [c for c in candidates if c.validation and c.validation.verdict
+              and c.validation.verdict.answer == "undecided"]
     result = {"command": cfg.command, "created": _dt.datetime.now().isoformat(timespec="seconds"),
               "model": Path(cfg.model).name, "dataset": ds.summary(),
               "reference_accuracy": ref_acc, "budget_stopped": stopped,
               "gate": {**cfg.gate.to_dict(), "split": "validation"}, "target": cfg.target,
+              "sizing": size.to_dict(), "warnings": warnings,
               "candidates": [c.to_dict() for c in candidates], "pareto": pareto(candidates),
               "recommendation": rec and rec.to_dict(),
-              "note": None if rec else f"No candidate passes the gate; {near}.",
+              "note": None if rec else _note(unsure, near),
               "env": environment(), "seconds": round(time.perf_counter() - t0, 1)}
     _write(result, out)
     if rec is None:
-        raise GateFailed(result["note"])
+        raise (GateUndecided if unsure else GateFailed)(result["note"])
     return result
+
+
+def _note(unsure: list[Candidate], near: str) -> str:
+    """Why there is no recommendation: nothing passes, or nothing is proven to."""
+    if not unsure:
+        return f"No candidate passes the gate; {near}."
+    return (f"No candidate is proven to pass the gate: {len(unsure)} undecided on validation "
+            f"(more validation images decide them: --val-size); {near}.")

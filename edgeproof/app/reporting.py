@@ -17,7 +17,7 @@ from pathlib import Path
 
 from edgeproof.app.report_page import write_report_page
 from edgeproof.atomic import atomic_write_bytes
-from edgeproof.bench.gate import Gate, gate_section
+from edgeproof.bench.gate import Gate, for_choice, gate_section, judge_rows
 from edgeproof.bench.plots import write_plots
 from edgeproof.bench.recommend import infer_target, recommend, recommendation_note
 from edgeproof.bench.report import to_markdown
@@ -26,7 +26,9 @@ from edgeproof.bench.table import RESULTS
 
 
 def decide(rows, gate: Gate, enforced: bool, target: str | None = None) -> dict:
-    """report.json's ``gate``, ``recommendation`` and ``recommendation_note`` for ``rows``.
+    """report.json's ``gate``, ``recommendation`` and ``recommendation_note`` for ``rows``;
+    each row gets its ``verdict``. The gate judges a choice among the rows' exports
+    (``bench.gate.for_choice``: Bonferroni over them).
 
     Args:
         rows: the measured rows.
@@ -40,6 +42,8 @@ def decide(rows, gate: Gate, enforced: bool, target: str | None = None) -> dict:
         'No export passes the gate (top-1 agreement >= 99%, accuracy drop <= 0.5 pt); no export has parity numbers.'
     """
     target = target or infer_target(rows)
+    gate = for_choice(gate, rows)
+    judge_rows(gate, rows)
     devices = list(dict.fromkeys(r.device_id for r in as_rows(rows)))
     if len(devices) > 1:  # one table per device: the choice depends on where it runs
         by_device = {d: [r for r in as_rows(rows) if r.device_id == d] for d in devices}

@@ -99,10 +99,9 @@ def record_measured(rows, report_dir) -> list[str]:
     """
     problems = []
     for row in rows:
-        micro = row.micro or {}
-        if micro.get("arena_kind") == "measured" and row.artifact:
+        if row.micro is not None and row.micro.measured and row.artifact:
             try:
-                record_in_manifest(Path(report_dir) / row.artifact, micro)
+                record_in_manifest(Path(report_dir) / row.artifact, row.micro)
             except EdgeproofError as e:
                 problems.append(f"{row.artifact}: {e}")
     return problems

@@ -9,11 +9,10 @@ from edgeproof.bench.gate import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMEN
 from edgeproof.bench.measure import Measurement
 from edgeproof.bench.runtimes import RUNTIMES, runtime_names
 from edgeproof.bench.settings import BenchSettings
-from edgeproof.cli.common import (add_dataset_args, add_preprocess_option, fraction, int_list,
-                                  out, parse_options,
-                                  positive_int, points, print_results, status_printer,
-                                  threads_arg)
-from edgeproof.errors import GateFailed
+from edgeproof.cli.common import (add_dataset_args, add_gate_args, add_preprocess_option,
+                                  int_list, out, parse_options, positive_int, print_results,
+                                  status_printer, threads_arg)
+from edgeproof.errors import GateFailed, GateUndecided
 from edgeproof.manifest import parse_preprocess
 
 DEFAULTS = Measurement()
@@ -88,14 +87,11 @@ def _timing_args(p) -> None:
 
 def _gate_and_output_args(p) -> None:
     """The pass/fail gate, the test-split sample and what is written."""
-    p.add_argument("--min-agreement", type=fraction, default=None,
-                   help="gate: minimum top-1 agreement with --reference (exit 1 below it). "
-                        "Given alone, accuracy is not checked; with neither gate flag the "
-                        f"recommendation uses {DEFAULT_MIN_AGREEMENT:g} and "
-                        f"{100 * DEFAULT_MAX_ACCURACY_DROP:g} pt and the exit code ignores it")
-    p.add_argument("--max-accuracy-drop", type=points, default=None,
-                   help="gate: maximum accuracy drop vs --reference, in percentage points "
-                        "(0.5 = half a point; exit 1 above it)")
+    add_gate_args(p, None, None,
+                  note=". With --reference: exit 1 when an export fails the gate, 4 when it "
+                       "cannot decide. Given alone, accuracy is not checked; with neither "
+                       f"limit the recommendation uses {DEFAULT_MIN_AGREEMENT:g} and "
+                       f"{100 * DEFAULT_MAX_ACCURACY_DROP:g} pt and the exit code ignores it")
     p.add_argument("--limit", type=positive_int, default=None,
                    help="use N test images (a seeded random sample of the split)")
     p.add_argument("--json", default=None, metavar="PATH", help="write a report.json-shaped file")
@@ -116,7 +112,8 @@ def run(args) -> int:
     cfg = BenchConfig(
         artifacts=args.artifacts, dataset=args.dataset, seed=args.seed, limit=args.limit,
         reference=args.reference, settings=settings, min_agreement=args.min_agreement,
-        max_accuracy_drop=args.max_accuracy_drop, in_process=args.in_process, on=args.on,
+        max_accuracy_drop=args.max_accuracy_drop, confidence=args.confidence,
+        gate_mode=args.gate_mode, in_process=args.in_process, on=args.on,
         repeat=args.repeat, ssh_config=args.ssh_config, out=args.out,
         json=args.json, command=args.command_line, quiet=args.quiet)
     report, written = run_bench(cfg, status=status_printer(args.quiet))
@@ -127,6 +124,8 @@ def run(args) -> int:
         if r["status"] != "ok":
             out(f"failed {r['artifact']} (batch {r['batch_size']}): {r['error']}")
     gate = report.get("gate")
-    if gate and gate["enforced"] and not gate["passed"]:
+    if gate and gate["enforced"] and gate.get("failures"):
         raise GateFailed("Parity gate failed: " + "; ".join(gate["failures"]))
+    if gate and gate["enforced"] and gate.get("undecided"):
+        raise GateUndecided("Parity gate undecided: " + "; ".join(gate["undecided"]))
     return 0 if all(r["status"] == "ok" for r in report["results"]) else 1

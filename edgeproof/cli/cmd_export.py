@@ -7,7 +7,7 @@ import sys
 
 from edgeproof.app.export_and_check import ExportConfig, export_and_check
 from edgeproof.bench.table import print_table
-from edgeproof.cli.common import (add_preprocess_option, fraction, nonneg_int, out,
+from edgeproof.cli.common import (add_gate_args, add_preprocess_option, nonneg_int, out,
                                   parse_options, positive_int,
                                   status_printer)
 from edgeproof.export.context import DEFAULT_CALIB_SIZE
@@ -41,8 +41,9 @@ def register(sub) -> None:
     p.add_argument("--class-names", default=None, help="comma-separated class names")
     add_preprocess_option(p)
     p.add_argument("--name", default=None, help="artifact base name (default: MODEL's stem)")
-    p.add_argument("--min-agreement", type=fraction, default=None,
-                   help="fail (exit 1) when an export's top-1 agreement with MODEL is below this")
+    add_gate_args(p, None, None,
+                  note=". With --calib: exit 1 when an export fails the gate against MODEL, 4 "
+                       "when its test split cannot decide")
     p.add_argument("--debug-quant", action="store_true",
                    help="for int8 formats that support it (tflite-int8), write the per-layer "
                    "quantization error as <artifact>.quant-debug.csv/.png (needs --calib)")
@@ -63,7 +64,9 @@ def run(args) -> int:
         calib_size=args.calib_size, seed=args.seed, options=parse_options(args.option),
         class_names=parse_list(args.class_names) or None,
         preprocess=parse_preprocess(args.preprocess),
-        name=args.name, min_agreement=args.min_agreement, debug_quant=args.debug_quant,
+        name=args.name, min_agreement=args.min_agreement,
+        max_accuracy_drop=args.max_accuracy_drop, confidence=args.confidence,
+        gate_mode=args.gate_mode, debug_quant=args.debug_quant,
         json=args.json, force=args.force, unsafe=args.unsafe, compare=args.compare or [])
     result = export_and_check(cfg, status=status_printer(args.quiet))
     for o in result.outcomes:
@@ -79,7 +82,7 @@ def run(args) -> int:
         print_table(result.rows, title="exports vs source model (test split)")
     for warning in result.warnings:
         print(f"edgeproof: {warning}", file=sys.stderr)
-    failure = result.failure(cfg.min_agreement)
+    failure = result.failure(cfg.gate)
     if failure is not None:
         raise failure
     return 0

@@ -41,20 +41,20 @@ def run(args) -> int:
                                      write_manifest=args.write_manifest,
                                      measure=not args.computed_only,
                                      command=args.command_line))
-    headers, rows = table_rows(report["artifacts"])
-    print_rows(f"edgeproof memory — TFLM {report['tflite_micro'] or 'not installed'}", headers,
+    headers, rows = table_rows(report.entries)
+    print_rows(f"edgeproof memory — TFLM {report.tflite_micro or 'not installed'}", headers,
                rows)
     out("arena: measured = the smallest tensor arena TFLM builds with (reference kernels; "
         "optimized kernels such as CMSIS-NN may ask for more scratch); computed = planned "
         "from tensor lifetimes, a lower bound. flash: the .tflite file, embedded manifest "
         "('manifest') included.")
-    for entry in report["artifacts"]:
-        if "error" not in entry:
+    for entry in report.entries:
+        if entry.ok:
             out(firmware_line(entry))
-        if entry.get("manifest"):
-            out(f"recorded in {entry['manifest']}")
-        if entry.get("manifest_error"):
-            out(f"not recorded: {entry['manifest_error']}")
+        if entry.manifest:
+            out(f"recorded in {entry.manifest}")
+        if entry.manifest_error:
+            out(f"not recorded: {entry.manifest_error}")
     if args.json:
         out(f"wrote {args.json}")
-    return 1 if any("error" in e for e in report["artifacts"]) else 0
+    return 1 if report.failed else 0

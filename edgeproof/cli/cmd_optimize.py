@@ -9,9 +9,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from edgeproof.app.ladder import ladders
 from edgeproof.app.optimize import OptimizeConfig, optimize
-from edgeproof.bench.gate import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT
-from edgeproof.cli.common import (add_dataset_args, add_preprocess_option, add_target_args,
-                                  fraction, out, points,
+from edgeproof.cli.common import (add_dataset_args, add_gate_args, add_preprocess_option,
+                                  add_target_args, out,
                                   positive_int)
 from edgeproof.export.context import DEFAULT_CALIB_SIZE
 from edgeproof.manifest import parse_preprocess
@@ -37,11 +36,13 @@ def register(sub) -> None:
                         "ONNX file (its candidates are the onnx-* rungs; TFLite and QAT rungs "
                         "fail and the ladder goes on)")
     add_dataset_args(p, required=True)
-    p.add_argument("--max-accuracy-drop", type=points, default=DEFAULT_MAX_ACCURACY_DROP,
-                   help="gate: accuracy drop in percentage points "
-                        f"(default {100 * DEFAULT_MAX_ACCURACY_DROP:g})")
-    p.add_argument("--min-agreement", type=fraction, default=DEFAULT_MIN_AGREEMENT,
-                   help=f"gate: top-1 agreement with MODEL (default {DEFAULT_MIN_AGREEMENT:g})")
+    add_gate_args(p, note=", on the validation split, each rung judged at --confidence "
+                          "corrected for every rung the ladders hold (Bonferroni)")
+    p.add_argument("--val-size", type=positive_int, default=None, metavar="N",
+                   help="validation images the gate decides on, drawn (stratified, seeded) "
+                        "from train + validation; before the search optimize says how many "
+                        "the gate needs, and stops (exit 4) when the split cannot prove the "
+                        "target at all")
     add_target_args(p, "candidates (every rung)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "tensorrt"],
                    help="where ONNX candidates are timed (TFLite runs on the CPU)")
@@ -73,7 +74,9 @@ def run(args) -> int:
                          exhaustive=args.exhaustive, seed=args.seed, calib_size=args.calib_size,
                          preprocess=parse_preprocess(args.preprocess),
                          command=args.command_line, target=args.target,
-                         ram_budget=args.ram_budget, flash_budget=args.flash_budget)
+                         ram_budget=args.ram_budget, flash_budget=args.flash_budget,
+                         confidence=args.confidence, gate_mode=args.gate_mode,
+                         val_size=args.val_size)
     total = sum(len(v) for v in ladders(cfg).values())
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
                "{task.total}"), TimeElapsedColumn(), TimeRemainingColumn())
@@ -89,5 +92,7 @@ def run(args) -> int:
     out(f"recommendation: {rec['format']} on {rec['runtime']} ({rec['rung']}): {rec['why']}; test "
         f"accuracy {100 * rec['accuracy']:.2f}% ({100 * rec['accuracy_delta']:+.2f} pt), top-1 "
         f"agreement {100 * rec['top1_agreement']:.2f}% -> {args.out}/models/")
+    if rec.get("test_check"):
+        out(rec["test_check"]["text"])
     out(f"report: {args.out}/optimize.md, optimize.json, report.html")
     return 0

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from edgeproof.app.run import RunConfig, run as run_pipeline
 from edgeproof.app.target import MCU_FORMATS
-from edgeproof.bench.gate import DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT, Gate
-from edgeproof.cli.common import (add_dataset_args, add_target_args, fraction, out, points,
-                                  positive_int, print_results, status_printer, threads_arg)
+from edgeproof.cli.common import (add_dataset_args, add_gate_args, add_target_args, gate_of,
+                                  out, positive_int, print_results, status_printer, threads_arg)
 from edgeproof.export.context import DEFAULT_CALIB_SIZE
 from edgeproof.export.formats import DEFAULT_FORMATS
 from edgeproof.validation import parse_list
@@ -37,12 +36,7 @@ def register(sub) -> None:
                    choices=["auto", "float32", "mixed_bfloat16", "mixed_float16", "mixed"],
                    help="training dtype policy (auto: bf16 on AMX/AVX512-BF16 CPUs, fp16 on "
                         "tensor-core GPUs, else float32; mixed = auto)")
-    p.add_argument("--max-accuracy-drop", type=points, default=DEFAULT_MAX_ACCURACY_DROP,
-                   help="the recommendation's gate: accuracy drop vs the Keras model, in "
-                        f"percentage points (default {100 * DEFAULT_MAX_ACCURACY_DROP:g})")
-    p.add_argument("--min-agreement", type=fraction, default=DEFAULT_MIN_AGREEMENT,
-                   help="the recommendation's gate: top-1 agreement with the Keras model "
-                        f"(default {DEFAULT_MIN_AGREEMENT:g})")
+    add_gate_args(p, note=": the recommendation's gate, against the Keras model")
     add_target_args(p, "exports")
     p.add_argument("--force", action="store_true", help="overwrite artifacts already in --out")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -57,8 +51,8 @@ def run(args) -> int:
                     formats=tuple(formats), out=args.out, seed=args.seed,
                     calib_size=args.calib_size, threads=args.threads, force=args.force,
                     precision=args.precision, target=args.target,
-                    gate=Gate(args.min_agreement, args.max_accuracy_drop, args.ram_budget,
-                              args.flash_budget),
+                    gate=gate_of(args, ram_budget=args.ram_budget,
+                                 flash_budget=args.flash_budget),
                     verbose=0 if args.quiet else None,
                     command=args.command_line)
     report = run_pipeline(cfg, status=status_printer(args.quiet))

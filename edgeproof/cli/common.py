@@ -8,7 +8,9 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from edgeproof.bench.gate import UNITS_HELP, parse_bytes
+from edgeproof.bench.bounds import DEFAULT_CONFIDENCE
+from edgeproof.bench.gate import (DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_AGREEMENT, MODES,
+                                  UNITS_HELP, Gate, parse_bytes)
 from edgeproof.bench.recommend import TARGETS
 from edgeproof.bench.report import recommendation_lines
 from edgeproof.bench.table import print_table
@@ -180,6 +182,60 @@ def add_target_args(p: argparse.ArgumentParser, what: str) -> None:
                         f"Units: {UNITS_HELP}")
     p.add_argument("--flash-budget", type=byte_size, default=None, metavar="SIZE",
                    help="gate: the model file (embedded manifest included) must fit, e.g. 1MB")
+
+
+def confidence_arg(text: str) -> float:
+    """An argparse ``type`` for ``--confidence``: a number in (0.5, 1).
+
+    Example:
+        >>> confidence_arg("0.95")
+        0.95
+    """
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in (0.5, 1), got {text!r}") \
+            from None
+    if not 0.5 < v < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in (0.5, 1) such as 0.95, got {v}")
+    return v
+
+
+def add_gate_args(p: argparse.ArgumentParser, min_agreement: float | None = DEFAULT_MIN_AGREEMENT,
+                  max_accuracy_drop: float | None = DEFAULT_MAX_ACCURACY_DROP,
+                  note: str = "") -> None:
+    """The gate's flags, declared once for every command that gates (bench, parity,
+    export, optimize, run): ``--min-agreement``, ``--max-accuracy-drop``,
+    ``--confidence`` and ``--gate``, with the command's defaults (None: not checked
+    unless given) and a ``note`` on what the gate does in that command."""
+    def default(v, fmt):
+        return "not checked" if v is None else fmt(v)
+
+    p.add_argument("--min-agreement", type=fraction, default=min_agreement,
+                   help="gate: lowest top-1 agreement with the reference, a fraction "
+                        f"(default {default(min_agreement, lambda v: f'{v:g}')}){note}")
+    p.add_argument("--max-accuracy-drop", type=points, default=max_accuracy_drop,
+                   help="gate: largest accuracy drop vs the reference, in percentage points "
+                        "(0.5 = half a point; default "
+                        f"{default(max_accuracy_drop, lambda v: f'{100 * v:g}')})")
+    p.add_argument("--confidence", type=confidence_arg, default=DEFAULT_CONFIDENCE,
+                   help="how sure the gate must be (default "
+                        f"{DEFAULT_CONFIDENCE:g}): a pass or a fail is proven on one-sided "
+                        "bounds at this confidence (Clopper-Pearson for agreement, Newcombe's "
+                        "paired interval for the drop; Bonferroni over the candidates when "
+                        "one is chosen among several)")
+    p.add_argument("--gate", dest="gate_mode", choices=MODES, default="bound",
+                   help="bound (default): pass when the bounds clear the limits, fail when "
+                        "they exclude them, else undecided (exit 4); point: decide on the "
+                        "measured figures, pass or fail")
+
+
+def gate_of(args, default: bool = True, **budgets) -> Gate:
+    """The ``Gate`` of a command's gate flags (``add_gate_args``) and ``budgets``
+    (``ram_budget``, ``flash_budget``); ``default``: no parity limit given means the
+    default limits (else none)."""
+    return Gate.from_flags(args.min_agreement, args.max_accuracy_drop, default,
+                           confidence=args.confidence, mode=args.gate_mode, **budgets)
 
 
 def status_printer(quiet: bool = False):

@@ -131,10 +131,10 @@ def measure(name: str, args, out: Path) -> dict:
                                             == lite_probs.argmax(1)).mean()),
             "max_abs_diff_tflm_litert": float(abs(micro_probs - lite_probs).max()),
             "tflm_ms_per_image_host": round(1e3 * tflm_s / len(ds.y_test), 2),
-            **{k: m.get(k) for k in ("flash_bytes", "manifest_bytes", "arena_bytes",
+            **{k: getattr(m, k) for k in ("flash_bytes", "manifest_bytes", "arena_bytes",
                                      "arena_recorded_bytes", "arena_head_bytes",
                                      "arena_tail_bytes", "macs", "peak")},
-            "fits_ram": m["arena_bytes"] <= RAM, "fits_flash": m["flash_bytes"] <= FLASH}
+            "fits_ram": m.arena_bytes <= RAM, "fits_flash": m.flash_bytes <= FLASH}
 
 
 def run(args) -> int:

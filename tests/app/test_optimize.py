@@ -93,11 +93,16 @@ def test_the_ladders_climb_from_cheap_to_float_fallbacks():
 
 
 def test_the_default_gate_is_the_named_constants():
+    from edgeproof.cli.common import gate_of
     from edgeproof.cli.main import build_parser
 
-    assert OptimizeConfig("m.keras", "digits", "out").gate == Gate()
+    cfg = OptimizeConfig("m.keras", "digits", "out")
+    # the limits are the defaults; the search judges each rung corrected for all of them
+    assert cfg.rungs == sum(len(v) for v in ladders(cfg).values()) > 1
+    assert cfg.gate == Gate().for_candidates(cfg.rungs) and cfg.gate.compared == cfg.rungs
     args = build_parser().parse_args(["optimize", "m.keras", "--dataset", "d", "--out", "o"])
-    assert Gate(args.min_agreement, args.max_accuracy_drop) == Gate()
+    assert gate_of(args) == Gate()
+    assert (args.confidence, args.gate_mode, args.val_size) == (0.95, "bound", None)
 
 
 @pytest.mark.slow

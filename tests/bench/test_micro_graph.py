@@ -29,9 +29,9 @@ def test_the_greedy_plan_reuses_memory_and_names_the_peak():
     assert p.head_bytes == 32 and p.peak_live_bytes == 32
     assert g.ops[p.peak_op].name == "RESHAPE"
     a = analyze(tiny_int8())
-    assert a["computed_arena_bytes"] == 32 and a["macs"] == 160
-    assert a["peak"]["op"] == "RESHAPE" and a["peak"]["largest"][0]["bytes"] == 16
-    assert a["flash_bytes"] == len(tiny_int8()) and a["manifest_bytes"] == 0
+    assert a.computed_arena_bytes == 32 and a.macs == 160
+    assert a.peak["op"] == "RESHAPE" and a.peak["largest"][0]["bytes"] == 16
+    assert a.flash_bytes == len(tiny_int8()) and a.manifest_bytes == 0
 
 
 def test_a_file_that_is_not_a_flatbuffer_is_one_line():
@@ -46,6 +46,6 @@ def test_a_file_that_is_not_a_flatbuffer_is_one_line():
 def test_a_converted_model_counts_its_embedded_manifest_as_flash(tiny_exports):
     data = tiny_exports["tflite-int8"].read_bytes()
     a = analyze(data)
-    assert a["flash_bytes"] == len(data)
-    assert 500 < a["manifest_bytes"] < 5000  # the JSON manifest edgeproof embeds
-    assert a["macs"] > 0 and a["peak"]["op"] in a["ops"]
+    assert a.flash_bytes == len(data)
+    assert 500 < a.manifest_bytes < 5000  # the JSON manifest edgeproof embeds
+    assert a.macs > 0 and a.peak["op"] in a.ops

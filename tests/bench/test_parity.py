@@ -37,9 +37,16 @@ def test_compare_refuses_shapes_that_differ():
 def test_the_gate_reports_each_failure_on_parity_numbers():
     r = compare(np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([[0.4, 0.6], [0.2, 0.8]]),
                 np.array([0, 1]))
-    assert Gate(0.99, 0.01).failures(r) == ["top-1 agreement 50.00% < 99.00%",
-                                            "accuracy -50.00 pt, more than 1.00 pt down"]
-    assert Gate(0.4, 0.6).failures(r) == []
+    assert Gate(0.99, 0.01, mode="point").failures(r) == [
+        "top-1 agreement 50.00% < 99.00%", "accuracy -50.00 pt, more than 1.00 pt down"]
+    assert Gate(0.4, 0.6, mode="point").failures(r) == []
+    # On its bounds (the default gate), 2 images prove the agreement is below 99% but
+    # cannot tell a 1-point drop, nor prove 40%.
+    assert r["parity_counts"] == {"n": 2, "agree": 1, "both_right": 1, "lost": 1, "gained": 0}
+    v = Gate(0.99, 0.01).verdict(r)
+    assert v.answer == "fails" and v.reasons[0].startswith("top-1 agreement 50.00% of 2: at most")
+    assert v.reasons[1].endswith("not proven <= 1.00 pt (undecided)")
+    assert Gate(0.4, 0.6).verdict(r).answer == "undecided"
 
 
 def test_chance_level_is_flagged():
@@ -74,6 +81,7 @@ def test_unscaled_pixels_fail_the_gate(tiny_exports, tiny_dataset, tiny_referenc
     row, _ = bench_artifact(bad, CHECK,
                             EvalData(tiny_dataset.x_test, tiny_dataset.y_test, tiny_reference))
     assert row.status == "ok"
-    assert Gate(0.99, None).failures(row) == [
+    assert Gate(0.99, None, mode="point").failures(row) == [
         f"top-1 agreement {100 * row.top1_agreement:.2f}% < 99.00%"]
+    assert Gate(0.99, None).verdict(row).answer == "fails"  # proven, on its bound too
     assert row.top1_agreement < 0.5

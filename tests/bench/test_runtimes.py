@@ -35,7 +35,8 @@ NEEDS = {"tflm": "tflite_micro", "openvino": "openvino"}
 CASES = [(fmt, runtime, kw) for runtime, cases in RUNTIME_CASES.items() for fmt, kw in cases]
 # Runtimes whose artifacts are not exports of the tiny Keras model: their conformance test
 # (parity with the framework's own answers) lives in the named test.
-ELSEWHERE = {"pytorch": "tests/export/test_torch_exports.py::test_every_runtime_honours_per_channel_normalisation"}
+ELSEWHERE = {"pytorch": "tests/export/test_torch_exports.py::test_every_runtime_honours_per_channel_normalisation",
+             "executorch": "tests/export/test_executorch.py::test_executorch_and_litert_torch_files_agree_with_pytorch"}
 
 
 def test_every_registered_runtime_has_a_conformance_case():

@@ -37,9 +37,9 @@ def _builds(data: bytes, arena: int) -> tuple[bool, str | None]:
 
 def _assert_smallest(data: bytes) -> dict:
     m = tflm_arena.measure(data)
-    assert m["ok"] and m["arena_kind"] == "measured"
-    arena, recorded = m["arena_bytes"], m["arena_recorded_bytes"]
-    assert recorded == m["arena_head_bytes"] + m["arena_tail_bytes"]
+    assert m.measured and m.tflm_error is None
+    arena, recorded = m.arena_bytes, m.arena_recorded_bytes
+    assert recorded == m.arena_head_bytes + m.arena_tail_bytes
     recorded_builds, _ = run_isolated(_builds, data, recorded)
     if recorded_builds:  # the recording allocator's total works: it is the answer or above it
         assert arena <= recorded
@@ -48,7 +48,7 @@ def _assert_smallest(data: bytes) -> dict:
     assert run_isolated(_builds, data, arena) == (True, None)
     ok, why = run_isolated(_builds, data, arena - 1)  # fails cleanly: no crash, a reason
     assert not ok and why
-    assert m["arena_search"] == {"probes": m["arena_search"]["probes"],
+    assert m.arena_search == {"probes": m.arena_search["probes"],
                                  "one_byte_less_fails": True,
                                  "outputs_match_large_arena": True}
     return m
@@ -58,16 +58,16 @@ def test_the_arena_is_the_smallest_that_works_on_a_tiny_model():
     m = _assert_smallest(tiny_int8())
     # For a model this small the recorded total (1344 B) leaves out the planner's scratch:
     # the searched minimum is higher, and both are recorded.
-    assert m["arena_bytes"] > m["arena_recorded_bytes"]
+    assert m.arena_bytes > m.arena_recorded_bytes
 
 
 @pytest.mark.slow
 def test_the_arena_of_a_converted_int8_model_is_the_recorded_total(tiny_exports):
     data = tiny_exports["tflite-int8"].read_bytes()
     m = _assert_smallest(data)
-    assert m["arena_bytes"] == m["arena_recorded_bytes"]  # ordinary models: they agree
-    assert m["flash_bytes"] == len(data) and m["manifest_bytes"] > 0
-    assert set(m["ops"]) >= {"CONV_2D", "FULLY_CONNECTED"} and all(m["ops"].values())
+    assert m.arena_bytes == m.arena_recorded_bytes  # ordinary models: they agree
+    assert m.flash_bytes == len(data) and m.manifest_bytes > 0
+    assert set(m.ops) >= {"CONV_2D", "FULLY_CONNECTED"} and all(m.ops.values())
 
 
 def test_an_op_tflm_lacks_is_a_failed_row_naming_it(tmp_path):
@@ -77,7 +77,7 @@ def test_an_op_tflm_lacks_is_a_failed_row_naming_it(tmp_path):
     assert "GELU" in rows[0].error and "no kernel" in rows[0].error
     assert rows[0].runtime == "tflm"
     m = tflm_arena.measure(path.read_bytes())
-    assert m["ops"] == {"RESHAPE": True, "FULLY_CONNECTED": True, "GELU": False}
+    assert m.ops == {"RESHAPE": True, "FULLY_CONNECTED": True, "GELU": False}
 
 
 def test_a_tflm_row_carries_the_microcontroller_figures(tmp_path):
@@ -115,16 +115,23 @@ def _litert_and_tflm(data: bytes, x: np.ndarray):
 
 
 def test_tflm_agrees_with_litert_on_the_same_int8_file():
-    """Same file, same int8 inputs: top-1 agreement 100% on this model. Outputs need not
-    be bit-identical in general: TFLM runs its own reference kernels, LiteRT its builtin
-    (or XNNPACK) ones, and their int8 requantization rounding can differ by 1-2 LSB."""
+    """Same file, same int8 inputs. Outputs need not be bit-identical: TFLM runs its own
+    reference kernels, LiteRT its builtin (or, by CPU, other optimized) ones, and their int8
+    requantization rounding can differ by 1-2 LSB. So what holds on any CPU: outputs within
+    2 LSB, and the same top-1 wherever LiteRT's lead over its runner-up is more than twice
+    that (a 2 LSB move of each cannot flip it). Near-ties (about 6% of these random inputs,
+    exact ties included) may go either way, so agreement is only bounded below."""
     data = tiny_int8()
     x = np.random.default_rng(1).integers(-128, 128, (200, 4, 4, 1), dtype=np.int8)
     lite, micro = _litert_and_tflm(data, x)
-    agreement = float((lite.argmax(1) == micro.argmax(1)).mean())
-    print(f"top-1 agreement {agreement:.3f}, max |diff| {np.abs(lite - micro).max()} LSB, "
-          f"identical outputs {(lite == micro).all(1).mean():.3f}")
-    assert agreement == 1.0 and np.abs(lite - micro).max() <= 2
+    same = lite.argmax(1) == micro.argmax(1)
+    top2 = np.sort(lite, 1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 2 * 2
+    print(f"top-1 agreement {same.mean():.3f}, max |diff| {np.abs(lite - micro).max()} LSB, "
+          f"identical outputs {(lite == micro).all(1).mean():.3f}, clear leads {clear.mean():.3f}")
+    assert np.abs(lite - micro).max() <= 2
+    assert clear.mean() >= 0.9 and same[clear].all()
+    assert same.mean() >= 0.9
 
 
 @pytest.mark.slow
@@ -173,7 +180,7 @@ def test_a_measured_arena_goes_into_the_sidecar_manifest_only(tmp_path):
 
     path = write_tiny(tmp_path, name="tiny")
     before = sha256_file(path)
-    side = record_in_manifest(path, memory_of(path))
+    side = record_in_manifest(path, memory_of(path).micro)
     assert sha256_file(path) == before  # the artifact's bytes are untouched
     doc = json.loads(side.read_text())
     assert doc["sha256"] == before and doc["micro"]["arena_bytes"] > 0
@@ -185,7 +192,7 @@ def test_a_measured_arena_goes_into_the_sidecar_manifest_only(tmp_path):
     plain = manifest_for(tiny_int8())
     assert "micro" not in plain.to_dict()  # manifests without it stay as they were
     with pytest.raises(RuntimeFailure, match="only a measured arena"):
-        record_in_manifest(path, memory_of(path, measure=False))
+        record_in_manifest(path, memory_of(path, measure=False).micro)
 
 
 def _segfault(data: bytes) -> dict:

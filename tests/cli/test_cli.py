@@ -96,13 +96,26 @@ def test_the_contract_check_finds_a_missing_key():
     assert missing_keys(doc, report) == ["report.env.cores", "report.results[0].threads"]
 
 
+# A float32 export computes what the model does up to float rounding, which differs by CPU
+# (kernels, FMA, vector width): its probabilities stay within this of the model's (the
+# conformance tolerance, tests/export/test_export_conformance.py), never "identical".
+FP32_MAX_ABS = 1e-4
+
+
+def _computes_like_the_model(row: dict) -> None:
+    """A float32 row's parity, on any CPU: probabilities within FP32_MAX_ABS, so top-1 can
+    differ only where the model's two best are that close (rare: a floor, not 100%)."""
+    assert row["max_abs_diff"] <= FP32_MAX_ABS, row
+    assert row["top1_agreement"] >= 0.99, row
+
+
 @pytest.mark.slow
 def test_default_run_meets_the_quality_bar(default_run):
     _, report, _ = default_run
     int8, onnx, fp32 = (_row(report, f) for f in ("tflite-int8", "onnx-fp32", "tflite-fp32"))
     assert report["model"]["reference_accuracy"] > 0.9
     assert abs(int8["accuracy_delta"]) <= 0.02
-    assert onnx["top1_agreement"] == 1.0
+    _computes_like_the_model(onnx)
     assert fp32["size_bytes"] / int8["size_bytes"] >= 3.5
     assert int8["providers"] and onnx["providers"] == ["CPUExecutionProvider"]
 
@@ -155,7 +168,9 @@ def test_export_bench_parity_predict_chain(default_run, tmp_path):
                 "--json", report, "--min-runs", "5", "--min-seconds", "0.05", "--quiet"))
     data = json.loads(report.read_text())
     assert [r["status"] for r in data["results"]] == ["ok", "ok"]
-    assert data["results"][1]["top1_agreement"] == 1.0
+    _computes_like_the_model(data["results"][1])
+    assert data["results"][0]["top1_agreement"] >= 0.95  # the export's own gate
+    assert int8.stat().st_size < onnx.stat().st_size
     assert os.path.normpath(tmp_path / data["results"][0]["artifact"]) == os.path.normpath(int8)
     synthetic = _ok(run_cli("bench", onnx, "--min-runs", "5", "--min-seconds", "0.05", "--quiet"))
     assert "onnx-fp32" in synthetic.stdout
@@ -236,7 +251,7 @@ def test_run_on_a_flowers_folder_slice(tmp_path):
     assert report["dataset"]["class_names"] == ["daisy", "dandelion", "rose", "sunflower", "tulip"]
     assert sum(report["dataset"]["split"].values()) == 60
     assert all(r["status"] == "ok" for r in report["results"])
-    assert _row(report, "onnx-fp32")["top1_agreement"] == 1.0
+    assert _row(report, "onnx-fp32")["max_abs_diff"] <= FP32_MAX_ABS
 
 
 @pytest.mark.slow

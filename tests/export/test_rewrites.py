@@ -19,14 +19,17 @@ from edgeproof.toolkit.models import create_model
 
 
 def _random_bn(model, rng, negative: bool = False):
-    for layer in model.layers:
-        if type(layer).__name__ == "BatchNormalization":
-            n = layer.weights[0].shape[0]
-            gamma = rng.uniform(0.5, 2.0, n)
-            if negative:
-                gamma[0] = -1.0
-            layer.set_weights([gamma, rng.normal(0, 0.5, n), rng.normal(0, 0.5, n),
-                               rng.uniform(0.5, 2.0, n)])
+    """``model`` with random BatchNorm statistics (a model without BatchNorm is a mistake:
+    every test using this would then check a fold of nothing)."""
+    bns = [layer for layer in model.layers if type(layer).__name__ == "BatchNormalization"]
+    assert bns, f"{model.name} has no BatchNormalization layer"
+    for layer in bns:
+        n = layer.weights[0].shape[0]
+        gamma = rng.uniform(0.5, 2.0, n)
+        if negative:
+            gamma[0] = -1.0
+        layer.set_weights([gamma, rng.normal(0, 0.5, n), rng.normal(0, 0.5, n),
+                           rng.uniform(0.5, 2.0, n)])
     return model
 
 
@@ -34,10 +37,10 @@ def _diff(a, b, x) -> float:
     return float(np.abs(a.predict(x, verbose=0) - b.predict(x, verbose=0)).max())
 
 
-def _bn_cnn(padding: str):
+def _bn_cnn(padding: str, shape=(16, 16, 3), classes: int = 4):
     """Conv-ReLU-BN twice, max pooling, Dense-ReLU-BN, softmax: the plain-Keras shape."""
     k = keras()
-    inp = k.Input((16, 16, 3))
+    inp = k.Input(shape)
     x = k.layers.Conv2D(8, 3, padding=padding, activation="relu")(inp)
     x = k.layers.BatchNormalization()(x)
     x = k.layers.Conv2D(8, 3, padding=padding, activation="relu")(x)
@@ -47,7 +50,7 @@ def _bn_cnn(padding: str):
     x = k.layers.Flatten()(x)
     x = k.layers.Dense(16, activation="relu")(x)
     x = k.layers.BatchNormalization()(x)
-    return k.Model(inp, k.layers.Dense(4, activation="softmax")(x))
+    return k.Model(inp, k.layers.Dense(classes, activation="softmax")(x))
 
 
 @pytest.mark.parametrize("name,shape", [("lab_model7", (32, 32, 3)), ("lab_model3", (28, 28, 1)),
@@ -143,15 +146,21 @@ def test_bias_correction_removes_the_mean_error_of_int8_weights(rng):
 
 
 @pytest.mark.slow
-def test_an_integer_export_records_its_rewrites(tiny_model, tiny_context):
+def test_an_integer_export_records_its_rewrites(tiny_context, tiny_dataset, rng):
+    """A model with three BatchNorms to fold (random statistics): the integer export folds
+    them, checks the fold on its calibration images and records that it was exact."""
     from edgeproof.export.formats import export_model
 
-    art = export_model(tiny_model, "tflite-int8", tiny_context)
+    model = _random_bn(_bn_cnn("same", tiny_dataset.input_shape, tiny_dataset.num_classes), rng)
+    art = export_model(model, "tflite-int8", tiny_context)
     record = art.manifest.conversion["exact_rewrites"]
     assert record["steps"] == ["fold_batchnorm", "equalize", "bias_correction"]
-    assert record.get("applied") in (True, None)  # small_cnn may have nothing to rewrite
-    if record.get("applied"):
-        assert record["max_abs_diff"] < 1e-5
-    off = export_model(tiny_model, "tflite-int8", tiny_context, {"rewrites": "none"})
+    assert len(record["fold_batchnorm"]["folded"]) == 3, record["fold_batchnorm"]
+    assert record["applied"] is True, record  # the rewrite happened, and it was kept
+    assert 0 <= record["max_abs_diff"] < prepare.EXACT_TOLERANCE, record
+    x = tiny_context.calibration_float()[:16]
+    rewritten, _ = exact_rewrites(model)
+    assert _diff(model, rewritten, x) < prepare.EXACT_TOLERANCE  # exact, measured here too
+    off = export_model(model, "tflite-int8", tiny_context, {"rewrites": "none"})
     assert off.manifest.conversion["exact_rewrites"]["steps"] == []
     assert "rewrites" not in off.manifest.options
