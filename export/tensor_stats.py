@@ -60,6 +60,8 @@ class TensorStats:
         levels_used: share of the integer range the central 99.9% of float values span.
         outlier_ratio: max |x| over the 99.9th percentile of |x|.
         channel_ratio: the largest channel's max |x| over the median channel's.
+        median_channel_levels: share of the integer range the median channel's max |x|
+            spans (tiny when one channel sets the scale for all).
         inputs: the matched tensors its producer read (after pass-through ops).
         weight: the producing layer's weights, when it has any.
         affine_channels: the producer multiplies or adds a constant vector of this many
@@ -81,6 +83,7 @@ class TensorStats:
     levels_used: float = float("nan")
     outlier_ratio: float = float("nan")
     channel_ratio: float = float("nan")
+    median_channel_levels: float = float("nan")
     inputs: list[str] = field(default_factory=list)
     weight: WeightFacts | None = None
     affine_channels: int = 0
@@ -164,7 +167,7 @@ class TensorAccumulator:
         cos = self.fq / np.sqrt(self.ff * self.qq) if self.ff > 0 and self.qq > 0 else \
             (1.0 if self.ff == self.qq == 0 else 0.0)
         span = (self.qmax - self.qmin) * self.scale
-        levels = outlier = channel = float("nan")
+        levels = outlier = channel = median_levels = float("nan")
         if sample.size and span > 0:
             lo, hi = np.percentile(sample, [(100 - BULK) / 2, (100 + BULK) / 2])
             levels = float(min(1.0, (hi - lo) / span))
@@ -174,12 +177,14 @@ class TensorAccumulator:
         if self.channel_max is not None and self.channel_max.size > 1:
             med = float(np.median(self.channel_max))
             channel = float(self.channel_max.max() / med) if med > 0 else float("nan")
+            median_levels = float(min(1.0, med / span)) if span > 0 else float("nan")
         n = max(self.n, 1)
         return TensorStats(self.name, sqnr_db=sqnr_db(self.ff, self.ee), cosine=float(cos),
                            scale=float(self.scale), zero_point=int(self.zp), qmin=self.qmin,
                            qmax=self.qmax, clipped_share=self.clipped / n,
                            saturated_share=self.saturated / n, levels_used=levels,
-                           outlier_ratio=outlier, channel_ratio=channel, sample=sample)
+                           outlier_ratio=outlier, channel_ratio=channel,
+                           median_channel_levels=median_levels, sample=sample)
 
 
 def weight_facts(name: str, values: np.ndarray, scales, axis: int) -> WeightFacts:

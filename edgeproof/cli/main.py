@@ -12,11 +12,11 @@ import traceback
 from edgeproof import __version__
 from edgeproof.cli import (cmd_bench, cmd_evaluate, cmd_explain, cmd_export, cmd_info,
                            cmd_memory, cmd_optimize, cmd_parity, cmd_predict, cmd_registries,
-                           cmd_run, cmd_train)
+                           cmd_run, cmd_train, cmd_triage)
 from edgeproof.errors import EdgeproofError, first_line
 
 COMMANDS = (cmd_run, cmd_train, cmd_evaluate, cmd_explain, cmd_export, cmd_optimize, cmd_bench,
-            cmd_memory, cmd_predict, cmd_parity, cmd_info, cmd_registries)
+            cmd_memory, cmd_predict, cmd_parity, cmd_info, cmd_registries, cmd_triage)
 
 EPILOG = """examples:
   edgeproof run                                  # the offline demo on the built-in digits
