@@ -1,7 +1,7 @@
 """Every latency carries an interval, and nothing is called faster within noise: the
 order-statistic interval covers the true quantile about 95% of the time (synthetic
-samples, fixed seeds), overlapping intervals tie (then the smaller file, then fewer
-dependencies), the thread sweep's own measurement widens the interval, and an A/A run
+samples, fixed seeds), overlapping intervals tie (to the more accurate one, then the smaller
+file, then fewer dependencies), the thread sweep's own measurement widens the interval, and an A/A run
 (one artifact listed twice) is a tie."""
 
 from __future__ import annotations
@@ -50,6 +50,21 @@ def test_overlapping_intervals_tie_and_the_tie_goes_to_the_smaller_file():
     a, b = _row("a", 1.00, [0.97, 1.05], size=200), _row("b", 1.03, [1.01, 1.06], size=100)
     rec = recommend([a, b], Gate())
     assert rec.artifact == "b" and "within noise" in rec.why and rec.tied == ["a"]
+
+
+def test_a_tie_goes_to_the_more_accurate_one_before_the_smaller_file():
+    """Overlapping latency intervals are a tie, and the tie goes to the higher lower
+    bound of agreement: the quicker, smaller file that agrees less is not the pick."""
+    counts = {"n": 2000, "agree": 1990}
+    quick = _row("quick", 1.00, [0.97, 1.05], size=100).replace(
+        top1_agreement=0.995, parity_counts=counts)
+    sure = _row("sure", 1.03, [1.01, 1.06], size=200).replace(
+        top1_agreement=1.0, parity_counts={"n": 2000, "agree": 2000})
+    rec = recommend([quick, sure], Gate(0.99, None))
+    assert rec.artifact == "sure" and rec.tied == ["quick"], rec.why
+    assert "higher agreement bound" in rec.why
+    apart = sure.replace(latency_ms={"p50": 2.0, "p50_ci": [1.9, 2.1]})
+    assert recommend([quick, apart], Gate(0.99, None)).artifact == "quick"  # no tie: speed
 
 
 def test_a_tie_of_equal_files_goes_to_the_runtime_with_fewer_dependencies():
