@@ -1,8 +1,8 @@
 """Every latency carries an interval, and nothing is called faster within noise: the
 order-statistic interval covers the true quantile about 95% of the time (synthetic
-samples, fixed seeds), overlapping intervals tie (to the more accurate one, then the smaller
-file, then fewer dependencies), the thread sweep's own measurement widens the interval, and an A/A run
-(one artifact listed twice) is a tie."""
+samples, fixed seeds), overlapping intervals tie (to the more accurate one, then the
+smaller file, then fewer dependencies), the thread sweep's own measurement widens the
+interval, and an A/A run (one artifact listed twice) is a tie."""
 
 from __future__ import annotations
 
