@@ -1,16 +1,22 @@
 """Training at scale, end to end: a model trained in bfloat16 exports with the usual parity
 (the float32 copy the exporters get), and multi-worker training on tf.distribute with two
 local processes (TF_CONFIG; only the chief writes; a killed worker's cluster restarts with
---resume and finishes). Every test trains: all slow."""
+--resume and finishes). Every test trains: all slow.
+
+The killed worker is killed where it paused (tests/pause_in_training.py writes a marker
+file mid-epoch 2 and waits), so the kill lands on that step on any machine, not on a
+clock or a race with the other worker's history row."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -57,10 +63,15 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
-def _workers(out, epochs: int, resume: bool = False):
+PAUSE_SCRIPT = Path(__file__).resolve().parents[1] / "pause_in_training.py"
+
+
+def _workers(out, epochs: int, resume: bool = False, pause_second: Path | None = None):
+    """Two local workers training into ``out``; with ``pause_second`` the second worker
+    pauses at epoch 2's second batch and writes that marker file."""
     ports = _free_ports(2)
     hosts = [f"127.0.0.1:{p}" for p in ports]
-    args = [sys.executable, "-m", "edgeproof", "train", "--dataset", "digits", "--model",
+    args = ["train", "--dataset", "digits", "--model",
             "small_cnn", "--image-size", "16", "--epochs", str(epochs), "--batch-size", "64",
             "--strategy", "multiworker", "--precision", "float32", "--out", str(out), "--quiet"]
     procs = []
@@ -68,7 +79,10 @@ def _workers(out, epochs: int, resume: bool = False):
         env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": {"worker": hosts},
                                                      "task": {"type": "worker", "index": i}}),
                    EDGEPROOF_COLLECTIVE_TIMEOUT="60")
-        procs.append(subprocess.Popen(args + (["--resume"] if resume else []), env=env,
+        head = [sys.executable, "-m", "edgeproof"]
+        if pause_second is not None and i == 1:
+            head = [sys.executable, str(PAUSE_SCRIPT), "1", "1", str(pause_second)]
+        procs.append(subprocess.Popen(head + args + (["--resume"] if resume else []), env=env,
                                       cwd=out.parent, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True))
     return procs
@@ -97,18 +111,22 @@ def test_two_workers_train_into_one_folder_and_only_the_chief_writes(tmp_path):
 @pytest.mark.timeout(900)
 def test_a_killed_worker_restarts_and_the_run_finishes(tmp_path):
     out = tmp_path / "mw"
-    procs = _workers(out, epochs=4)
-    history, deadline = out / "history.csv", time.monotonic() + 300
-    while time.monotonic() < deadline and procs[0].poll() is None and not (
-            history.exists() and len(history.read_text().splitlines()) >= 2):
-        time.sleep(0.02)  # until the chief has written epoch 1's row
-    procs[1].kill()  # epoch 1's row is written: a worker dies in epoch 2
-    procs[0].wait(timeout=300)  # its peer fails (collective timeout) or finishes waiting
-    assert procs[1].wait() != 0
+    marker = tmp_path / "paused"
+    procs = _workers(out, epochs=4, pause_second=marker)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and procs[1].poll() is None and not marker.exists():
+        time.sleep(0.02)  # until the second worker has paused in epoch 2
+    assert marker.exists(), "the second worker never reached its pause"
+    procs[1].kill()  # a worker dies in epoch 2
+    assert procs[1].wait() == -signal.SIGKILL
+    # Its peer cannot finish epoch 2 without it: it fails (the collective times out).
+    assert procs[0].wait(timeout=300) != 0
+    history = out / "history.csv"
+    assert len(history.read_text().splitlines()) == 1 + 1  # only epoch 1 was completed
     # As TensorFlow's fault-tolerance guide prescribes, the cluster restarts with the same
     # TF_CONFIG (--resume: BackupAndRestore continues from the last completed epoch).
     a, b = _hashes(_workers(out, epochs=4, resume=True))
     assert a == b
     train = json.loads((out / "train.json").read_text())
-    assert train["epochs_run"] >= 1 and train["resumed_at"] >= 1
+    assert train["resumed_at"] == 1, train  # 0-based: epoch 2, the one the kill interrupted
     assert len((out / "history.csv").read_text().splitlines()) == 1 + 4

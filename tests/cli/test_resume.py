@@ -1,9 +1,10 @@
 """No interruption loses work: `edgeproof train` killed with SIGKILL in its second epoch,
 then run again with --resume, ends with weights bit-identical to an uninterrupted run.
 
-The kill is timed by what training writes, not by a clock: BackupAndRestore saves epoch
-1 before CSVLogger adds its row to history.csv, so the moment that row appears the backup
-exists and the process is in epoch 2 (a third row would mean epoch 2 had ended)."""
+The kill is placed by an event, not by a clock: the killed run pauses at the end of the
+second epoch's third batch (tests/pause_in_training.py, after BackupAndRestore saved epoch
+1 and CSVLogger wrote its row) and writes a marker file; the test waits for that file and
+sends SIGKILL, so it lands mid-epoch 2 however loaded the machine is."""
 
 import os
 import signal
@@ -28,15 +29,14 @@ def _weights(path):
     return load_keras_model(path).get_weights()
 
 
-def wait_for_rows(history, rows: int, proc, timeout: float = 300.0) -> bool:
-    """Poll ``history`` (a CSV with a header) until it has ``rows`` data rows; False when
-    ``proc`` ended or ``timeout`` passed first."""
+def wait_for_file(marker, proc, timeout: float = 300.0) -> bool:
+    """Poll until ``marker`` exists; False when ``proc`` ended or ``timeout`` passed first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        if history.exists() and len(history.read_text().splitlines()) >= 1 + rows:
+        if marker.exists():
             return True
         time.sleep(0.02)
-    return False
+    return marker.exists()
 
 
 @pytest.mark.timeout(900)
@@ -44,14 +44,16 @@ def test_sigkill_then_resume_ends_identical_to_uninterrupted(tmp_path):
     straight = tmp_path / "straight"
     assert run_cli(*TRAIN, "--out", straight).returncode == 0
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "edgeproof", *TRAIN, "--out", str(killed)],
+    marker = tmp_path / "paused"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "pause_in_training.py"),
+                             "1", "2", str(marker), *TRAIN, "--out", str(killed)],
                             cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    history = killed / "history.csv"
-    reached = wait_for_rows(history, 1, proc)  # epoch 1 done: now in epoch 2
+    reached = wait_for_file(marker, proc)  # paused in epoch 2 (0-based epoch 1, batch 2)
     proc.send_signal(signal.SIGKILL)
-    assert reached and proc.wait() == -signal.SIGKILL, "training ended before the kill"
-    assert len(history.read_text().splitlines()) == 2, "the kill did not land in epoch 2"
+    assert reached and proc.wait() == -signal.SIGKILL, "training never reached the pause"
+    history = killed / "history.csv"
+    assert len(history.read_text().splitlines()) == 2  # header + epoch 1: killed in epoch 2
     assert not (killed / "model.keras").exists() and (killed / "backup").is_dir()
     resumed = run_cli(*TRAIN, "--out", killed, "--resume")
     assert resumed.returncode == 0, resumed.stderr
