@@ -1,16 +1,22 @@
-"""Parity numbers are right on known values, every spine export agrees with Keras, and the
-gate catches a broken export (tests on the tiny exports are slow)."""
+"""Parity numbers are right on known values, every spine export agrees with Keras, the
+gate catches a broken export, and "not proven" has its own exit code (4) in ``parity``
+and in export's check (tests on the tiny exports are slow)."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 
+from edgeproof.app.export_and_check import ExportResult
 from edgeproof.bench.one_artifact import bench_artifact
 from edgeproof.bench.gate import Gate
 from edgeproof.bench.parity import chance_warning, compare
+from edgeproof.bench.row import BenchRow
 from edgeproof.bench.settings import BenchSettings, EvalData
+from edgeproof.errors import GateFailed, GateUndecided
 from edgeproof.manifest import find_manifest
+from tests.helpers import run_cli
 
 CHECK = BenchSettings(latency=False)
 
@@ -47,6 +53,43 @@ def test_the_gate_reports_each_failure_on_parity_numbers():
     assert v.answer == "fails" and v.reasons[0].startswith("top-1 agreement 50.00% of 2: at most")
     assert v.reasons[1].endswith("not proven <= 1.00 pt (undecided)")
     assert Gate(0.4, 0.6).verdict(r).answer == "undecided"
+
+
+def _checked(n: int, agree: int) -> BenchRow:
+    return BenchRow(format="tflite-int8", runtime="litert", status="ok", artifact="m.tflite",
+                    top1_agreement=agree / n, parity_counts={"n": n, "agree": agree})
+
+
+def test_exports_check_ends_undecided_with_exit_4_when_the_images_cannot_tell():
+    """Not one disagreement in 200 images proves only 98.5% at 95%: undecided (4), not a
+    pass; 299 prove 99%; 190 of 200 prove it is below: fails (1)."""
+    gate = Gate(0.99, None)
+    unsure = ExportResult([], [_checked(200, 200)]).failure(gate)
+    assert isinstance(unsure, GateUndecided) and unsure.exit_code == 4
+    assert "undecided" in str(unsure) and "not proven >= 99.00%" in str(unsure)
+    assert ExportResult([], [_checked(299, 299)]).failure(gate) is None
+    failed = ExportResult([], [_checked(200, 190)]).failure(gate)
+    assert isinstance(failed, GateFailed) and failed.exit_code == 1
+    assert ExportResult([], [_checked(200, 200)]).failure(
+        Gate(0.99, None, mode="point")) is None  # --gate point: today's pass
+
+
+@pytest.mark.slow
+def test_parity_of_a_file_with_itself_passes_on_enough_images_and_is_undecided_on_few(
+        tiny_exports):
+    """An A/A check: the same file twice agrees on every image. The digits test split's
+    360 images prove >= 99% at 95% (exit 0, the bounds in the JSON); 200 cannot (exit 4)."""
+    f = tiny_exports["tflite-fp32"]
+    whole = run_cli("parity", f, f, "--dataset", "digits", "--json")
+    assert whole.returncode == 0, whole.stderr
+    result = json.loads(whole.stdout)
+    v = result["gate"]["verdict"]
+    assert result["top1_agreement"] == 1.0 and result["n"] == 360
+    assert v["answer"] == "passes" and 0.99 <= v["agreement_low"] < 1.0 == v["agreement_high"]
+    few = run_cli("parity", f, f, "--dataset", "digits", "--limit", "200")
+    assert few.returncode == 4, few.stderr + few.stdout
+    assert "UNDECIDED" in few.stdout and "undecided" in few.stderr
+    assert "Traceback" not in few.stderr
 
 
 def test_chance_level_is_flagged():
