@@ -124,8 +124,10 @@ def probs_on_test_split(path: Path, data: EvalData, workers: int, runtime: str |
 
 
 def add_test_numbers(candidates: list[Candidate], ds: Dataset, model, preprocessing, out: Path,
-                     first: str | None = None, deadline: float | None = None):
-    """After selection: each candidate's accuracy, delta and agreement on the test split.
+                     first: str | None = None, deadline: float | None = None,
+                     gate: Gate | None = None):
+    """After selection: each candidate's accuracy, delta and agreement on the test split
+    (with ``gate``, its verdict and bounds there, each file judged alone).
 
     The ``first`` artifact (the recommendation) is always done first; the others follow,
     fastest first, until ``deadline`` (``time.time()``), after which a candidate says its
@@ -150,6 +152,8 @@ def add_test_numbers(candidates: list[Candidate], ds: Dataset, model, preprocess
                               float((top == ref.argmax(1)).mean()),
                               PairedCounts.from_predictions(ref.argmax(1), top,
                                                             ds.y_test).to_dict())
+        if gate is not None:
+            c.test.verdict = gate.for_candidates(1).verdict(c.test_row(), budgets=False)
     return reference_accuracy
 
 
@@ -312,7 +316,7 @@ def optimize(cfg: OptimizeConfig, status=None, progress=None) -> dict:
     say("test-split numbers of the candidates (after selection)")
     rec = select(candidates, cfg.gate, cfg.target)
     ref_acc = add_test_numbers(candidates, ds, model, ctx_of(1).preprocessing, out,
-                               rec and rec.artifact, deadline)
+                               rec and rec.artifact, deadline, cfg.gate)
     rec = rec and with_test_numbers(rec, candidates, cfg.gate)
     near = closest([c.validation_row() for c in candidates if c.ok], cfg.gate, cfg.target)
     unsure = [c for c in candidates if c.validation and c.validation.verdict
