@@ -115,6 +115,24 @@ def _convert(prog, x: np.ndarray, mode: str, calib: np.ndarray | None, fmt: str)
                           f"({first_line(e, 200)}).") from None
 
 
+def _program_and_file(ref, x: np.ndarray, mode: str, calib, fmt: str):
+    """The program and its flatbuffer: a dynamic batch where litert-torch converts one,
+    else a fixed batch (the reference's, or 1: what a device feeds). litert-torch's
+    lowering to TFLite needs concrete shapes wherever the graph reshapes by a traced size
+    (``Flatten`` after a pool does), so a dynamic batch fails there; the file then says
+    its batch is fixed and why, in ``not_taken``."""
+    prog = export_program(ref, x, layout="NHWC")
+    try:
+        return prog, _convert(prog, x, mode, calib, fmt)
+    except ExportError as e:
+        if prog.batch is not None:
+            raise
+        fixed = export_program(ref, x, layout="NHWC", batches=(ref.extras.get("batch") or 1,))
+        fixed.not_taken = [*prog.not_taken, {"exported": "dynamic batch (litert-torch)",
+                                             "error": str(e)}]
+        return fixed, _convert(fixed, x, mode, calib, fmt)
+
+
 def _interpreter(data: bytes):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -184,8 +202,8 @@ def litert_torch_tflite(model, ctx: ExportContext, *, fmt: str, mode: str, io_ty
                           "model was trained on; a few hundred images are drawn from its "
                           "train split).")
     x, what = check_images(ctx, ref)
-    prog = export_program(ref, x, layout="NHWC")
-    data = _convert(prog, x, mode, ctx.calibration_float() if mode == "int8" else None, fmt)
+    prog, data = _program_and_file(ref, x, mode, ctx.calibration_float() if mode == "int8"
+                                   else None, fmt)
     check = check_against_torch(_runner(data), ref, x, prog.batch)
     why = refusal(check, integer=mode != "fp32")
     if why:
@@ -204,8 +222,9 @@ def litert_torch_tflite(model, ctx: ExportContext, *, fmt: str, mode: str, io_ty
         **({"tolerance": FP32_TOLERANCE} if mode == "fp32" else {"floor": INT8_FLOOR}),
         "versions": _versions(),
         "why": "litert_torch.convert of the program re-exported with a contiguous example and "
-               "a dynamic batch, NHWC at its input (one permute, folded into the "
-               "convolutions), proved against PyTorch at batch 1 and above"}
+               f"a {prog.how}, NHWC at its input (one permute, folded into the "
+               "convolutions), proved against PyTorch"
+               + (" at batch 1 and above" if prog.batch is None else "")}
     if mode != "fp32":
         manifest.conversion["quantization"] = {
             "method": "PT2E (prepare_pt2e / convert_pt2e(fold_quantize=False)) then "

@@ -158,7 +158,8 @@ def _wrapped(module, logits: bool, layout: str):
     return Probabilities(module)
 
 
-def export_program(ref, x: np.ndarray, layout: str = "NCHW", max_batch: int = DIM_MAX) -> Program:
+def export_program(ref, x: np.ndarray, layout: str = "NCHW", max_batch: int = DIM_MAX,
+                   batches: tuple | None = None) -> Program:
     """The reference's module re-exported for lowering (module docstring).
 
     Args:
@@ -166,9 +167,11 @@ def export_program(ref, x: np.ndarray, layout: str = "NCHW", max_batch: int = DI
         x: float NHWC images (the check images): the example comes from them.
         layout: the input layout of the program: ``NCHW`` (PyTorch's) or ``NHWC``.
         max_batch: the dynamic batch's upper bound.
+        batches: the batches to try in order (None: dynamic); default a dynamic batch,
+            then the reference's fixed batch (or 2).
 
     Raises:
-        ExportError: neither a dynamic nor a fixed batch exports (both reasons).
+        ExportError: no batch tried exports (every reason).
 
     Example:
         >>> export_program(ref, x).program.range_constraints  # doctest: +SKIP
@@ -177,7 +180,7 @@ def export_program(ref, x: np.ndarray, layout: str = "NCHW", max_batch: int = DI
     torch = torch_module()
     fixed = ref.extras.get("batch")
     tried: list[dict] = []
-    for batch in (None, fixed or EXAMPLE_BATCH):
+    for batch in batches or (None, fixed or EXAMPLE_BATCH):
         prog = Program(None, f"fixed batch {batch}" if batch else "dynamic batch", batch,
                        layout, list(tried), max(max_batch, EXAMPLE_BATCH))
         try:
