@@ -16,8 +16,8 @@ same under ``--gate bound`` and ``--gate point``.
 
 The recommendation names how sure it is: "agrees on >= 99.12% of new images with 95%
 confidence; measured 99.40% on 5,000" (the bound at the gate's per-candidate level, so
-the statement holds for the choice as a whole). The reference's own formats (``keras``, ``saved_model``) are not edge
-exports and never recommended. When nothing passes, the closest candidate (highest
+the statement holds for the choice as a whole). The reference's own formats (``keras``,
+``saved_model``) are not edge exports and never recommended. When nothing passes, the closest candidate (highest
 agreement, then accuracy; with budgets, the one nearest to fitting) is named with its
 numbers and the rules it breaks.
 
