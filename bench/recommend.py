@@ -41,6 +41,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from edgeproof.bench.bounds import images_needed
 from edgeproof.bench.gate import REFERENCE_FORMATS, Gate, arena_note, flash_bytes, fmt_bytes
 from edgeproof.bench.micro_figures import MicroFigures
 from edgeproof.bench.row import BenchRow, as_rows
@@ -324,4 +325,22 @@ def recommendation_note(rows, gate: Gate, target: str = "host") -> str:
         >>> recommendation_note([], Gate(0.99, None))
         'No export passes the gate (top-1 agreement >= 99%); no export has parity numbers.'
     """
-    return f"No export passes the gate ({gate.describe()}); {closest(rows, gate, target)}."
+    return f"No export passes the gate ({gate.describe()}); {closest(rows, gate, target)}." + \
+        _sizing_hint(rows, gate, target)
+
+
+def _sizing_hint(rows, gate: Gate, target: str) -> str:
+    """When the best candidate is only undecided on agreement: how many images would
+    decide it (``bench.bounds.images_needed`` at its measured agreement), or ''."""
+    cands = [r for r in candidates(rows, target) if r.top1_agreement is not None
+             and gate.verdict(r).answer == "undecided"]
+    if not cands or gate.min_agreement is None or gate.mode == "point":
+        return ""
+    best = max(cands, key=lambda r: r.top1_agreement)
+    n = (best.parity_counts or {}).get("n")
+    need = images_needed(gate.min_agreement, gate.level, best.top1_agreement)
+    if not n or not need or need <= n:
+        return ""
+    return (f" {n:,} images cannot prove the agreement: at {100 * best.top1_agreement:.2f}% "
+            f"that takes at least {need:,} (more test images, or --gate point to decide "
+            "on the measured figures).")

@@ -60,6 +60,8 @@ class Format:
         needs_calibration: whether a representative dataset is required.
         debug_quant: ``debug_quant(model, ctx) -> rows`` of per-layer quantization
             error (``--debug-quant``), or None where the format has no such report.
+        torch_only: made from a PyTorch reference only (``.pte``: ExecuTorch lowers a
+            ``torch.export`` program); a Keras or ONNX source gets a one-line error.
 
     Integer formats also take ``rewrites`` (``REWRITES``): the exact float rewrites applied
     before quantizing (``export.rewrites``; ``none`` turns them off).
@@ -73,6 +75,7 @@ class Format:
     options: dict[str, Option] = field(default_factory=dict)
     needs_calibration: bool = False
     debug_quant: Callable | None = None
+    torch_only: bool = False
 
     def resolve_options(self, given: dict | None) -> dict:
         """Defaults overlaid with ``given``, parsed; unknown options and bad values are
@@ -127,7 +130,10 @@ _ROWS = [
                     "activations": Option("uint8", "activation type", str, ("uint8", "int8")),
                     "calibration": Option("minmax", "calibration method", str,
                                           ("minmax", "entropy", "percentile")),
-                    "exclude_nodes": Option([], "node names kept float", list)},
+                    "exclude_nodes": Option([], "node names kept float", list),
+                    "engine": Option("edgeproof", "edgeproof: ONNX Runtime's quantizer with the "
+                                     "options above; nncf: NNCF's default PTQ (nncf.quantize)",
+                                     str, ("edgeproof", "nncf"))},
            needs_calibration=True),
     Format("openvino-fp32", ".xml", "openvino", convert_openvino_fp32,
            "OpenVINO IR (.xml + .bin), float32 weights kept (compress_to_fp16=False), from the "
@@ -144,11 +150,11 @@ _ROWS = [
            needs_calibration=True),
     Format("executorch-fp32", ".pte", "executorch", partial(convert_executorch, mode="fp32"),
            "ExecuTorch .pte of a PyTorch model, float32, lowered to XNNPACK (contiguous NCHW "
-           "input, dynamic batch), proved against PyTorch", options=dict(_PTE)),
+           "input, dynamic batch), proved against PyTorch", options=dict(_PTE), torch_only=True),
     Format("executorch-int8", ".pte", "executorch", partial(convert_executorch, mode="int8"),
            "ExecuTorch .pte int8 of a PyTorch model: PT2E with the XNNPACK quantizer "
            "(per-channel weights) calibrated on the train split, lowered to XNNPACK",
-           options=dict(_PTE), needs_calibration=True),
+           options=dict(_PTE), needs_calibration=True, torch_only=True),
 ]
 _INTEGER = ("tflite-dynamic", "tflite-int8", "tflite-int16x8", "tflite-qat-int8", "onnx-int8")
 FORMATS: Registry[Format] = Registry("format", "export")

@@ -35,9 +35,11 @@ from edgeproof.errors import UsageError
 from edgeproof.export.context import context_for_model, model_input, tf_keras_of
 from edgeproof.export.formats import rewritten_for_integer
 from edgeproof.export.graph import int8_friendly
+from edgeproof.export.onnx_export import keras_to_onnx
 from edgeproof.export.prepare import EXACT_STEPS
 from edgeproof.export.tensor_compare import Comparison, compare_onnx, compare_tflite
 from edgeproof.export.tensor_stats import TensorStats
+from edgeproof.export.tflite import convert_tflite
 from edgeproof.manifest import Manifest
 from edgeproof.preprocess import prepare, to_float
 from edgeproof.reference import load_reference
@@ -236,8 +238,6 @@ def _exact_steps(manifest: Manifest) -> list[str]:
 
 
 def _float_tflite(model, ctx) -> bytes:
-    from edgeproof.export.tflite import convert_tflite
-
     keras_model = tf_keras_of(model)
     if keras_model is not None:  # the int8 export's pooling rewrite (exact) too
         model, _ = int8_friendly(keras_model)
@@ -247,8 +247,6 @@ def _float_tflite(model, ctx) -> bytes:
 def _float_onnx(model, ctx, manifest: Manifest):
     import onnx
     from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    from edgeproof.export.onnx_export import keras_to_onnx
 
     opset = int(manifest.options.get("opset", 17))
     proto, _ = keras_to_onnx(model, ctx, "onnx-fp32", opset, {})

@@ -22,9 +22,20 @@ def saved_tiny(tiny_model, tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("agreement,threshold,code", [(0.90, 0.95, 1), (0.97, 0.95, 0)])
-def test_min_agreement_gate(saved_tiny, tmp_path, monkeypatch, capsys, agreement, threshold, code):
-    """The gate compares each export's measured agreement with --min-agreement."""
+@pytest.mark.parametrize("gate,agreement,threshold,code,says", [
+    # the point gate compares the measured figure with the limit
+    ("point", 0.90, 0.95, 1, "top-1 agreement 90.00% < 95.00%"),
+    ("point", 0.97, 0.95, 0, None),
+    # the bound gate (the default) decides on the agreement's confidence bound over the
+    # images compared: 90% of them is surely below 95%, 97% is neither proven above nor
+    # below (exit 4: undecided), all of them proves it
+    ("bound", 0.90, 0.95, 1, "top-1 agreement 90.00% of "),
+    ("bound", 0.97, 0.95, 4, "not proven >= 95.00% (undecided)"),
+    ("bound", 1.00, 0.95, 0, None),
+])
+def test_min_agreement_gate(saved_tiny, tmp_path, monkeypatch, capsys, gate, agreement,
+                            threshold, code, says):
+    """The gate compares each export's agreement with --min-agreement."""
     import edgeproof.app.export_and_check as export_and_check
     from edgeproof.cli.main import main
 
@@ -32,18 +43,19 @@ def test_min_agreement_gate(saved_tiny, tmp_path, monkeypatch, capsys, agreement
 
     def measured(*a, **k):
         row, probs = real(*a, **k)
-        return row.replace(top1_agreement=agreement), probs
+        n = row.parity_counts["n"]  # the counts the bound gate decides on move with it
+        counts = {**row.parity_counts, "agree": round(agreement * n)}
+        return row.replace(top1_agreement=counts["agree"] / n, parity_counts=counts), probs
 
     monkeypatch.setattr(export_and_check, "bench_artifact", measured)
     rc = main(["export", str(saved_tiny), "--format", "onnx-fp32", "--calib", "digits",
                "--calib-size", "20", "--out", str(tmp_path), "--min-agreement", str(threshold),
-               "--quiet"])
+               "--gate", gate, "--quiet"])
     err = capsys.readouterr().err
     assert rc == code, err
     if code:
         (line,) = [ln for ln in err.splitlines() if ln.startswith("edgeproof: error:")]
-        assert (f"onnx-fp32: top-1 agreement {100 * agreement:.2f}% < {100 * threshold:.2f}%"
-                in line), line
+        assert says in line, line
         assert "accuracy" not in line  # only the rule that was given is checked
     else:
         assert "error" not in err

@@ -59,7 +59,12 @@ def test_default_run_page_opens_offline_with_every_image_and_format(browser, def
     assert len(loaded) >= 8 and all(w > 0 for w in loaded), loaded  # plots, eval, Grad-CAM
     assert seen["requests"] == [] and seen["errors"] == [], seen
     rec = report["recommendation"]
-    assert rec and rec["format"] in page.inner_text("#recommendation")
+    if rec:
+        assert rec["format"] in page.inner_text("#recommendation")
+    else:  # the default gate could not prove any export on this run's test images: said why
+        note = report["recommendation_note"]
+        assert note.startswith("No export passes the gate") and "closest:" in note, note
+        assert note in page.inner_text("body")
     # Sorting by p50 puts the fastest row first (the column found from the one table spec).
     from edgeproof.bench.table import COLUMNS, RESULTS, cell, view
 

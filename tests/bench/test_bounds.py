@@ -155,3 +155,22 @@ def test_the_test_split_recheck_says_whether_it_confirms_the_pick(monkeypatch, t
     assert opt.recheck_on_test(same, gate)["confirmed"] is True
     check = opt.recheck_on_test(off, gate)
     assert check["confirmed"] is False and "contradicts it" in check["text"]
+
+
+def test_an_undecided_best_says_how_many_images_would_decide_it():
+    """On 360 images nothing can prove 99%: the note names the closest and the count that
+    would (checked against images_needed at its agreement); a failing row gets no hint."""
+    from edgeproof.bench.recommend import recommendation_note
+
+    def row(agree):
+        return BenchRow(format="tflite-int8", runtime="litert", status="ok", batch_size=1,
+                        top1_agreement=agree / 360, accuracy_delta=0.0, size_bytes=10,
+                        latency_ms={"p50": 0.5}, accuracy=0.9, artifact="m.tflite",
+                        parity_counts={"n": 360, "agree": agree})
+
+    note = recommendation_note([row(359)], Gate(0.99, None))
+    need = images_needed(0.99, 0.95, 359 / 360)
+    assert need > 360 and "360 images cannot prove the agreement" in note, note
+    assert f"at least {need:,}" in note, note
+    assert "cannot prove" not in recommendation_note([row(340)], Gate(0.99, None))  # fails
+    assert "cannot prove" not in recommendation_note([row(359)], Gate(0.99, None, mode="point"))

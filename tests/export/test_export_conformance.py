@@ -14,7 +14,10 @@ from edgeproof.export.formats import list_formats
 pytestmark = pytest.mark.slow
 CHECK = BenchSettings(latency=False)
 
-ALL = [f.name for f in list_formats()]
+# Every format the Keras tiny model exports to; the PyTorch-only ones (.pte) have their own
+# conformance module (tests/export/test_executorch.py).
+ALL = [f.name for f in list_formats() if not f.torch_only]
+TORCH_ONLY = [f.name for f in list_formats() if f.torch_only]
 # Per-format tolerances against the Keras reference on the tiny test split:
 # max_abs = max |p_ref - p| over all probabilities; agreement = top-1 agreement;
 # acc_drop = how many accuracy points (fraction) the export may lose.
@@ -54,6 +57,7 @@ def exported(tiny_model, tiny_context, tmp_path_factory):
 
 def test_every_format_has_a_tolerance():
     assert sorted(TOL) == sorted(ALL), "add a tolerance row for each new format"
+    assert TORCH_ONLY and all(f.startswith("executorch") for f in TORCH_ONLY), TORCH_ONLY
 
 
 @pytest.mark.parametrize("fmt", ALL)
