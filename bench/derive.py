@@ -1,8 +1,9 @@
-"""Manifests for artifacts made elsewhere: a ``.tflite``, ``.onnx`` or Keras file without
-the manifest edgeproof writes.
+"""Manifests for artifacts made elsewhere: a ``.tflite``, ``.onnx``, Keras, PyTorch or
+ExecuTorch (``.pte``) file without the manifest edgeproof writes.
 
 Latency needs no manifest: the input's shape and dtype come from the file itself (the
-TFLite flatbuffer and the ONNX protobuf are read in Python, before any native loader).
+TFLite flatbuffer, the ONNX protobuf and the ExecuTorch plan are read in Python, before
+any native loader).
 Accuracy and parity need the preprocessing too, which is found out, in order:
 
 - ``--preprocess`` given by the user;
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeproof.bench.pte_graph import pte_facts
 from edgeproof.embedded import tflite_schema
 from edgeproof.errors import ModelError, RuntimeFailure, first_line
 from edgeproof.keras_loader import RAW_PIXEL_SCALE
@@ -97,9 +99,12 @@ def derive_manifest(path) -> Manifest:
             return _reference_manifest(p)
         elif suffix in TORCH_SUFFIXES:
             return _reference_manifest(p)
+        elif suffix == ".pte":
+            return _pte_manifest(p)
         else:
             raise RuntimeFailure(f"{p.name}: no manifest, and edgeproof reads .tflite, .onnx, "
-                                 "Keras and PyTorch (.pt2, TorchScript) files only.")
+                                 "Keras, PyTorch (.pt2, TorchScript) and ExecuTorch (.pte) "
+                                 "files only.")
     except (RuntimeFailure, ModelError):
         raise
     except Exception as e:  # a malformed file: Python's parsers raise, they do not crash
@@ -202,6 +207,33 @@ def _onnx_io(path: Path):
     inp = TensorInfo(info.inputs[0], info.input_dims, info.input_dtype, layout)
     out = TensorInfo(info.outputs[0], [-1] + info.output_dims[1:], info.output_dtype)
     return inp, out, evidence_from_ops(info.leading), info
+
+
+def _pte_manifest(path: Path) -> Manifest:
+    """An ExecuTorch program's manifest from its execution plan (``pte_facts``): NCHW sizes,
+    the batch dynamic or fixed as planned, and the input's dim order recorded (the runtime
+    lays its input out in it). Its last ops run inside the XNNPACK delegate, where the
+    plan cannot show a softmax: unless a softmax kernel runs outside it, the output is
+    taken for logits (a PyTorch classifier's) and softmax applied after it, which keeps
+    the top-1 of a program that already ends in softmax."""
+    facts = pte_facts(path)
+    sizes = facts.input_sizes
+    if len(sizes) != 4:
+        raise RuntimeFailure(f"{path.name} takes input {sizes}; edgeproof measures image "
+                             "classifiers (N, C, H, W) -> (N, classes).")
+    inp = TensorInfo("x", [-1 if facts.input_dynamic else sizes[0], *sizes[1:]],
+                     facts.input_dtype, "NCHW")
+    out = TensorInfo("output", [-1, *facts.output_sizes[1:]], facts.output_dtype)
+    manifest = _manifest("pte", inp, out, None)
+    manifest.conversion["executorch"] = {
+        "dim_order": facts.dim_order, "max_batch": facts.max_batch,
+        "delegates": facts.delegates, "kernel_ops": facts.kernel_ops,
+        "derived": "from the program's execution plan"}
+    if not any("softmax" in op for op in facts.kernel_ops) and facts.output_dtype == "float32":
+        manifest.conversion["logits"] = {
+            "softmax": "applied by the runtime after the model",
+            "why": "no softmax outside the XNNPACK delegate: taken for logits"}
+    return manifest
 
 
 def _reference_manifest(path: Path) -> Manifest:

@@ -53,6 +53,10 @@ class PteFacts:
         missing_ops: those of them this installed runtime has no kernel for.
         delegation: the export-time record (share inside XNNPACK, the operators left
             out), from the manifest; None without one.
+        input_dynamic: the input's sizes may shrink below the planned ones (a dynamic
+            batch); False: they are fixed.
+        output_sizes: the first output's planned sizes (``[32, 10]``).
+        output_dtype: its dtype.
     """
 
     method: str
@@ -63,6 +67,9 @@ class PteFacts:
     kernel_ops: dict[str, int] = field(default_factory=dict)
     missing_ops: list[str] = field(default_factory=list)
     delegation: dict | None = None
+    input_dynamic: bool = False
+    output_sizes: list[int] = field(default_factory=list)
+    output_dtype: str = "float32"
 
     @property
     def max_batch(self) -> int:
@@ -167,6 +174,7 @@ def pte_facts(source, method: str = "forward") -> PteFacts:
                              f"{', '.join(plans) or 'none'}).")
     plan = plans[method]
     tensor = plan.values[plan.inputs[0]].val if plan.inputs else None
+    out = plan.values[plan.outputs[0]].val if plan.outputs else None
     kernels, delegates = _calls(plan)
     return PteFacts(
         method=method, input_sizes=[int(s) for s in getattr(tensor, "sizes", [])],
@@ -174,7 +182,10 @@ def pte_facts(source, method: str = "forward") -> PteFacts:
         input_dim_order=[int(d) for d in getattr(tensor, "dim_order", ())],
         delegates=dict(delegates), kernel_ops=dict(sorted(kernels.items())),
         missing_ops=sorted(set(kernels) - registered_operators()),
-        delegation=_delegation(source))
+        delegation=_delegation(source),
+        input_dynamic=int(getattr(tensor, "shape_dynamism", 0) or 0) != 0,  # 0: STATIC
+        output_sizes=[int(s) for s in getattr(out, "sizes", [])],
+        output_dtype=_DTYPES.get(int(getattr(out, "scalar_type", 6)), "other"))
 
 
 def _delegation(source) -> dict | None:

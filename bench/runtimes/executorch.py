@@ -109,9 +109,14 @@ class ExecuTorchRuntime(Runtime):
             "max_batch": facts.max_batch,
             "threads": lib._threadpool_get_thread_count()
             if hasattr(lib, "_threadpool_get_thread_count") else "default"}
-        if delegation:
-            self.details["delegated_share"] = delegation.get("share")
-            self.details["not_delegated"] = delegation.get("not_delegated", {})
+        # The share of operators inside XNNPACK is measured on the lowered graph at
+        # export; the program itself keeps only its calls, so a file without a manifest
+        # says so rather than a share made up from them.
+        self.details["delegated_share"] = delegation.get("share")
+        self.details["not_delegated"] = delegation.get("not_delegated", {})
+        if not delegation:
+            self.details["delegation_note"] = ("no export record: the share of operators "
+                                               "inside XNNPACK is measured at export")
 
     def _tensor(self, x: np.ndarray):
         import torch

@@ -3,8 +3,7 @@ every kind shares.
 
 ``READERS`` is the table: a kind, its label, which paths it takes (suffixes, or a test
 for a folder), whether its loader is native code, and its function (``path ->
-FileInfo``, in ``app.file_<kind>``). Adding a kind is one function and one row; ``.pte``
-has its row already (``file_torch.read_pte``), waiting for its reader.
+FileInfo``, in ``app.file_<kind>``). Adding a kind is one function and one row.
 
 ``inspect_file`` refuses a missing, empty or unknown file with one line, hashes the file,
 finds the manifest (``<file>.json`` beside it, else the copy embedded in a ``.tflite`` /
@@ -32,7 +31,8 @@ from edgeproof.app.file_keras import read_keras, read_saved_model
 from edgeproof.app.file_onnx import read_onnx
 from edgeproof.app.file_openvino import read_openvino
 from edgeproof.app.file_tflite import read_tflite
-from edgeproof.app.file_torch import read_pt2, read_pte, read_torchscript
+from edgeproof.app.file_pte import read_pte
+from edgeproof.app.file_torch import read_pt2, read_torchscript
 from edgeproof.app.reporting import write_json
 from edgeproof.bench.isolate import run_isolated
 from edgeproof.embedded import read_embedded_manifest
@@ -110,10 +110,10 @@ def read_kind(kind: str, path: str) -> FileInfo:
     level: the sandbox process imports it by name).
 
     Example:
-        >>> read_kind("pte", "model.pte")
+        >>> read_kind("pte", __file__)
         Traceback (most recent call last):
         ...
-        edgeproof.errors.ModelError: edgeproof info cannot read ExecuTorch .pte files yet (model.pte); the reader for them is still to come.
+        edgeproof.errors.ModelError: file_kinds.py is not an ExecuTorch program (no ET identifier at byte 4): truncated, or another format with a .pte name.
     """
     row, p = READERS.get(kind), Path(path)
     try:

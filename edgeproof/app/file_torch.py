@@ -130,14 +130,3 @@ def read_torchscript(p: Path) -> FileInfo:
                     dict(ops.most_common()), notes=notes,
                     details={"parameters": sum(int(w.numel()) for w in params),
                              "code": module.original_name})
-
-
-def read_pte(p: Path) -> FileInfo:
-    """ExecuTorch ``.pte``: the registered slot, to be filled with the program's delegated
-    share (which ops XNNPACK takes, the dim order it expects).
-
-    Raises:
-        ModelError: always, until the reader is written.
-    """
-    raise ModelError(f"edgeproof info cannot read ExecuTorch .pte files yet ({p.name}); "
-                     "the reader for them is still to come.")
