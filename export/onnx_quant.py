@@ -12,11 +12,20 @@ the two kinds) and int8 was slower than fp32; with uint8 activations all 94 fuse
 U8S8 kernels can saturate on x86 CPUs without VNNI (ONNX Runtime's quantization guide);
 the export check's parity numbers show it when it happens, and ``activations=int8``
 switches back.
+
+``engine=nncf`` quantizes the same float graph with NNCF's default post-training
+quantization instead (``nncf.quantize``: its default preset, fast bias correction, every
+calibration image, the same images ONNX Runtime's quantizer sees): the bar a user would
+get from NNCF on edgeproof's own ``onnx-fp32``, so ``optimize`` can show both side by side.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import tempfile
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +37,7 @@ from edgeproof.errors import ExportError, first_line
 from edgeproof.options import split_names
 
 
+NNCF_INSTALL = 'pip install "edgeproof[openvino]"'  # the extra that pins nncf
 _ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "Tanh", "Softmax")
 _WEIGHTED = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 
@@ -79,9 +89,45 @@ def _quantize(src: Path, out: Path, x, input_name: str, mode: str, activations: 
                     extra_options={"DedicatedQDQPair": True})
 
 
+def nncf_quantize(proto, x: np.ndarray, input_name: str, fmt: str):
+    """NNCF's default post-training quantization of the float ONNX graph ``proto`` on
+    calibration inputs ``x`` (one image per sample, all of them; fast bias correction, as
+    NNCF does by default); returns the QDQ ``onnx.ModelProto``.
+
+    Raises:
+        ExportError: nncf is not installed (naming the extra), or its quantize fails.
+
+    Example:
+        >>> q = nncf_quantize(proto, x, "input", "onnx-int8")  # doctest: +SKIP
+    """
+    try:
+        import nncf
+    except ImportError:
+        raise ExportError(f"{fmt} (engine=nncf) needs NNCF, which is not installed: "
+                          f"{NNCF_INSTALL}.") from None
+    nncf.set_log_level(logging.ERROR)
+    chatter = io.StringIO()  # NNCF draws progress bars on stdout
+    try:
+        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
+            return nncf.quantize(proto, nncf.Dataset([{input_name: x[i:i + 1]}
+                                                      for i in range(len(x))]),
+                                 subset_size=len(x), fast_bias_correction=True)
+    except Exception as e:
+        raise ExportError(f"{fmt}: nncf.quantize failed: {first_line(e)}. Try engine=edgeproof "
+                          "(ONNX Runtime's quantizer).") from None
+
+
+def _nncf_note(n: int) -> dict:
+    """The manifest's ``conversion.nncf``: what made the file."""
+    return {"quantize": "nncf.quantize with its defaults (preset performance: symmetric "
+                        "int8, fast bias correction) on the float graph onnx-fp32 makes",
+            "calibration_images": n, "nncf": metadata.version("nncf")}
+
+
 def convert_onnx_int8(model, ctx: ExportContext, *, fmt: str, opset: int = 17,
                       mode: str = "static", activations: str = "uint8",
-                      calibration: str = "minmax", exclude_nodes="", **options) -> Artifact:
+                      calibration: str = "minmax", exclude_nodes="", engine: str = "edgeproof",
+                      **options) -> Artifact:
     """ONNX int8: static QDQ (per-channel int8 weights, calibrated activations) or dynamic.
 
     Args:
@@ -94,6 +140,8 @@ def convert_onnx_int8(model, ctx: ExportContext, *, fmt: str, opset: int = 17,
         activations: ``uint8`` (U8S8, the default: fastest here) or ``int8`` (S8S8).
         calibration: ``minmax``, ``entropy`` or ``percentile`` (static mode).
         exclude_nodes: node names (a list, or comma-separated) left in float.
+        engine: ``edgeproof`` (ONNX Runtime's quantizer, the options above) or ``nncf``
+            (NNCF's default PTQ: static, its own calibration and preset).
 
     Example:
         >>> art = convert_onnx_int8(model, ctx, fmt="onnx-int8", mode="static")  # doctest: +SKIP
@@ -104,6 +152,8 @@ def convert_onnx_int8(model, ctx: ExportContext, *, fmt: str, opset: int = 17,
         raise ExportError(f"{fmt} (mode=static) needs calibration data: pass --calib DATA, or "
                           "--option mode=dynamic.")
     exclude = split_names(exclude_nodes)
+    if engine == "nncf":
+        return _nncf_int8(model, ctx, fmt, opset, mode, exclude, options)
     opts = {"mode": mode, **options}
     if mode == "static":
         opts.update(activations=activations, calibration=calibration)
@@ -128,6 +178,20 @@ def convert_onnx_int8(model, ctx: ExportContext, *, fmt: str, opset: int = 17,
         # weights (per-tensor) when the session is built; a runtime must switch it off.
         manifest.conversion["session_options"] = {
             "optimization.disable_specified_optimizers": "WeightBiasQuantization"}
+    return onnx_artifact(qproto, manifest)
+
+
+def _nncf_int8(model, ctx: ExportContext, fmt: str, opset: int, mode: str, exclude: list,
+               options: dict) -> Artifact:
+    """``onnx-int8`` by NNCF's default PTQ (``engine=nncf``)."""
+    if mode != "static" or exclude:
+        raise ExportError(f"{fmt}: engine=nncf is NNCF's default static PTQ; it takes neither "
+                          "mode=dynamic nor exclude_nodes (use engine=edgeproof).")
+    proto, manifest = keras_to_onnx(model, ctx, fmt, opset, {"engine": "nncf", **options})
+    x = model_input(ctx.calibration_float(), manifest)
+    qproto = nncf_quantize(proto, x, manifest.input.name, fmt)
+    manifest.calibration = ctx.calibration_info
+    manifest.conversion["nncf"] = _nncf_note(len(x))
     return onnx_artifact(qproto, manifest)
 
 

@@ -64,7 +64,8 @@ class SplitNumbers:
 
 @dataclass
 class Candidate:
-    """One rung's result. ``status``: ok | failed | not tried; ``passed``: the gate
+    """One rung's result. ``status``: ok | failed | not tried | skipped (the reference's
+    kind or this machine cannot make it, known before the search); ``passed``: the gate
     passed it on validation; ``reason``: what happened, in words; ``kept_float``: the
     layers or nodes it keeps float (JSON ``float``); ``validation`` / ``test``: its
     numbers on each split (``test`` after selection)."""

@@ -3,7 +3,8 @@
 Candidates, cheapest first in each family, each exported, checked and timed with the
 bench's own method (a fresh worker per artifact, threads auto-tuned):
 
-- float: tflite-fp32, tflite-fp16, onnx-fp32, onnx-fp16 (first: the bar to beat);
+- float: tflite-fp32, tflite-fp16, onnx-fp32, onnx-fp16, executorch-fp32, openvino-fp32
+  (first: the bar to beat, the fastest of them on any runtime);
 - TFLite integer ladder: full-integer int8 (every integer rung after the float rewrites
   of ``export.prepare``: BatchNorms folded and ranges equalized, exactly; then bias
   correction) → the same without bias correction → a larger calibration set → the k layers that hurt most kept float (k = 1,
@@ -12,7 +13,18 @@ bench's own method (a fresh worker per artifact, threads auto-tuned):
   int16x8 last (LiteRT runs it on its reference kernels on x86: slow);
 - ONNX integer ladder: static QDQ with MinMax → without bias correction → Entropy →
   Percentile calibration → the k nodes that hurt most excluded (ranked the same way) →
-  dynamic.
+  dynamic;
+- NNCF: onnx-int8 by NNCF's default PTQ (``engine=nncf``), a family of its own so it is
+  always tried beside edgeproof's onnx-int8: a user never gets less than NNCF's default;
+- ExecuTorch: executorch-int8 (PT2E, XNNPACK quantizer), then a larger calibration set;
+- OpenVINO: openvino-int8 (NNCF on the IR or edgeproof's QDQ graph, the better kept).
+
+Rungs are for the reference's kind and this machine (``skipped``): on a PyTorch reference
+(``.pt2`` / TorchScript) TFLite comes from litert-torch, which makes fp32, dynamic and
+int8 only, and the tf-keras-only rungs (the rewrite variants, selective quantization,
+QAT) are skipped with the reason; ExecuTorch needs a PyTorch reference; a rung whose
+library is not installed, or OpenVINO with ``--device cuda|tensorrt``, is skipped saying
+so. Skipped rungs are known before the search and do not count for the gate's correction.
 
 A family stops at its first rung that is *useful*: it passes the gate and it is faster
 than the fastest float candidate (p50 intervals apart, ``bench.stats``); a pass that is
@@ -29,11 +41,14 @@ Example:
     >>> from edgeproof.app.optimize import OptimizeConfig
     >>> [r.label for r in ladders(OptimizeConfig("m.keras", "digits", "out"))["onnx-int"]][:2]
     ['onnx-int8 static, minmax', 'onnx-int8 static, no bias correction']
+    >>> [r.skip for r in ladders(OptimizeConfig("m.pt2", "digits", "out"))["float"]][1][:40]
+    'litert-torch makes no float16 TFLite fil'
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +71,7 @@ from edgeproof.export.formats import export_model, get_format, rewritten_for_int
 from edgeproof.export.onnx_quant import node_sensitivity
 from edgeproof.export.prepare import DEFAULT_STEPS, EXACT_STEPS
 from edgeproof.export.quant_debug import layer_errors, most_sensitive
+from edgeproof.reference_torch import TORCH_SUFFIXES
 
 if TYPE_CHECKING:
     from edgeproof.app.optimize import OptimizeConfig
@@ -73,6 +89,7 @@ class Rung:
     options: dict = field(default_factory=dict)
     calib_size: int | None = None  # None: 200, or the whole train split when smaller
     keep_float: int = 0  # the k most sensitive layers / nodes kept float
+    skip: str | None = None  # why this rung is not tried for this reference / machine
 
 
 EXACT_ONLY = {"rewrites": list(EXACT_STEPS)}  # the default less bias correction
@@ -92,9 +109,7 @@ def _tflite_ladder(cfg: OptimizeConfig, small: int, big: int) -> list[Rung]:
                        {}, big)]
 
 
-def ladders(cfg: OptimizeConfig) -> dict[str, list[Rung]]:
-    """The candidates by family, cheapest first (restricted to ``cfg.formats``)."""
-    big, small = cfg.large_calib_size, cfg.calib_size or DEFAULT_CALIB_SIZE
+def _onnx_ladder(small: int) -> list[Rung]:
     onnx = [Rung("onnx-int", "onnx-int8 static, minmax", "onnx-int8", {"calibration": "minmax"},
                  small),
             Rung("onnx-int", "onnx-int8 static, no bias correction", "onnx-int8",
@@ -104,14 +119,115 @@ def ladders(cfg: OptimizeConfig) -> dict[str, list[Rung]]:
     onnx += [Rung("onnx-int", f"onnx-int8 static, {k} node(s) float", "onnx-int8", {}, small, k)
              for k in FLOAT_KS]
     onnx.append(Rung("onnx-int", "onnx-int8 dynamic", "onnx-int8", {"mode": "dynamic"}, small))
-    floats = [Rung("float", f, f) for f in ("tflite-fp32", "tflite-fp16", "onnx-fp32", "onnx-fp16")]
-    out = {"float": floats, "tflite-int": _tflite_ladder(cfg, small, big), "onnx-int": onnx}
+    return onnx
+
+
+def _other_ladders(small: int, big: int) -> dict[str, list[Rung]]:
+    """NNCF's onnx-int8 (its own family: always tried), ExecuTorch's and OpenVINO's."""
+    # NNCF's default as it is: edgeproof's own rewrites off, so the rung is NNCF on onnx-fp32
+    nncf = [Rung("onnx-nncf", "onnx-int8 NNCF default PTQ", "onnx-int8",
+                 {"engine": "nncf", "rewrites": "none"}, small)]
+    pte = [Rung("executorch-int", f"executorch-int8, calibration {n}", "executorch-int8", {}, n)
+           for n in (small, big)]
+    # openvino-int8 compares NNCF's file with the QDQ graph; without NNCF, the QDQ one
+    method = "best" if _installed("nncf") else "qdq"
+    ov = [Rung("openvino-int", f"openvino-int8 ({method})", "openvino-int8",
+               {"method": method}, small)]
+    return {"onnx-nncf": nncf, "executorch-int": pte, "openvino-int": ov}
+
+
+def ladders(cfg: OptimizeConfig) -> dict[str, list[Rung]]:
+    """The candidates by family, cheapest first (restricted to ``cfg.formats``), each
+    rung this reference or machine cannot make carrying why (``Rung.skip``)."""
+    big, small = cfg.large_calib_size, cfg.calib_size or DEFAULT_CALIB_SIZE
+    floats = [Rung("float", f, f) for f in ("tflite-fp32", "tflite-fp16", "onnx-fp32", "onnx-fp16",
+                                            "executorch-fp32", "openvino-fp32")]
+    out = {"float": floats, "tflite-int": _tflite_ladder(cfg, small, big),
+           "onnx-int": _onnx_ladder(small), **_other_ladders(small, big)}
     if cfg.formats:
         for f in cfg.formats:
             get_format(f)
         out = {k: [r for r in v if r.format in cfg.formats] for k, v in out.items()}
     out = rungs_for_target(out, cfg.target)  # --target mcu: full-integer TFLite only
+    torch = is_torch_path(cfg.model)
+    out = {k: [dataclasses.replace(r, skip=why_skipped(r, torch, cfg.device)) for r in v]
+           for k, v in out.items()}
     return {k: v for k, v in out.items() if v}
+
+
+def is_torch_path(model: str) -> bool:
+    """Whether ``model`` names a PyTorch reference (``.pt2`` / TorchScript), by its suffix.
+
+    Example:
+        >>> is_torch_path("net.pt2"), is_torch_path("m.keras")
+        (True, False)
+    """
+    return Path(str(model)).suffix.lower() in TORCH_SUFFIXES
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+# Rungs of tf-keras-only machinery, and why a PyTorch reference has none of it
+_TORCH_SKIPS = {
+    "tflite-fp16": "litert-torch makes no float16 TFLite file of a PyTorch model "
+                   "(tflite-fp32, -dynamic and -int8 only); float16 weights are TensorFlow's "
+                   "converter's",
+    "tflite-int16x8": "litert-torch makes no int16x8 TFLite file of a PyTorch model",
+    "tflite-qat-int8": "quantization-aware fine-tuning (tfmot) is for tf-keras models",
+}
+_REWRITES_SKIP = ("edgeproof's rewrites (BatchNorm fold, equalization, bias correction) are "
+                  "tf-keras graph rewrites: on a PyTorch model this rung is the one above "
+                  "(PT2E folds BatchNorm itself)")
+_SELECTIVE_SKIP = ("selective quantization (float_layers) is TensorFlow's converter's; "
+                   "litert-torch's PT2E quantizer keeps no such list")
+# The library each format needs, and its install line
+_NEEDS = {"executorch": ("executorch", 'pip install "edgeproof[torch]"'),
+          "tflite-torch": ("litert_torch", 'pip install "edgeproof[torch]"'),
+          "openvino": ("openvino", 'pip install "edgeproof[openvino]"'),
+          "nncf": ("nncf", 'pip install "edgeproof[openvino]"')}
+
+
+def why_skipped(rung: Rung, torch: bool, device: str = "cpu") -> str | None:
+    """Why ``rung`` is not tried for a reference of this kind (``torch``: PyTorch) on this
+    machine timed on ``device``, or None: it is tried.
+
+    Example:
+        >>> why_skipped(Rung("float", "executorch-fp32", "executorch-fp32"), torch=False)
+        'ExecuTorch lowers PyTorch programs: give a .pt2 or TorchScript reference'
+        >>> why_skipped(Rung("float", "onnx-fp32", "onnx-fp32"), torch=True) is None
+        True
+    """
+    fmt = rung.format
+    if fmt.startswith("executorch") and not torch:
+        return "ExecuTorch lowers PyTorch programs: give a .pt2 or TorchScript reference"
+    if torch and fmt.startswith("tflite"):
+        if fmt in _TORCH_SKIPS:
+            return _TORCH_SKIPS[fmt]
+        if "rewrites" in rung.options:
+            return _REWRITES_SKIP
+        if rung.keep_float:
+            return _SELECTIVE_SKIP
+    if torch and fmt == "onnx-int8" and rung.options.get("rewrites") == list(EXACT_STEPS):
+        return _REWRITES_SKIP.replace(" (PT2E folds BatchNorm itself)", "")
+    if fmt.startswith("openvino") and device in ("cuda", "tensorrt"):
+        return (f"OpenVINO runs on this machine's CPU: --device {device} times the ONNX "
+                "candidates on the GPU")
+    need = _library_of(rung, torch)
+    if need and not _installed(_NEEDS[need][0]):
+        return f"{_NEEDS[need][0]} is not installed: {_NEEDS[need][1]}"
+    return None
+
+
+def _library_of(rung: Rung, torch: bool) -> str | None:
+    """The ``_NEEDS`` key of the optional library ``rung`` needs (None: the base install)."""
+    family = rung.format.split("-")[0]
+    if family in ("executorch", "openvino"):
+        return family
+    if torch and family == "tflite":
+        return "tflite-torch"
+    return "nncf" if rung.options.get("engine") == "nncf" else None
 
 
 def without_test(ds: Dataset) -> Dataset:
@@ -207,9 +323,9 @@ def _useful(cand: Candidate, fastest_float: Candidate | None) -> str | None:
     return None
 
 
-def _not_tried(rung: Rung, why: str) -> Candidate:
+def _not_tried(rung: Rung, why: str, status: str = "not tried") -> Candidate:
     cand = Candidate.of(rung)
-    cand.status, cand.reason = "not tried", f"not tried: {why}"
+    cand.status, cand.reason = status, f"{status}: {why}"
     return cand
 
 
@@ -230,6 +346,9 @@ def search(model, ctx_of, search_ds: Dataset, cfg: OptimizeConfig, out: Path,
     for family, rungs in ladders(cfg).items():
         ended = None
         for rung in rungs:
+            if rung.skip:  # this reference or machine cannot make it: said, not tried
+                candidates.append(_not_tried(rung, rung.skip, "skipped"))
+                continue
             if ended or (deadline and time.time() > deadline):
                 stopped = stopped or not ended
                 candidates.append(_not_tried(rung, ended or "the time budget ran out"))

@@ -89,8 +89,9 @@ class OptimizeConfig:
 
     @property
     def rungs(self) -> int:
-        """How many candidates the ladders hold (tried or not): what the gate corrects for."""
-        return sum(len(v) for v in ladders(self).values())
+        """How many candidates the ladders hold (tried or not, less those skipped before the
+        search for the reference's kind or this machine): what the gate corrects for."""
+        return sum(not r.skip for v in ladders(self).values() for r in v)
 
     @property
     def gate(self) -> Gate:
@@ -224,7 +225,8 @@ def load_inputs(cfg: OptimizeConfig):
                         "classes: optimize on the dataset the model was trained on.")
     if cfg.val_size is not None:  # --val-size: validation re-drawn from train + validation
         ds = with_val_size(ds, cfg.val_size, cfg.seed)
-    if ds.input_shape[-1] != channels:
+    # the shared preprocessing converts channels (grey to RGB) when the model's colour says so
+    if ds.input_shape[-1] != channels and probe.preprocessing.channels != channels:
         raise DataError(f"{cfg.dataset} has {ds.input_shape[-1]} channel(s); the model takes "
                         f"{channels}.")
     if not len(ds.y_train) or not len(ds.y_val):
