@@ -10,8 +10,13 @@ counts, and times each batch size with the same loop as on the host. It writes t
 outputs and the timings to ``FOLDER/out/``; the host computes accuracy, parity and the
 intervals, and removes the folder.
 
+The agent leaves nothing else behind: before anything runs it points ``TMPDIR`` and every
+cache folder a runtime or Python may write to (``confined_env``) inside FOLDER, and it
+runs without writing bytecode, so removing FOLDER leaves the device as it was (ONNX
+Runtime, for one, writes a ``.ses`` file into ``$TMPDIR``).
+
 Example (on the device, what the host runs over SSH):
-    python /tmp/edgeproof-x1y2/agent.py /tmp/edgeproof-x1y2
+    python -B /tmp/edgeproof-x1y2/agent.py /tmp/edgeproof-x1y2
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import platform
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from importlib import metadata
 
@@ -39,6 +45,47 @@ INSTALL = {
               "build from its vendor or benchmarks .onnx files instead",
     "onnxruntime": "pip install onnxruntime (wheels for Linux x86-64 and aarch64, macOS, "
                    "Windows)"}
+# Rows the agent has no runtime for: what to do on such a device instead (one line).
+ELSEWHERE = {
+    "executorch": ".pte files do not run over SSH yet (the agent runs litert and onnxruntime): "
+                  "on the device, pip install \"edgeproof[torch]\" (it pins executorch) and run "
+                  "edgeproof bench there, or bench the .tflite/.onnx export",
+    "openvino": "OpenVINO rows do not run over SSH yet (the agent runs litert and onnxruntime): "
+                "on the device, pip install \"edgeproof[openvino]\" (it pins openvino) and run "
+                "edgeproof bench there, or bench the .onnx export with onnxruntime"}
+# Where Python and the runtimes may write scratch or cache files, each sent to a folder
+# inside the work folder (HOME is left alone: a runtime installed with pip --user lives
+# under it). TMPDIR covers ONNX Runtime's .ses file and anything using tempfile.
+CONFINED = {"TMPDIR": "tmp", "TMP": "tmp", "TEMP": "tmp", "XDG_CACHE_HOME": "cache",
+            "XDG_CONFIG_HOME": "config", "XDG_DATA_HOME": "data", "PYTHONPYCACHEPREFIX": "pycache",
+            "MPLCONFIGDIR": "cache/matplotlib", "TORCHINDUCTOR_CACHE_DIR": "cache/torchinductor",
+            "TRITON_CACHE_DIR": "cache/triton", "CUDA_CACHE_PATH": "cache/nv",
+            "NUMBA_CACHE_DIR": "cache/numba", "HF_HOME": "cache/huggingface",
+            "KERAS_HOME": "cache/keras", "OV_CACHE_DIR": "cache/openvino"}
+
+
+def confined_env(folder: str) -> dict:
+    """The environment variables that keep every scratch and cache file inside ``folder``.
+
+    Example:
+        >>> env = confined_env("/tmp/edgeproof-x1y2")
+        >>> env["TMPDIR"], env["XDG_CACHE_HOME"], env["PYTHONDONTWRITEBYTECODE"]
+        ('/tmp/edgeproof-x1y2/tmp', '/tmp/edgeproof-x1y2/cache', '1')
+    """
+    env = {key: os.path.join(folder, *sub.split("/")) for key, sub in CONFINED.items()}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def confine(folder: str) -> None:
+    """Make this process, and every process it starts, write only inside ``folder``
+    (the folders exist first: ``tempfile`` would quietly fall back to /tmp otherwise)."""
+    env = confined_env(folder)
+    for key in CONFINED:
+        os.makedirs(env[key], exist_ok=True)
+    os.environ.update(env)
+    tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+    sys.dont_write_bytecode = True
 
 
 class _LiteRT:
@@ -141,7 +188,10 @@ def device_info() -> dict:
 
 
 def _open(job: dict, threads):
-    cls = RUNTIMES[job["runtime"]]
+    cls = RUNTIMES.get(job["runtime"])
+    if cls is None:
+        raise RuntimeError(ELSEWHERE.get(job["runtime"], f"no {job['runtime']} runtime in the "
+                                         "device agent (it runs litert and onnxruntime)"))
     try:
         return cls(job["file"], threads, job.get("options") or {})
     except ImportError as e:
@@ -195,7 +245,7 @@ def run_all(folder: str) -> int:
     results = []
     for r in range(spec.get("repeat", 1)):
         for i in range(len(spec["artifacts"])):
-            p = subprocess.run([sys.executable, __file__, folder, "--one", str(i), str(r)],
+            p = subprocess.run([sys.executable, "-B", __file__, folder, "--one", str(i), str(r)],
                                capture_output=True, text=True)
             if p.returncode == 0 and p.stdout.strip():
                 results.append(json.loads(p.stdout.strip().splitlines()[-1]))
@@ -208,6 +258,7 @@ def run_all(folder: str) -> int:
 
 
 def main(argv: list[str]) -> int:
+    confine(argv[0])  # first: nothing may write outside the work folder
     if len(argv) >= 4 and argv[1] == "--one":
         try:
             print(json.dumps(measure_one(argv[0], int(argv[2]), int(argv[3]))))

@@ -5,7 +5,9 @@ sees the same tensors as every local runtime), copies the artifacts, those input
 the agent (``bench/agent.py`` + ``bench/timing.py``: standard library and numpy only)
 into a new folder in the device's temporary folder, runs the agent with the device's
 own Python and runtime, brings back the raw outputs and timings, and removes the folder
-whatever happened. Accuracy, parity and the latency intervals are computed here, the
+whatever happened. Nothing else is left on the device: every Python runs with ``-B`` (no
+bytecode written), and the agent keeps ``TMPDIR`` and the runtimes' cache folders inside
+its work folder (``agent.confined_env``). Accuracy, parity and the latency intervals are computed here, the
 same way as for local rows; each row names its device (``device_id``, and the agent's
 hostname, CPU, ISA flags, OS and runtime versions in ``runtime_details.device``).
 
@@ -110,11 +112,11 @@ class Connection:
     def python(self, code: str, *args: str, stdin: bytes | None = None,
                timeout: float | None = None) -> bytes:
         """Run ``python -c code args`` on the target; returns stdout, or raises one line."""
-        return self._run([self.target.python, "-c", code, *args], stdin, timeout)
+        return self._run([self.target.python, "-B", "-c", code, *args], stdin, timeout)
 
     def script(self, path: str, *args: str) -> bytes:
         """Run ``python path args`` on the target (its folder first on ``sys.path``)."""
-        return self._run([self.target.python, path, *args], None, None)
+        return self._run([self.target.python, "-B", path, *args], None, None)
 
     def _run(self, argv: list[str], stdin: bytes | None, timeout: float | None) -> bytes:
         cmd = shlex.join(argv)

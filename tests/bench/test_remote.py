@@ -1,8 +1,10 @@
 """Benchmark on a device over SSH: an OpenSSH server started here on 127.0.0.1 (a throwaway
 key, a free port), whose Python is a virtual environment with only numpy and the runtimes
-(no TensorFlow, no edgeproof). The device's rows match a local run (same answers, same
-accuracy), and each failure (no connection, no Python, a killed agent, a full disk, a
-missing runtime) is one line and leaves nothing behind on the device."""
+(no TensorFlow, no edgeproof), linked from this machine's installed distributions: no
+network. The device's rows match a local run (same answers, same accuracy); each failure
+(no connection, no Python, a killed agent, a full disk, a missing runtime) is one line;
+and the device's temporary and cache folders are left as they were found, even when the
+agent wrote scratch files there and then failed."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +29,8 @@ from tests.helpers import run_cli
 
 pytestmark = pytest.mark.slow
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
-DEVICE_PACKAGES = ("numpy", "ai-edge-litert==2.3.0", "onnxruntime==1.31.1")
+# What the device can import: the runtimes (by import name) and what they require.
+DEVICE_IMPORTS = ("numpy", "ai_edge_litert", "onnxruntime")
 FAST = ["--min-runs", "5", "--min-seconds", "0.05", "--warmup-runs", "1",
         "--warmup-seconds", "0", "--threads", "1"]
 
@@ -37,16 +41,52 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _requirement_closure(imports) -> list[metadata.Distribution]:
+    """The installed distributions that provide ``imports``, and everything they require
+    (markers evaluated, extras left out)."""
+    from packaging.requirements import Requirement
+
+    owners = metadata.packages_distributions()
+    todo = [name for imp in imports for name in owners[imp]]
+    seen: dict[str, metadata.Distribution] = {}
+    while todo:
+        name = todo.pop()
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue  # an optional requirement this machine lacks: the device lacks it too
+        key = dist.metadata["Name"].lower().replace("_", "-")
+        if key in seen:
+            continue
+        seen[key] = dist
+        for text in dist.requires or []:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return list(seen.values())
+
+
 @pytest.fixture(scope="module")
 def device_python(tmp_path_factory) -> Path:
-    """A venv with only numpy and the runtimes: what a board has (skip when pip cannot)."""
-    venv = tmp_path_factory.mktemp("device") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    """A venv with only numpy and the runtimes: what a board has. Its packages are this
+    machine's installed ones (linked into one folder a .pth file names), so nothing is
+    downloaded and the device runs the very runtime versions the host compares against."""
+    root = tmp_path_factory.mktemp("device")
+    venv, site = root / "venv", root / "site"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site.mkdir()
+    for dist in _requirement_closure(DEVICE_IMPORTS):
+        base = Path(dist.locate_file(""))
+        for top in {f.parts[0] for f in dist.files or [] if f.parts[0] != ".."}:
+            if (base / top).exists() and not (site / top).exists():
+                (site / top).symlink_to(base / top)
     py = venv / "bin" / "python"
-    r = subprocess.run([str(py), "-m", "pip", "install", "-q", *DEVICE_PACKAGES],
-                       capture_output=True, text=True, timeout=900)
-    if r.returncode != 0:
-        pytest.skip(f"cannot install the device's packages: {r.stderr.strip()[-300:]}")
+    purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()"
+                              "['purelib'])"], capture_output=True, text=True, check=True)
+    (Path(purelib.stdout.strip()) / "device.pth").write_text(f"{site}\n")
+    for mod in DEVICE_IMPORTS:
+        got = subprocess.run([str(py), "-c", f"import {mod}"], capture_output=True, text=True)
+        assert got.returncode == 0, f"the device venv cannot import {mod}: {got.stderr[-500:]}"
     got = subprocess.run([str(py), "-c", "import tensorflow"], capture_output=True)
     assert got.returncode != 0, "the device venv must not have TensorFlow"
     return py
@@ -96,8 +136,9 @@ def _wrapper(tmp_path, python: Path, name: str, body: str) -> str:
     return str(path)
 
 
-def _leftovers(tmpdir: Path) -> list[str]:
-    return sorted(p.name for p in tmpdir.glob("edgeproof-*"))
+def _leftovers(*folders: Path) -> list[str]:
+    """Everything under ``folders`` (each was empty before the run)."""
+    return sorted(str(p) for d in folders for p in d.rglob("*"))
 
 
 @pytest.fixture
@@ -115,7 +156,9 @@ def test_the_device_answers_like_this_machine(sshd, device_python, tiny_exports,
     settings = BenchSettings(threads="1")
     rows, device, probs = run_on(Target.parse(f"ssh://edgetest{python}"), artifacts, settings,
                                  data, tmp_path, ssh_config=str(sshd))
-    assert device["versions"].get("onnxruntime") and "tensorflow" not in device["versions"]
+    versions = device["versions"]  # the device's distribution: onnxruntime or its -gpu build
+    assert (versions.get("onnxruntime") or versions.get("onnxruntime-gpu")) and \
+        "tensorflow" not in versions
     for i, a in enumerate(artifacts):
         local, local_probs = bench_artifact(a, settings.replace(latency=False), data, tmp_path)
         assert rows[i].ok and rows[i].device_id == "edgetest"
@@ -144,7 +187,7 @@ def test_one_table_with_both_devices(sshd, device_python, tiny_exports, tmp_path
 
 @pytest.mark.parametrize("case,body,needle", [
     ("no python", None, "No Python at"),
-    ("killed agent", 'case "$1" in */agent.py) kill -9 $$;; esac', "was killed"),
+    ("killed agent", 'case "$*" in *agent.py*) kill -9 $$;; esac', "was killed"),
     ("full disk", "ulimit -f 1", "File too large"),
 ])
 def test_a_failure_is_one_line_and_leaves_nothing(sshd, device_python, tiny_exports, tmp_path,
@@ -181,6 +224,58 @@ def test_a_missing_runtime_says_what_to_install(sshd, device_python, tiny_export
     assert not rows[0].ok and "pip install onnxruntime" in rows[0].error
     assert rows[1].ok  # the other runtime is there
     assert _leftovers(device_tmp) == []
+
+
+# A sitecustomize for the device's Python: at the exit of every agent process (the agent
+# and each per-artifact process) it writes a scratch file where a runtime would (into
+# tempfile's folder, as ONNX Runtime writes its .ses file, and into the cache folder),
+# logs where each went, and with FAIL makes the agent itself exit with an error.
+TRACES = """import atexit, os, sys, tempfile
+
+def _leave_traces():
+    if not (sys.argv and sys.argv[0].endswith("agent.py")):
+        return
+    for d in (tempfile.gettempdir(), os.environ["XDG_CACHE_HOME"]):
+        fd, path = tempfile.mkstemp(prefix="trace-", suffix=".ses", dir=d)
+        os.close(fd)
+        with open({log!r}, "a") as fh:
+            fh.write(path + "\\n")
+    if {fail!r} and "--one" not in sys.argv:
+        os._exit(3)
+
+atexit.register(_leave_traces)
+"""
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["agent ok", "agent fails"])
+def test_the_device_is_left_as_it_was_found(sshd, device_python, tiny_exports, tmp_path,
+                                            device_tmp, fail):
+    """The agent's processes write scratch and cache files (``TRACES``); they land inside
+    its work folder, which goes, so the device's temporary and cache folders are left
+    exactly as found (here: empty), whether the agent succeeds or fails."""
+    cache, hook, log = tmp_path / "device-cache", tmp_path / "hook", tmp_path / "traces.log"
+    cache.mkdir()
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(TRACES.format(log=str(log), fail=fail))
+    python = _wrapper(tmp_path, device_python, "py", f"export TMPDIR={device_tmp} "
+                      f"XDG_CACHE_HOME={cache} PYTHONPATH={hook}")
+    assert _leftovers(device_tmp, cache) == []
+    target, artifacts = Target.parse(f"ssh://edgetest{python}"), \
+        [tiny_exports["tflite-int8"], tiny_exports["onnx-fp32"]]
+    if fail:
+        with pytest.raises(RuntimeFailure, match="exit status 3"):
+            run_on(target, artifacts, BenchSettings(threads="1"), None, tmp_path,
+                   ssh_config=str(sshd))
+    else:
+        rows, _, _ = run_on(target, artifacts, BenchSettings(threads="1"), None, tmp_path,
+                            ssh_config=str(sshd))
+        assert all(r.ok for r in rows), [r.error for r in rows]
+    traces = log.read_text().split()
+    # the agent and one process per artifact each wrote two: the hook really ran
+    assert len(traces) == 2 * (1 + len(artifacts)), traces
+    work = {Path(t).relative_to(device_tmp).parts[0] for t in traces}
+    assert len(work) == 1 and next(iter(work)).startswith("edgeproof-"), traces
+    assert _leftovers(device_tmp, cache) == []
 
 
 @pytest.mark.parametrize("spec", ["ssh://", "http://host", "ssh://host:port"])
