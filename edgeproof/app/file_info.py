@@ -8,7 +8,7 @@ XNNPACK partitions of a ``.tflite`` (``Delegation``), the files it needs beside 
 (``CompanionFile``), and what its graph shows about preprocessing. The common step then
 adds what every kind shares: size and sha256, the manifest (``ManifestCheck``: found
 where, and whether its sha256 matches), the preprocessing and whether it came from the
-manifest or the graph, class names, and what stayed float and why (``KeptFloat``).
+manifest or the graph, class names, and what was kept float and why (``KeptFloat``).
 
 A dynamic axis is a string: its symbolic name (an ONNX ``dim_param``, a torch.export
 symbol), ``N`` for an unnamed batch axis, ``?`` for any other unnamed one; the console
@@ -175,7 +175,7 @@ class ManifestCheck:
 
 @dataclass
 class KeptFloat:
-    """Layers or nodes that stayed float in an integer export, and why (the manifest's
+    """Layers or nodes kept float in an integer export, and why (the manifest's
     conversion record ``key``)."""
 
     names: list

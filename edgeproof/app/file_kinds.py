@@ -8,7 +8,7 @@ FileInfo``, in ``app.file_<kind>``). Adding a kind is one function and one row.
 ``inspect_file`` refuses a missing, empty or unknown file with one line, hashes the file,
 finds the manifest (``<file>.json`` beside it, else the copy embedded in a ``.tflite`` /
 ``.onnx``) and checks its sha256, runs the reader, and adds the preprocessing (the
-manifest's, else what the graph shows, saying which), class names and what stayed float
+manifest's, else what the graph shows, saying which), class names and what was kept float
 and why. A native loader (LiteRT, OpenVINO, PyTorch) reads a file no matching manifest
 vouches for in a sandbox process (``bench.isolate``): a hostile file that crashes it
 ends that process, and this one says so in a line.
@@ -172,7 +172,7 @@ def find_manifest_checked(p: Path, sha256: str) -> tuple[Manifest | None, Manife
 
 
 def kept_float(m: Manifest) -> list[KeptFloat]:
-    """What stayed float and why, from the manifest's conversion record (any entry that
+    """What was kept float and why, from the manifest's conversion record (any entry that
     lists layers, nodes or names kept float).
 
     Example:

@@ -294,7 +294,7 @@ def _try(rung: Rung, model, search_ds: Dataset, ref_val, cfg, ctx_for, sens,
 
 
 def _kept_float_note(rung: Rung, cand: Candidate, sens) -> dict:
-    """The manifest's ``conversion.kept_float``: which layers stayed float, and why."""
+    """The manifest's ``conversion.kept_float``: which layers were kept float, and why."""
     return {"names": cand.kept_float, "why": f"the {rung.keep_float} whose float version "
             f"alone raised agreement most on {len(sens.rank_data.images)} validation images "
             "(NNCF's reverting method); candidates from "

@@ -26,7 +26,7 @@ def register(sub) -> None:
                        "dtype, layout, quantization scale and zero-point); full-integer, "
                        "dynamic-range, float16 or float; the preprocessing it expects (from its "
                        "manifest, else what its graph shows, and which); class names; what "
-                       "stayed float and why; its ops; for .tflite the XNNPACK partitions and "
+                       "was kept float and why; its ops; for .tflite the XNNPACK partitions and "
                        "the ops left out (loaded, not run); size, sha256, and whether its "
                        f"manifest matches. Kinds: {kinds}.")
     p.add_argument("file", metavar="FILE", help="a model file or SavedModel folder")

@@ -110,7 +110,7 @@ def test_the_default_gate_is_the_named_constants():
                                          ("onnx-int8", "node(s) float")])
 def test_the_ladder_keeps_the_sensitive_layer_in_float(sensitive_keras, fmt, kept_as, tmp_path):
     """What must hold on any CPU: the ladder passes, at a float-fallback rung that keeps
-    the planted layer float, and no rung before the first float fallback passes. (How many
+    the planted layer float, and no rung before the first one that keeps layers float passes. (How many
     layers must stay float depends on the int8 kernels: ONNX Runtime's differ with and
     without VNNI, so the passing k is not asserted.)"""
     from edgeproof.app.optimize import optimize
