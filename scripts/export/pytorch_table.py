@@ -84,6 +84,16 @@ def _edgeproof(*args) -> None:
     subprocess.run([sys.executable, "-m", "edgeproof", *map(str, args)], check=True, cwd=ROOT)
 
 
+def _transposes(work: Path, row: dict) -> int | None:
+    """TRANSPOSE ops in a litert-torch .tflite (its manifest's count), else None."""
+    sidecar = work / "bench" / (row.get("artifact") or "-")
+    sidecar = sidecar.with_name(sidecar.name + ".json")
+    if not sidecar.is_file():
+        return None
+    conv = json.loads(sidecar.read_text()).get("conversion") or {}
+    return (conv.get("litert_torch") or {}).get("transposes")
+
+
 def run(work: Path, formats: list[str], argv: list[str]) -> None:
     from edgeproof.export.formats import FORMATS as KNOWN
 
@@ -102,7 +112,10 @@ def run(work: Path, formats: list[str], argv: list[str]) -> None:
                                    "top1_agreement", "max_abs_diff", "threads", "status")}
             | {"p50_ms": (r.get("latency_ms") or {}).get("p50"),
                "p50_ci": (r.get("latency_ms") or {}).get("p50_ci"),
-               "delegated": (r.get("runtime_details") or {}).get("delegated_share")}
+               "delegated": (r.get("runtime_details") or {}).get("delegated_share"),
+               # what OpenVINO's CPU plugin really computed in (bf16 where the CPU has it)
+               "precision": (r.get("runtime_details") or {}).get("precision"),
+               "transposes": _transposes(work, r)}
             for r in report["results"]]
     write_json(RECORD, {**provenance("scripts/export/pytorch_table.py", ["run", *argv]),
                         "preprocess": PREPROCESS, "formats": formats, "export_seconds": round(export_s, 1),
@@ -115,37 +128,81 @@ def _pct(v) -> str:
     return "-" if v is None else f"{100 * v:.2f}%"
 
 
-def table(doc: dict) -> str:
+def _header(doc: dict) -> str:
     env = doc["env"]
-    lines = [f"Measured on {env['cpu']} ({env['cores']} cores, {env['isa']}), {doc['created']}, "
-             f"`{doc['command']}`; record: [docs/evidence/pytorch/summary.json]"
-             "(evidence/pytorch/summary.json). Agreement is top-1 agreement with the `.pt2` run "
-             "in PyTorch on the same 10,000 test images; latency is p50 at batch 1 with the "
-             "thread count edgeproof's sweep picked.", "",
+    return (f"Measured on {env['cpu']} ({env['cores']} cores, {', '.join(env['isa'])}), "
+            f"{doc['created']}, `{doc['command']}`; record: "
+            "[docs/evidence/pytorch/summary.json](evidence/pytorch/summary.json).")
+
+
+def _cells(r: dict) -> dict:
+    ci = r.get("p50_ci") or []
+    lat = "-" if r["p50_ms"] is None else f"{r['p50_ms']:.4g}" + \
+        (f" [{ci[0]:.4g}, {ci[1]:.4g}]" if len(ci) == 2 else "")
+    return {"size": "-" if not r["size_bytes"] else f"{r['size_bytes'] / 1024:.1f} KB",
+            "diff": "-" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.1e}",
+            "deleg": "-" if r.get("delegated") is None else _pct(r["delegated"]),
+            "prec": r.get("precision") or "-", "lat": lat,
+            "tr": "-" if r.get("transposes") is None else str(r["transposes"])}
+
+
+def table(doc: dict) -> str:
+    lines = [_header(doc) + " Agreement is top-1 agreement with the `.pt2` run in PyTorch on "
+             "the same 10,000 test images; latency is p50 at batch 1 with the thread count "
+             "edgeproof's sweep picked; delegated: the share of the graph's operators inside "
+             "XNNPACK (ExecuTorch); transposes: TRANSPOSE ops in a litert-torch file; precision: "
+             "what OpenVINO's CPU plugin computed in.", "",
              "| format | runtime | size | accuracy | agreement with PyTorch | max \\|Δp\\| | "
-             "p50 ms [95% CI] | delegated | status |", "|---|---|---|---|---|---|---|---|---|"]
+             "p50 ms [95% CI] | delegated | transposes | precision | status |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in doc["rows"]:
-        ci = r.get("p50_ci") or []
-        lat = "-" if r["p50_ms"] is None else f"{r['p50_ms']:.4g}" + \
-            (f" [{ci[0]:.4g}, {ci[1]:.4g}]" if len(ci) == 2 else "")
-        size = "-" if not r["size_bytes"] else f"{r['size_bytes'] / 1024:.1f} KB"
-        diff = "-" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.1e}"
-        deleg = "-" if r.get("delegated") is None else _pct(r["delegated"])
-        lines.append(f"| {r['format']} | {r['runtime']} | {size} | {_pct(r['accuracy'])} | "
-                     f"{_pct(r['top1_agreement'])} | {diff} | {lat} | {deleg} | {r['status']} |")
+        c = _cells(r)
+        lines.append(f"| {r['format']} | {r['runtime']} | {c['size']} | {_pct(r['accuracy'])} | "
+                     f"{_pct(r['top1_agreement'])} | {c['diff']} | {c['lat']} | {c['deleg']} | "
+                     f"{c['tr']} | {c['prec']} | {r['status']} |")
+    rec = doc.get("recommendation")
+    if rec:
+        lines += ["", f"bench's pick: **{rec['format']}** on {rec['runtime']}: {rec['why']}."]
     return "\n".join(lines)
 
 
+RUNTIME_ORDER = ("onnxruntime", "litert", "openvino")
+
+
+def side_by_side(doc: dict) -> str:
+    """BENCHMARKS.md's OpenVINO section: the float and int8 files of the PyTorch CNN on
+    ONNX Runtime, LiteRT and OpenVINO, from the same record."""
+    rows = sorted((r for r in doc["rows"] if r["runtime"] in RUNTIME_ORDER),
+                  key=lambda r: (RUNTIME_ORDER.index(r["runtime"]), r["format"]))
+    lines = [_header(doc) + " The PyTorch CIFAR-10 CNN of docs/EXPORT.md, each runtime's own "
+             "files, on the 10,000 test images; agreement with PyTorch; p50 at batch 1.", "",
+             "| runtime | format | agreement | accuracy | p50 ms [95% CI] | precision | size |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        c = _cells(r)
+        lines.append(f"| {r['runtime']} | {r['format']} | {_pct(r['top1_agreement'])} | "
+                     f"{_pct(r['accuracy'])} | {c['lat']} | {c['prec']} | {c['size']} |")
+    return "\n".join(lines)
+
+
+DOCS = ((DOC, BEGIN, END, table),
+        (ROOT / "docs" / "BENCHMARKS.md", "<!-- openvino-table:begin -->",
+         "<!-- openvino-table:end -->", side_by_side))
+
+
 def render(check: bool) -> int:
-    text = DOC.read_text()
-    new = text[:text.index(BEGIN) + len(BEGIN)] + "\n" + table(json.loads(RECORD.read_text())) \
-        + "\n" + text[text.index(END):]
-    if check:
+    doc, stale = json.loads(RECORD.read_text()), []
+    for path, begin, end, make in DOCS:
+        text = path.read_text()
+        new = text[:text.index(begin) + len(begin)] + "\n" + make(doc) + "\n" + \
+            text[text.index(end):]
         if new != text:
-            print("docs/EXPORT.md's PyTorch table does not match", RECORD)
-            return 1
-        return 0
-    DOC.write_text(new)
+            stale.append(path)
+            if not check:
+                path.write_text(new)
+    if check and stale:
+        print("out of date with", RECORD, ":", ", ".join(p.name for p in stale))
+        return 1
     return 0
 
 
