@@ -5,6 +5,7 @@ Every figure on the page, in tables and prose, is computed here from the kept da
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -217,6 +218,19 @@ def devices_section(doc: dict | None) -> list[str]:
     return lines + ["", "```", doc["command"], "```", ""]
 
 
+def openvino_section(record: Path) -> list[str]:
+    """OpenVINO beside ONNX Runtime and LiteRT on one PyTorch CNN: the rows of
+    docs/EXPORT.md's PyTorch record (scripts/export/pytorch_table.py's ``side_by_side``)."""
+    if not record.exists():
+        return []
+    spec = importlib.util.spec_from_file_location(
+        "pytorch_table", Path(__file__).resolve().parents[1] / "export" / "pytorch_table.py")
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    intro = (Path(__file__).parent / "bench_docs_openvino.md").read_text().rstrip()
+    return [intro, "", table.side_by_side(json.loads(record.read_text())), ""]
+
+
 def gpu_section(folder: Path) -> list[str]:
     """ONNX Runtime on CUDA and TensorRT (scripts/benchmarks/gpu_check.sh), when measured."""
     docs = [_load(p) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
@@ -255,6 +269,7 @@ def render(data: Path) -> str:
             lines += model_section(name, title, docs[name])
     lines += intervals_section(data / "intervals")
     lines += devices_section(_load(data / "devices" / "local-and-ssh.json"))
+    lines += openvino_section(data.parent / "evidence" / "pytorch" / "summary.json")
     lines += gpu_section(data / "gpu")
     lines += [(Path(__file__).parent / "bench_docs_outro.md").read_text().rstrip(), ""]
     return "\n".join(lines)

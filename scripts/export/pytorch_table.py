@@ -11,7 +11,9 @@ PyTorch, through `edgeproof export` and `edgeproof bench` on the 10,000 test ima
 and ``model.pt`` (TorchScript). ``run`` exports every format edgeproof makes from a PyTorch
 reference (those installed), benches them with the ``.pt2`` and the TorchScript file as
 rows, against the ``.pt2``, and keeps the record in docs/evidence/pytorch/. ``render``
-writes the table between the markers in docs/EXPORT.md.
+writes the table between the markers in docs/EXPORT.md; docs/BENCHMARKS.md's "OpenVINO
+beside ONNX Runtime and LiteRT" comes from the same record (``side_by_side``), written by
+``scripts/benchmarks/bench_docs.py render``.
 """
 
 from __future__ import annotations
@@ -185,9 +187,9 @@ def side_by_side(doc: dict) -> str:
     return "\n".join(lines)
 
 
-DOCS = ((DOC, BEGIN, END, table),
-        (ROOT / "docs" / "BENCHMARKS.md", "<!-- openvino-table:begin -->",
-         "<!-- openvino-table:end -->", side_by_side))
+# BENCHMARKS.md is rendered whole by scripts/benchmarks/bench_docs.py, which calls
+# side_by_side on the same record for its OpenVINO section.
+DOCS = ((DOC, BEGIN, END, table),)
 
 
 def render(check: bool) -> int:

@@ -142,7 +142,7 @@ def test_json_has_the_documented_keys_and_is_written_atomically(tmp_path):
     ("notes.txt", b"hello", "not a model file"),
     ("random.xml", b"\x00\x01garbage", "not an OpenVINO IR"),
     ("garbage.pt2", b"PK\x03\x04garbage", "not a PyTorch zip archive"),
-    ("model.pte", b"\x00" * 64, "cannot read ExecuTorch .pte"),
+    ("model.pte", b"\x00" * 64, "is not an ExecuTorch program"),
 ])
 def test_broken_files_are_one_line_model_errors(tmp_path, name, content, needle):
     p = tmp_path / name

@@ -117,7 +117,7 @@ def test_existing_artifact_needs_force(tiny_context, tmp_path):
 def test_unknown_option_lists_valid_ones(tiny_model, tiny_context):
     from edgeproof.export.formats import export_model
 
-    with pytest.raises(UsageError, match=r"does not take option\(s\) io_type.*Valid options: activations, calibration, exclude_nodes, mode, opset"):
+    with pytest.raises(UsageError, match=r"does not take option\(s\) io_type.*Valid options: activations, calibration, engine, exclude_nodes, mode, opset"):
         export_model(tiny_model, "onnx-int8", tiny_context, {"io_type": "int8"})
     with pytest.raises(UsageError, match="Valid options: none"):
         export_model(tiny_model, "tflite-fp16", tiny_context, {"opset": 13})
