@@ -1,8 +1,6 @@
 """`python -m edgeproof` is the `edgeproof` command."""
 
-import sys
-
-from edgeproof.cli.main import main
+from edgeproof.cli.main import entry
 
 if __name__ == "__main__":  # guarded: spawned benchmark workers re-import this module
-    sys.exit(main())
+    entry()

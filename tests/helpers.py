@@ -66,7 +66,8 @@ def assert_doc_in_sync(script: str) -> None:
 
 def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     """``proc`` exited 0 (else fail with the tail of its output)."""
-    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
+    assert proc.returncode == 0, (f"exit {proc.returncode}\n" + proc.stderr[-3000:]
+                                  + proc.stdout[-2000:])
     return proc
 
 

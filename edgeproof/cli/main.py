@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
 import shlex
@@ -79,5 +80,25 @@ def main(argv: list[str] | None = None) -> int:
         return 3
 
 
+# Native stacks whose C++ teardown at process exit can crash after a run has finished and
+# written everything (seen here: PyTorch + JAX (litert-torch) + OpenVINO in one process,
+# exit status 139 after optimize's last line, now and then).
+_FRAGILE_AT_EXIT = ("torch", "jax", "openvino")
+
+
+def entry() -> None:
+    """The ``edgeproof`` command: ``main()``, then exit with its code. Where a native stack
+    that can crash in its own teardown was loaded, Python's exit handlers run and the
+    process ends there (``os._exit``), so a finished run never exits 139."""
+    code = main()
+    if not any(m in sys.modules for m in _FRAGILE_AT_EXIT):
+        sys.exit(code)
+    atexit._run_exitfuncs()  # what a normal exit would run: temp folders, workers, logging
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
