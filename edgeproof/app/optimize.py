@@ -36,6 +36,7 @@ from edgeproof.app.reference_answers import reference_probs
 from edgeproof.app.reporting import write_outputs
 from edgeproof.app.sizing import sizing, with_val_size
 from edgeproof.atomic import atomic_copy, ensure_writable_dir
+from edgeproof.bench.isolate import run_isolated
 from edgeproof.bench.one_artifact import bench_artifact
 from edgeproof.bench.env import environment
 from edgeproof.bench.bounds import DEFAULT_CONFIDENCE, PairedCounts
@@ -114,7 +115,10 @@ def probs_on_test_split(path: Path, data: EvalData, workers: int, runtime: str |
     settings = BenchSettings(threads="1", latency=False, runtime=runtime)  # as it was chosen
 
     def share(idx):
-        row, probs = bench_artifact(path, settings, data.subset(idx))
+        # each share in its own spawned process, as the search's workers: runtimes are not
+        # all thread-safe beside each other in one process (ExecuTorch, OpenVINO, LiteRT
+        # and PyTorch with JAX loaded crashed this process now and then, exit 139)
+        row, probs = run_isolated(bench_artifact, path, settings, data.subset(idx))
         if not row.ok or probs is None:
             raise RuntimeFailure(row.error or f"{path.name}: no probabilities")
         return probs

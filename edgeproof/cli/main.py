@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import atexit
 import logging
 import os
 import shlex
 import sys
 import traceback
+import weakref
 
 from edgeproof import __version__
 from edgeproof.cli import (cmd_bench, cmd_evaluate, cmd_explain, cmd_export, cmd_info,
@@ -88,12 +88,19 @@ _FRAGILE_AT_EXIT = ("torch", "jax", "openvino")
 
 def entry() -> None:
     """The ``edgeproof`` command: ``main()``, then exit with its code. Where a native stack
-    that can crash in its own teardown was loaded, Python's exit handlers run and the
-    process ends there (``os._exit``), so a finished run never exits 139."""
+    that can crash in its own teardown was loaded, the process ends as soon as the run is
+    done (``os._exit``) after the two exit duties edgeproof relies on: its worker
+    processes joined (multiprocessing) and temporary folders removed (weakref finalizers);
+    the libraries' own exit hooks (JAX's backend teardown among them) are skipped: the OS
+    frees what they would."""
     code = main()
     if not any(m in sys.modules for m in _FRAGILE_AT_EXIT):
         sys.exit(code)
-    atexit._run_exitfuncs()  # what a normal exit would run: temp folders, workers, logging
+    weakref.finalize._exitfunc()  # TemporaryDirectory and other finalizers
+    if "multiprocessing" in sys.modules:
+        import multiprocessing.util
+
+        multiprocessing.util._exit_function()  # join or end worker processes
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
