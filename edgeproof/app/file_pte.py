@@ -116,7 +116,8 @@ def read_pte(p: Path) -> FileInfo:
     Raises:
         ModelError: not an ExecuTorch program, or one that cannot be read.
     """
-    head = p.read_bytes()[:8]
+    with open(p, "rb") as fh:  # the identifier only: pte_facts reads the program itself
+        head = fh.read(8)
     if len(head) < 8 or head[4:6] != b"ET":
         raise ModelError(f"{p.name} is not an ExecuTorch program (no ET identifier at byte 4): "
                          "truncated, or another format with a .pte name.")
